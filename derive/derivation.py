@@ -1,0 +1,166 @@
+"""Reverse-mode derivation of the BPTT recurrences from a cell's forward equations alone.
+
+The per-step equations are differentiated once; time enters only through the state edges:
+a quantity read at t-1 by step t receives, in its own recurrence at t, the contribution of
+step t+1. No cell is special-cased here.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy as sp
+
+from .ir import (ACTIVATIONS, Cell, Delta, Equation, MatVec, MatVecT, Outer, Weight,
+                 base_name, shift, t, T, time_offset)
+
+
+def adjoint(name: str) -> sp.IndexedBase:
+    """The adjoint dL/dq of a time-varying quantity: ``adjoint("c")[t + 1]``."""
+    return sp.IndexedBase(f"delta_{name}")
+
+
+def gradient(param: str) -> sp.Symbol:
+    """The gradient dL/dP of a parameter, summed over all steps."""
+    return sp.Symbol(f"delta_{param}")
+
+
+# Reverse-mode rules of the vector-level operations: given an operation node and the adjoint g
+# of its value, the (argument, adjoint contribution) pairs. Elementwise expressions need no row:
+# SymPy's diff gives their (diagonal) Jacobian unit by unit, activations included (ir.ACTIVATIONS).
+Rule = Callable[[sp.Expr, sp.Expr], list[tuple[sp.Expr, sp.Expr]]]
+RULES: dict[type, Rule] = {
+    MatVec: lambda node, g: [(node.args[0], Outer(g, node.args[1])),   # dW += g v^T
+                             (node.args[1], MatVecT(node.args[0], g))],  # dv += W^T g
+}
+
+
+def _is_leaf(expr: sp.Expr) -> bool:
+    return isinstance(expr, (sp.Indexed, sp.Symbol)) and expr != t
+
+
+def _rule_nodes(expr: sp.Expr) -> set[sp.Expr]:
+    """The outermost subexpressions that need a vector rule."""
+    if type(expr) in RULES:
+        return {expr}
+    return set().union(*(_rule_nodes(a) for a in expr.args)) if expr.args else set()
+
+
+def _leaves(expr: sp.Expr) -> set[sp.Expr]:
+    labels = {q.base.label for q in expr.atoms(sp.Indexed)}
+    return expr.atoms(sp.Indexed) | (expr.atoms(sp.Symbol) - labels - {t})
+
+
+def pullback(expr: sp.Expr, g: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
+    """The contributions of g, the adjoint of ``expr``, to the adjoints of the leaves it reads."""
+    if _is_leaf(expr):
+        return [(expr, g)]
+    holes = {node: sp.Dummy() for node in _rule_nodes(expr)}
+    elementwise = expr.xreplace(holes)
+    out = [(leaf, g * d) for leaf in _leaves(elementwise) - set(holes.values())
+           if (d := sp.diff(elementwise, leaf)) != 0]
+    for node, hole in holes.items():
+        for arg, contribution in RULES[type(node)](node, g * sp.diff(elementwise, hole)):
+            out += pullback(arg, contribution)
+    return out
+
+
+@dataclass(frozen=True)
+class Backward:
+    """The derived backward pass of a cell.
+
+    ``adjoints``: the recurrences kept by textbooks (state, output, input, pre-activations, i.e.
+    the quantities whose adjoints feed a matrix), in evaluation order for one step t = T..1;
+    ``intermediate``: the adjoints of the other quantities, already folded into ``adjoints``;
+    ``initial``: dL/ds^0 for each state variable; ``gradients``: dL/dP as sums over t.
+    The boundary is delta^{T+1} = 0 for every adjoint.
+    """
+    cell: Cell
+    adjoints: tuple[Equation, ...]
+    intermediate: tuple[Equation, ...]
+    initial: tuple[Equation, ...]
+    gradients: tuple[Equation, ...]
+
+    @property
+    def equations(self) -> tuple[Equation, ...]:
+        return self.adjoints + self.initial + self.gradients
+
+    def adjoint_of(self, name: str) -> Equation:
+        for eq in self.adjoints + self.intermediate:
+            if eq.name == f"delta_{name}":
+                return eq
+        raise KeyError(name)
+
+    def map(self, fn: Callable[[sp.Expr], sp.Expr]) -> "Backward":
+        """The same backward pass with every right-hand side rewritten by fn."""
+        def each(eqs):
+            return tuple(Equation(eq.lhs, fn(eq.rhs)) for eq in eqs)
+        return Backward(self.cell, each(self.adjoints), each(self.intermediate),
+                        each(self.initial), each(self.gradients))
+
+    def _repr_latex_(self) -> str:
+        from .latex import backward_latex
+        return backward_latex(self)
+
+
+def kept_adjoints(cell: Cell) -> set[str]:
+    """Quantities whose adjoint gets an equation of its own, as in the textbooks."""
+    with_matrix = {eq.name for eq in cell.equations if eq.rhs.has(MatVec)}
+    return set(cell.state) | {cell.output} | set(cell.inputs) | with_matrix
+
+
+def derive(cell: Cell) -> Backward:
+    """Derive the BPTT recurrences of ``cell`` with the rule table above."""
+    into: dict[str, list[sp.Expr]] = defaultdict(list)      # adjoint terms at step t
+    from_next: dict[str, list[sp.Expr]] = defaultdict(list)  # terms coming from step t+1
+    into_param: dict[str, list[sp.Expr]] = defaultdict(list)
+    for eq in cell.equations:
+        for leaf, term in pullback(eq.rhs, adjoint(eq.name)[t]):
+            if isinstance(leaf, sp.Indexed):
+                # step t reads leaf = q[t-1]: in q's recurrence at t that is step t+1's term
+                k = time_offset(leaf)
+                (from_next if k else into)[base_name(leaf)].append(shift(term, -k))
+            else:
+                into_param[str(leaf)].append(term)
+    into[cell.output].append(Delta[t])
+
+    kept = kept_adjoints(cell)
+    folded: dict[str, sp.Expr] = {}
+
+    def fold(expr: sp.Expr) -> sp.Expr:
+        """Substitute the adjoints of folded quantities, at whatever step they are read."""
+        return expr.replace(
+            lambda e: isinstance(e, sp.Indexed) and str(e.base)[6:] in folded
+            and str(e.base).startswith("delta_"),
+            lambda e: shift(folded[str(e.base)[6:]], time_offset(e)))
+
+    adjoints, intermediate = [], []
+    for name in reversed(cell.inputs + cell.quantities):
+        eq = Equation(adjoint(name)[t], fold(sp.Add(*into[name], *from_next[name])))
+        if name in kept:
+            adjoints.append(eq)
+        else:
+            intermediate.append(eq)
+            folded[name] = eq.rhs
+    initial = [Equation(adjoint(s)[0], fold(sp.Add(*from_next[s])).subs(t, 0))
+               for s in cell.state]
+    gradients = [Equation(gradient(p), sp.Sum(fold(sp.Add(*into_param[p])), (t, 1, T)))
+                 for p in cell.params]
+    return Backward(cell, tuple(adjoints), tuple(intermediate), tuple(initial), tuple(gradients))
+
+
+def through_outputs(expr: sp.Expr, cell: Cell) -> sp.Expr:
+    """Write activation derivatives with the activation's output: sigma' = i (1 - i) where
+    i = sigma(ibar) is a named quantity, 1 - tanh(c)^2 where it is not."""
+    named = {(type(eq.rhs), eq.rhs.args[0]): eq.lhs for eq in cell.equations
+             if type(eq.rhs) in ACTIVATIONS}
+    for act, rule in ACTIVATIONS.items():
+        def rewrite(arg, act=act, rule=rule):
+            for k in (0, 1, -1):
+                q = named.get((act, shift(arg, -k)))
+                if q is not None:
+                    return rule.through_output(shift(q, k))
+            return rule.through_output(act(arg))
+        expr = expr.replace(rule.prime, rewrite)
+    return expr
