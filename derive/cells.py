@@ -60,7 +60,7 @@ def gru() -> Cell:
 
 def graves_lstm() -> Cell:
     c = CellBuilder("graves-lstm", "Graves 2012 section 4.6 = Greff et al. 2017 vanilla LSTM",
-                    "LSTM with forget gate and peepholes; the output gate peeps at c^t")
+                    "LSTM with forget gate and peepholes; the output gate peeps at the current state")
     x, y, cs = c.x, c.quantity("y"), c.quantity("c")
     W = {k: c.weight(f"W_{k}", "I") for k in "zifo"}
     R = {k: c.weight(f"R_{k}") for k in "zifo"}

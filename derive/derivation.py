@@ -100,7 +100,7 @@ class Backward:
                         each(self.initial), each(self.gradients))
 
     def _repr_latex_(self) -> str:
-        from .latex import backward_latex
+        from .printers import backward_latex
         return backward_latex(self)
 
 

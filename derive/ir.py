@@ -210,7 +210,7 @@ class Cell:
         return "I" if name in self.inputs else "H"
 
     def _repr_latex_(self) -> str:
-        from .latex import forward_latex
+        from .printers import forward_latex
         return forward_latex(self)
 
 

@@ -1,0 +1,220 @@
+"""bptt: derive, print, generate and check backpropagation through time for recurrent cells.
+
+The command-line program and the small public API::
+
+    >>> import bptt
+    >>> cell = bptt.get_cell("lstm")
+    >>> cell.state
+    ('h', 'c')
+    >>> print(bptt.plain(bptt.derive(cell).adjoint_of("c")))
+    delta_c[t] = delta_c[t+1]*f[t+1] + o[t]*tanh_prime(c[t])*delta_h[t]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import sympy as sp
+
+from derive import Backward, Cell, CellBuilder, CellError, cell_names, derive, get_cell, t
+from derive.printers import latex, plain
+from derive.sheets import FORMATS, render
+
+__all__ = ["Backward", "Cell", "CellBuilder", "CellError", "cell_names", "derive", "get_cell",
+           "latex", "main", "plain", "render"]
+
+
+class UsageError(ValueError):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+def write_output(data: str | bytes, path: str | None) -> None:
+    """Write to a file atomically (temp file, then rename: never a half-written file), or to
+    standard output when no path is given."""
+    if path is None or path == "-":
+        if isinstance(data, bytes):
+            raise UsageError("binary output (pdf) needs -o FILE")
+        sys.stdout.write(data)
+        return
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- commands ------------------------------------------------------------------------------
+
+def cmd_cells(args: argparse.Namespace) -> int:
+    for name in cell_names():
+        cell = get_cell(name)
+        alias = f" (alias of {cell.name})" if cell.name != name else ""
+        print(f"{name}{alias}\n    {cell.description}\n    source: {cell.source}\n"
+              f"    state: {', '.join(cell.state)}")
+    return 0
+
+
+def cmd_sheet(args: argparse.Namespace) -> int:
+    cell = get_cell(args.cell)
+    code = ""
+    if args.with_code:
+        from derive.codegen import code_latex
+        code = code_latex(cell)
+    if args.unrolled is not None and not 1 <= args.unrolled <= 10:
+        raise UsageError(f"--unrolled {args.unrolled}: choose 1 to 10 steps")
+    write_output(render(cell, args.notation, args.format, args.unrolled, code), args.output)
+    return 0
+
+
+def explain(cell: Cell) -> str:
+    """What the state of ``cell`` is, in words and equations."""
+    backward = derive(cell)
+    lines = [f"{cell.name}: {cell.description}",
+             f"State variables: {', '.join(cell.state)}. A state variable is a quantity that "
+             "one step computes and the next step reads (at t-1); everything else is "
+             "recomputed from x^t and the state at each step.", ""]
+    for s in cell.state:
+        role = "the cell output and a state variable" if s == cell.output else "a state variable"
+        eq = backward.adjoint_of(s)
+        carried = [term for term in sp.Add.make_args(eq.rhs)
+                   if any(str(q.base).startswith("delta_") and q.indices[0] == t + 1
+                          for q in term.atoms(sp.Indexed))]
+        lines += [f"{s}: {role}.", f"  computed by:  {plain(cell.equation(s))}",
+                  "  read at t-1 by:"]
+        lines += [f"    {plain(e)}" for e in cell.readers(s, -1)]
+        lines += [f"  its gradient: {plain(eq)}",
+                  "  carried back from t+1 by the terms:"]
+        lines += [f"    {plain(term)}" for term in carried]
+        lines.append(f"  so dL/d{s}^t needs step t+1's adjoints: the recurrence runs backwards "
+                     "in time, from the boundary delta^(T+1) = 0.")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    print(explain(get_cell(args.cell)), end="")
+    return 0
+
+
+def cmd_codegen(args: argparse.Namespace) -> int:
+    from derive.codegen import generate_module
+    write_output(generate_module(get_cell(args.cell)), args.output)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    cell = get_cell(args.cell)
+    both = args.numeric == args.symbolic
+    ok = True
+    if args.symbolic or both:
+        from verify.unrolled import check_unrolled
+        report = check_unrolled(cell, steps=args.steps, hidden=args.hidden, inputs=args.inputs)
+        print(report.format())
+        ok &= report.ok
+    if args.numeric or both:
+        from verify.numeric import check_numeric
+        report = check_numeric(cell)
+        print(report.format())
+        ok &= report.ok
+    return 0 if ok else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from verify.compare import run_compare
+    return run_compare(args)
+
+
+# --- argument parsing ----------------------------------------------------------------------
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="bptt", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    cells_help = f"a built-in cell: {', '.join(cell_names())}"
+
+    p = sub.add_parser("cells", help="list the built-in cells and their state variables")
+    p.set_defaults(run=cmd_cells)
+
+    p = sub.add_parser("sheet", help="the equation sheet of a cell")
+    p.add_argument("cell", help=cells_help)
+    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("--format", default="tex", help=f"one of {', '.join(FORMATS)} (default tex)")
+    p.add_argument("-o", "--output", help="output file (default: standard output)")
+    p.add_argument("--with-code", action="store_true",
+                   help="append the generated kernel's step functions, rendered as math")
+    p.add_argument("--unrolled", type=int, metavar="T",
+                   help="add the forward and backward passes unrolled over T steps")
+    p.set_defaults(run=cmd_sheet)
+
+    p = sub.add_parser("explain", help="what the state of a cell is, and where its gradient "
+                       "comes from")
+    p.add_argument("cell", help=cells_help)
+    p.set_defaults(run=cmd_explain)
+
+    p = sub.add_parser("codegen", help="write a standalone NumPy forward/backward module")
+    p.add_argument("cell", help=cells_help)
+    p.add_argument("-o", "--output", required=True, help="the module to write (PATH.py)")
+    p.set_defaults(run=cmd_codegen)
+
+    p = sub.add_parser("verify", help="check the derived recurrences (symbolic unrolled check "
+                       "and numeric checks of the generated kernel; both by default)")
+    p.add_argument("cell", help=cells_help)
+    p.add_argument("--steps", type=int, default=3, help="unrolled steps T (default 3)")
+    p.add_argument("--hidden", type=int, default=2, help="hidden size H (default 2)")
+    p.add_argument("--inputs", type=int, default=2, help="input size I (default 2)")
+    p.add_argument("--symbolic", action="store_true", help="only the unrolled exact check")
+    p.add_argument("--numeric", action="store_true",
+                   help="only the numeric checks of the generated kernel")
+    p.set_defaults(run=cmd_verify)
+
+    p = sub.add_parser("compare", help="check textbook formulas (LaTeX) against the derivation")
+    p.add_argument("cell", help=cells_help)
+    p.add_argument("--notation", help="notation profile: graves, greff, pytorch, or a file")
+    p.add_argument("--formula", action="append", default=[], help="a LaTeX equation (repeatable)")
+    p.add_argument("--file", help="a file with one LaTeX equation per line")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=quantity",
+                   help="map a symbol to a quantity of the cell (repeatable)")
+    p.add_argument("--source", help="a built-in catalog: graves2012, greff2017, pytorch")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(run=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return args.run(args)
+    except (UsageError, CellError, OSError, json.JSONDecodeError) as e:
+        if debug:
+            raise
+        message = str(e) if not isinstance(e, OSError) else f"{e.strerror}: {e.filename}"
+        print(f"bptt: error: {message}".splitlines()[0], file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,374 @@
+"""Printers: IR expressions to LaTeX in a textbook notation, and to plain text.
+
+A :class:`Notation` is data (how each quantity, adjoint and function is written); one printer
+class reads it. ``vector`` is Greff-style vector notation (``\\odot``, ``W x^t``,
+``R^\\top \\delta\\bar z^{t+1}``); ``graves`` is Graves' 2012 per-unit notation (a, b, s,
+epsilon, delta, w_{ij}, sums over units), known for the cells that Graves writes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from .ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, MatVec, MatVecT, Outer,
+                 Weight, base_name, sigmoid, t, tanh)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """How Graves writes a quantity: letter, its own unit label and the label when summed."""
+    letter: str
+    own: str
+    summed: str = ""
+
+    def at(self, label: str) -> str:
+        return f"{self.letter}_{{{label}}}"
+
+
+@dataclass(frozen=True)
+class Notation:
+    """A notation profile. ``units`` switches to per-unit (Graves) printing."""
+    name: str
+    description: str
+    units: dict[str, Unit] = field(default_factory=dict)       # quantity -> how it is written
+    adjoint_units: dict[str, Unit] = field(default_factory=dict)
+    # parameter -> LaTeX; for a matrix only the label of the unit it feeds: Graves' w_{ij} takes
+    # its "from" label i from the vector it multiplies, which differs between W v and W^T g
+    weights: dict[str, str] = field(default_factory=dict)
+    functions: dict[tuple, str] = field(default_factory=dict)  # (activation, argument) -> name
+    inline: frozenset[str] = frozenset()  # quantities written as their definition
+
+    @property
+    def per_unit(self) -> bool:
+        return bool(self.units)
+
+
+_GREEK = {"iota": r"\iota", "phi": r"\phi", "omega": r"\omega"}
+
+
+def vector_symbol(name: str) -> str:
+    """``ibar`` -> ``\\bar{i}``, ``W_ih`` -> ``W_{ih}``, ``nbar_h`` -> ``\\bar{n}_{h}``."""
+    base, _, sub = name.partition("_")
+    if base.endswith("bar") and len(base) > 3:
+        base = rf"\bar{{{base[:-3]}}}"
+    elif base == "Delta":
+        base = r"\Delta"
+    return f"{base}_{{{sub}}}" if sub else base
+
+
+VECTOR = Notation("vector", "Greff-style vector notation: bars mark pre-activations, "
+                  r"$\odot$ the elementwise product, $\delta q^t = \partial L/\partial q^t$, "
+                  r"$\Delta^t$ the gradient from the layer above")
+
+
+def _graves_lstm() -> Notation:
+    gates = {"i": r"\iota", "f": r"\phi", "o": r"\omega", "z": "c"}
+    units = {f"{k}bar": Unit("a", g, g) for k, g in gates.items()}
+    units |= {k: Unit("b", g, g) for k, g in gates.items() if k != "z"}
+    units |= {"c": Unit("s", "c", "c"), "y": Unit("b", "c", "h"), "x": Unit("x", "i", "i")}
+    adjoints = {f"{k}bar": Unit(r"\delta", g, g) for k, g in gates.items()}
+    adjoints |= {"c": Unit(r"\epsilon", "s", "s"), "y": Unit(r"\epsilon", "c", "c"),
+                 "x": Unit(r"\epsilon", "i", "i")}
+    weights = {f"{m}_{k}": g for k, g in gates.items() for m in "WR"}
+    weights |= {f"p_{k}": rf"w_{{c{gates[k]}}}" for k in "ifo"}
+    weights |= {f"b_{k}": rf"\beta_{{{g}}}" for k, g in gates.items()}
+    return Notation("graves", "Graves (2012) per-unit notation, one cell per block: "
+                    r"$a$ network inputs, $b$ activations, $s_c$ the cell state, "
+                    r"$\delta = \partial L/\partial a$, $\epsilon = \partial L/\partial b$ and "
+                    r"$\partial L/\partial s$, $w_{ij}$ the weight from unit $i$ to unit $j$, "
+                    r"$\beta_j$ the bias (Graves' weight from a constant unit), "
+                    r"$\sum_k w_{ck}\delta_k^t$ the gradient from the layer above",
+                    units, adjoints, weights,
+                    {(sigmoid, None): "f", (tanh, "zbar"): "g", (tanh, "c"): "h"},
+                    frozenset({"z"}))
+
+
+def _graves_rnn() -> Notation:
+    return Notation("graves", "Graves (2012) per-unit notation: $a_h$ network input, $b_h$ "
+                    r"activation, $\delta_h = \partial L/\partial a_h$, "
+                    r"$\epsilon_h = \partial L/\partial b_h$, $w_{ij}$ the weight from unit $i$ "
+                    r"to unit $j$, $\beta_h$ the biases, $\sum_k w_{hk}\delta_k^t$ the gradient "
+                    "from the layer above",
+                    {"hbar": Unit("a", "h", "h'"), "h": Unit("b", "h", "h'"),
+                     "x": Unit("x", "i", "i")},
+                    {"hbar": Unit(r"\delta", "h", "h'"), "h": Unit(r"\epsilon", "h", "h'"),
+                     "x": Unit(r"\epsilon", "i", "i")},
+                    {"W_ih": "h", "W_hh": "h", "b_ih": r"\beta_{h}",
+                     "b_hh": r"\beta'_{h}"},
+                    {(tanh, None): r"\theta"})
+
+
+# notation name -> cell name -> profile (None: any cell)
+NOTATIONS = {"vector": {None: VECTOR},
+             "graves": {"graves-lstm": _graves_lstm(), "rnn": _graves_rnn()}}
+
+
+def get_notation(name: str, cell: Cell) -> Notation:
+    if name not in NOTATIONS:
+        raise CellError(f"unknown notation {name!r}; notations: {', '.join(NOTATIONS)}")
+    profiles = NOTATIONS[name]
+    profile = profiles.get(cell.name, profiles.get(None))
+    if profile is None:
+        raise CellError(f"notation {name!r} is defined for {', '.join(profiles)}, "
+                        f"not for cell {cell.name!r}")
+    return profile
+
+
+def _time(index: sp.Expr) -> str:
+    return str(index).replace(" ", "")
+
+
+def _adjoint_name(q: sp.Indexed) -> str | None:
+    name = base_name(q)
+    return name[6:] if name.startswith("delta_") else None
+
+
+class TextbookLatexPrinter(LatexPrinter):
+    """LaTeX of IR expressions in a :class:`Notation`."""
+
+    def __init__(self, notation: Notation = VECTOR, cell: Cell | None = None) -> None:
+        super().__init__()
+        self.notation, self.cell = notation, cell
+        self.lhs: sp.Expr = sp.S.Zero  # the left side of the equation being printed
+
+    # --- symbols -------------------------------------------------------------------------
+    def _unit_of(self, q: sp.Indexed, summed: bool = False) -> str | None:
+        adj = _adjoint_name(q)
+        table = self.notation.adjoint_units if adj else self.notation.units
+        unit = table.get(adj or base_name(q))
+        if unit is None:
+            return None
+        return unit.at(unit.summed if summed and unit.summed else unit.own)
+
+    def _print_Indexed(self, q: sp.Indexed, summed: bool = False) -> str:
+        time = "{" + _time(q.indices[0]) + "}"
+        if q.base == Delta:
+            return self._from_above(time)
+        if self.notation.per_unit:
+            symbol = self._unit_of(q, summed)
+            if symbol is None:
+                raise CellError(f"notation {self.notation.name!r} has no symbol for {q.base}")
+            return f"{symbol}^{time}"
+        adj = _adjoint_name(q)
+        symbol = rf"\delta {vector_symbol(adj)}" if adj else vector_symbol(base_name(q))
+        return f"{symbol}^{time}"
+
+    def _from_above(self, time: str) -> str:
+        if not self.notation.per_unit:
+            return rf"\Delta^{time}"
+        own = self.notation.units[self.cell.output].own
+        return rf"\sum_{{k=1}}^{{K}} w_{{{own}k}}\delta_k^{time}"
+
+    def _print_Symbol(self, s: sp.Symbol) -> str:
+        name = str(s)
+        if name.startswith("delta_"):  # a parameter gradient
+            param = self.cell.params[name[6:]].symbol if self.cell else sp.Symbol(name[6:])
+            return rf"\frac{{\partial L}}{{\partial {self._print(param)}}}"
+        if not self.notation.per_unit:
+            return vector_symbol(name)
+        if isinstance(s, Weight):  # its usual from-label: that of the vector it multiplies
+            v = next(m.args[1] for eq in self.cell.equations for m in eq.rhs.atoms(MatVec)
+                     if m.args[0] == s)
+            return self._weight(s, self._summed_label(v), self._own_label(s))
+        return self.notation.weights.get(name, name)
+
+    def _weight(self, W: Weight, source: str, target: str) -> str:
+        return f"w_{{{source}{target}}}"
+
+    def _own_label(self, W: Weight) -> str:
+        return self.notation.weights[str(W)]
+
+    _print_Weight = _print_Symbol
+
+    # --- vector operations ---------------------------------------------------------------
+    def _operand(self, v: sp.Expr, summed: bool = False) -> str:
+        if isinstance(v, sp.Indexed):
+            return self._print_Indexed(v, summed)
+        if isinstance(v, (sp.Add, sp.Mul)):
+            return rf"\left({self._print(v)}\right)"
+        return self._print(v)
+
+    def _print_MatVec(self, e: MatVec) -> str:
+        W, v = e.args
+        if not self.notation.per_unit:
+            return f"{self._print(W)} {self._operand(v)}"
+        index = self._summed_label(v)
+        limit = "I" if isinstance(v, sp.Indexed) and base_name(v) in self.cell.inputs else "H"
+        w = self._weight(W, index, self._own_label(W))
+        return rf"\sum_{{{index}=1}}^{{{limit}}} {w} {self._operand(v, summed=True)}"
+
+    def _print_MatVecT(self, e: MatVecT) -> str:
+        W, g = e.args
+        if not self.notation.per_unit:
+            return rf"{self._print(W)}^\top {self._operand(g)}"
+        label = self._summed_label(g)
+        w = self._weight(W, self._label(self.lhs, own=True), label)
+        return rf"\sum_{{{label}}} {w} {self._operand(g, summed=True)}"
+
+    def _label(self, v: sp.Expr, own: bool = False) -> str:
+        """The unit label of the quantity in v (the one it is summed over, or its own)."""
+        q = next(iter(v.atoms(sp.Indexed)))
+        adj = _adjoint_name(q)
+        unit = (self.notation.adjoint_units if adj else self.notation.units)[adj or base_name(q)]
+        return unit.own if own or not unit.summed else unit.summed
+
+    def _summed_label(self, v: sp.Expr) -> str:
+        return self._label(v)
+
+    def _print_Outer(self, e: Outer) -> str:
+        g, v = e.args
+        if self.notation.per_unit:
+            return f"{self._operand(g)}\\, {self._operand(v, summed=True)}"
+        return rf"{self._operand(g)} \left({self._print(v)}\right)^\top"
+
+    def _print_Sum(self, e: sp.Sum) -> str:
+        (var, lo, hi), = e.limits
+        body = e.function
+        body = rf"\left({self._print(body)}\right)" if isinstance(body, sp.Add) else self._print(body)
+        return rf"\sum_{{{self._print(var)}={self._print(lo)}}}^{{{self._print(hi)}}} {body}"
+
+    # --- elementwise algebra -------------------------------------------------------------
+    def _function_name(self, f: type, arg: sp.Expr) -> str:
+        names = self.notation.functions
+        key = base_name(arg) if isinstance(arg, sp.Indexed) else None
+        return names.get((f, key)) or names.get((f, None)) or {sigmoid: r"\sigma",
+                                                                tanh: r"\tanh"}[f]
+
+    def _print_Activation(self, e: sp.Function) -> str:
+        return rf"{self._function_name(e.func, e.args[0])}\left({self._print(e.args[0])}\right)"
+
+    # SymPy's dispatcher skips intermediate Function classes, so each activation needs a name
+    _print_sigmoid = _print_tanh = _print_Activation
+
+    def _print_prime(self, e: sp.Function) -> str:
+        name = self._function_name(PRIMES[e.func], e.args[0])
+        return rf"{name}'\left({self._print(e.args[0])}\right)"
+
+    _print_sigmoid_prime = _print_tanh_prime = _print_prime
+
+    def _print_Pow(self, e: sp.Pow) -> str:
+        base, exp = e.args
+        if isinstance(base, (sp.Indexed, sp.Symbol)) and not self.notation.per_unit:
+            return rf"\left({self._print(base)}\right)^{{{self._print(exp)}}}"
+        if isinstance(base, sp.Function) and type(base) in ACTIVATIONS:
+            name = self._function_name(base.func, base.args[0])
+            return rf"{name}^{{{self._print(exp)}}}\left({self._print(base.args[0])}\right)"
+        if isinstance(base, sp.Indexed):
+            return rf"\left({self._print(base)}\right)^{{{self._print(exp)}}}"
+        return super()._print_Pow(e)
+
+    def _factor_rank(self, f: sp.Expr) -> tuple:
+        adjoint = bool(f.atoms(sp.Indexed)) and all(
+            _adjoint_name(q) or q.base == Delta for q in f.atoms(sp.Indexed))
+        if self.notation.per_unit:  # Graves: weights, activations, derivatives, then the error
+            rank = (0 if isinstance(f, sp.Symbol) else 4 if adjoint else 1
+                    if isinstance(f, sp.Indexed) else 2 if type(f) in PRIMES else 3)
+        else:  # Greff: a peephole, the error, then what multiplies it
+            rank = (0 if isinstance(f, sp.Symbol) else 1 if adjoint else 2
+                    if isinstance(f, sp.Indexed) else 3)
+        return rank, str(f)
+
+    def _print_Mul(self, e: sp.Mul) -> str:
+        coeff, factors = e.as_coeff_mul()
+        if coeff < 0:
+            return "-" + self._print_Mul(-e) if coeff != -1 else "-" + self._product(factors)
+        if coeff != 1:
+            return self._print(coeff) + " " + self._product(factors)
+        return self._product(factors)
+
+    def _product(self, factors) -> str:
+        if len(factors) == 1:
+            return self._print(factors[0])
+        sep = " " if self.notation.per_unit else r" \odot "
+        return sep.join(self._operand(f) if isinstance(f, sp.Add) else self._print(f)
+                        for f in sorted(factors, key=self._factor_rank))
+
+    def _term_rank(self, term: sp.Expr) -> tuple:
+        """Textbook order: gradient from above, terms at t, terms from t+1; inputs before
+        recurrent reads, peepholes, then biases."""
+        offsets = [int(q.indices[0] - t) for q in term.atoms(sp.Indexed)
+                   if q.indices[0].has(t) and (_adjoint_name(q) or q.base == Delta)]
+        if term.has(Delta):
+            return (-1,)
+        negative = term.could_extract_minus_sign()
+        if offsets:
+            return (max(offsets), term.has(MatVecT), negative, str(term))
+        reads = term.atoms(sp.Indexed)
+        inputs = self.cell.inputs if self.cell else ("x",)
+        kind = (-1 if term.is_number else 0 if any(base_name(q) in inputs for q in reads)
+                else 1 if term.has(MatVec) else 2 if reads else 3)
+        return (kind, negative, str(term))
+
+    def _print_Add(self, e: sp.Add, order=None) -> str:
+        out = ""
+        for i, term in enumerate(sorted(e.args, key=self._term_rank)):
+            text = self._print(term)
+            if text.startswith("-"):
+                out += " - " + text[1:]
+            else:
+                out += (" + " if i else "") + text
+        return out
+
+    def equation(self, eq: Equation) -> str:
+        lhs = eq.lhs
+        if self.notation.per_unit and isinstance(lhs, sp.Indexed) and base_name(lhs) in (
+                self.notation.inline):
+            raise CellError(f"{lhs.base} has no symbol in notation {self.notation.name!r}")
+        self.lhs = lhs
+        return f"{self._print(lhs)} &= {self._print(self.display(eq.rhs))}"
+
+    def display(self, expr: sp.Expr) -> sp.Expr:
+        """Write the quantities the notation does not name as their definitions."""
+        for name in self.notation.inline:
+            defn = self.cell.equation(name).rhs
+            expr = expr.replace(lambda e: isinstance(e, sp.Indexed) and base_name(e) == name,
+                                lambda e: defn.subs(t, e.indices[0]))
+        return expr
+
+
+class PlainPrinter(StrPrinter):
+    """Plain text for terminals: ``R_z.T @ delta_zbar[t+1]``, ``*`` elementwise."""
+    printmethod = "_bptt_plain"  # not Indexed._sympystr, which prints q[t - 1]
+
+    def _print_Indexed(self, q: sp.Indexed) -> str:
+        return f"{q.base}[{_time(q.indices[0])}]"
+
+    def _print_MatVec(self, e) -> str:
+        return f"{self._print(e.args[0])} @ {self.parenthesize(e.args[1], 60)}"
+
+    def _print_MatVecT(self, e) -> str:
+        return f"{self._print(e.args[0])}.T @ {self.parenthesize(e.args[1], 60)}"
+
+    def _print_Outer(self, e) -> str:
+        return f"outer({self._print(e.args[0])}, {self._print(e.args[1])})"
+
+
+def plain(expr: sp.Expr | Equation) -> str:
+    if isinstance(expr, Equation):
+        return f"{plain(expr.lhs)} = {plain(expr.rhs)}"
+    return PlainPrinter().doprint(expr)
+
+
+def latex(expr: sp.Expr | Equation, notation: Notation = VECTOR, cell: Cell | None = None) -> str:
+    """LaTeX of an IR expression or equation (``&=`` aligned) in a notation."""
+    printer = TextbookLatexPrinter(notation, cell)
+    if isinstance(expr, Equation):
+        return printer.equation(expr)
+    return printer.doprint(printer.display(expr) if cell else expr)
+
+
+def forward_latex(cell: Cell, notation: Notation = VECTOR) -> str:
+    """The forward equations as one ``aligned`` block (for Jupyter)."""
+    printer = TextbookLatexPrinter(notation, cell)
+    body = r" \\ ".join(printer.equation(eq) for eq in cell.equations
+                        if base_name(eq.lhs) not in notation.inline)
+    return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"
+
+
+def backward_latex(backward, notation: Notation = VECTOR) -> str:
+    printer = TextbookLatexPrinter(notation, backward.cell)
+    body = r" \\ ".join(printer.equation(eq) for eq in backward.equations)
+    return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"

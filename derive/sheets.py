@@ -1,0 +1,143 @@
+"""Equation sheets: a cell's forward pass, derived backward pass and gradients as a document.
+
+A sheet is a list of sections of numbered equations (:func:`sections`), written out as a LaTeX
+document, as Markdown with ``$$`` blocks, or as a PDF compiled from the LaTeX.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .derivation import Backward, derive, through_outputs
+from .ir import Cell, CellError, base_name
+from .printers import TextbookLatexPrinter, get_notation
+
+FORMATS = ("tex", "md", "pdf")
+
+
+class SheetError(CellError):
+    """A sheet that cannot be produced (unknown format, no pdflatex, a failed compilation)."""
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    text: str                 # LaTeX prose under the title
+    equations: tuple[str, ...]  # each "lhs &= rhs"
+
+
+def sections(cell: Cell, notation: str = "vector", unrolled: int | None = None) -> list[Section]:
+    """The sheet's content; ``unrolled`` adds the forward and backward passes over that many
+    steps."""
+    profile = get_notation(notation, cell)
+    printer = TextbookLatexPrinter(profile, cell)
+    backward = derive(cell)
+    if not profile.per_unit:  # vector notation writes sigma' as sigma(1 - sigma)
+        backward = backward.map(lambda e: through_outputs(e, cell))
+
+    def show(eqs):
+        return tuple(printer.equation(eq) for eq in eqs
+                     if base_name(eq.lhs) not in profile.inline)
+
+    state = ", ".join(f"${printer.doprint(cell.equation(s).lhs)}$" for s in cell.state)
+    out = [
+        Section("Forward pass", rf"One time step $t = 1, \dots, T$. {profile.description}. "
+                rf"State variables (read at $t-1$): {state}; initial state at $t = 0$.",
+                show(cell.equations)),
+        Section("Backward pass", "Adjoint recurrences, computed for $t = T, \\dots, 1$ with "
+                "the boundary: every adjoint at $T+1$ is zero. Terms at $t+1$ are the "
+                "gradient carried back through the state.", show(backward.adjoints)),
+        Section("Initial state", "The gradient with respect to the initial state.",
+                show(backward.initial)),
+        Section("Gradients", "Parameter gradients, summed over the sequence.",
+                show(backward.gradients)),
+    ]
+    if unrolled:
+        out += _unrolled_sections(cell, backward, unrolled, show)
+    return out
+
+
+def _unrolled_sections(cell: Cell, backward: Backward, steps: int, show) -> list[Section]:
+    from .unroll import unroll_backward, unroll_forward
+    forward = [Section(f"Unrolled forward pass, step {k}",
+                       "The state computed here is read by the next step." if k < steps
+                       else "The last step.", show(eqs))
+               for k, eqs in enumerate(unroll_forward(cell, steps), start=1)]
+    backward_steps = unroll_backward(backward, steps)
+    back = [Section(f"Unrolled backward pass, step {k}", "", show(eqs))
+            for k, eqs in zip(range(steps, 0, -1), backward_steps)]
+    if len(backward_steps) > steps:
+        back.append(Section("Unrolled backward pass, initial state", "", show(backward_steps[-1])))
+    return forward + back
+
+
+def title(cell: Cell) -> str:
+    return f"{cell.name}: {cell.description}"
+
+
+def tex(cell: Cell, notation: str = "vector", unrolled: int | None = None,
+        code: str = "") -> str:
+    """A complete LaTeX document (amsmath), one numbered line per equation."""
+    parts = [r"\documentclass[10pt]{article}", r"\usepackage[a4paper,margin=18mm]{geometry}",
+             r"\usepackage{amsmath,amssymb}", r"\allowdisplaybreaks", r"\begin{document}",
+             rf"\section*{{{_escape(title(cell))}}}", _escape(f"Source: {cell.source}.")]
+    for sec in sections(cell, notation, unrolled):
+        parts += [rf"\subsection*{{{sec.title}}}", sec.text]
+        if sec.equations:
+            parts += [r"\begin{align}", " \\\\\n".join(sec.equations), r"\end{align}"]
+    if code:
+        parts += [r"\subsection*{Generated code, read as math}", code]
+    parts.append(r"\end{document}")
+    return "\n".join(parts) + "\n"
+
+
+def markdown(cell: Cell, notation: str = "vector", unrolled: int | None = None) -> str:
+    """Markdown with one ``$$`` block per equation, numbered with ``\\tag``."""
+    lines = [f"# {title(cell)}", "", f"Source: {cell.source}.", ""]
+    n = 0
+    for sec in sections(cell, notation, unrolled):
+        lines += [f"## {sec.title}", "", sec.text, ""]
+        for eq in sec.equations:
+            n += 1
+            lines += ["$$", eq.replace("&=", "=") + rf" \tag{{{n}}}", "$$", ""]
+    return "\n".join(lines)
+
+
+def pdf(tex_source: str) -> bytes:
+    """Compile a LaTeX document with pdflatex; SheetError when it is missing or fails."""
+    exe = shutil.which("pdflatex")
+    if exe is None:
+        raise SheetError("--format pdf needs pdflatex, which is not installed "
+                         "(Debian: apt-get install texlive-latex-base)")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "sheet.tex").write_text(tex_source)
+        run = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", "sheet.tex"],
+                             cwd=tmp, capture_output=True, text=True, timeout=120)
+        out = Path(tmp) / "sheet.pdf"
+        if run.returncode != 0 or not out.exists():
+            error = next((line for line in run.stdout.splitlines() if line.startswith("!")),
+                         f"exit code {run.returncode}")
+            raise SheetError(f"pdflatex failed: {error}")
+        return out.read_bytes()
+
+
+def render(cell: Cell, notation: str = "vector", fmt: str = "tex",
+           unrolled: int | None = None, code: str = "") -> str | bytes:
+    """The sheet in ``fmt`` (tex, md: text; pdf: bytes)."""
+    if fmt not in FORMATS:
+        raise SheetError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    if fmt == "md":
+        return markdown(cell, notation, unrolled) + (f"\n## Generated code\n\n$$\n{code}\n$$\n"
+                                                     if code else "")
+    source = tex(cell, notation, unrolled, code)
+    return pdf(source) if fmt == "pdf" else source
+
+
+def _escape(text: str) -> str:
+    for a, b in (("_", r"\_"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("^", r"\^{}")):
+        text = text.replace(a, b)
+    return text
+
