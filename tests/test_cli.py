@@ -1,0 +1,128 @@
+"""The bptt command: sheets in every format and notation, bad input, and no partial files."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import bptt
+from derive import cell_names
+
+CELLS = ["rnn", "lstm", "gru", "graves-lstm"]
+NOTATIONS = [(c, "vector") for c in CELLS] + [("rnn", "graves"), ("graves-lstm", "graves")]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "bptt", *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+@pytest.mark.parametrize("cell,notation", NOTATIONS)
+def test_tex_sheet_is_a_complete_document(cell, notation, capsys):
+    assert bptt.main(["sheet", cell, "--notation", notation]) == 0
+    tex = capsys.readouterr().out
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    assert r"\usepackage{amsmath" in tex
+    for title in ("Forward pass", "Backward pass", "Initial state", "Gradients"):
+        assert rf"\subsection*{{{title}}}" in tex
+    assert tex.count(r"\begin{align}") == 4  # numbered lines, one block per section
+
+
+@pytest.mark.parametrize("cell,notation", NOTATIONS)
+def test_pdf_sheet_compiles(cell, notation, tmp_path):
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed")
+    out = tmp_path / "sheet.pdf"
+    assert bptt.main(["sheet", cell, "--notation", notation, "--format", "pdf",
+                      "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"%PDF")
+
+
+def test_markdown_sheet(capsys):
+    assert bptt.main(["sheet", "lstm", "--format", "md"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("# lstm")
+    blocks = md.split("$$")[1::2]
+    assert len(blocks) > 10 and all(r"\tag{" in b for b in blocks)
+    state = next(b for b in blocks if b.strip().startswith(r"\delta c^{t} ="))
+    assert r"+ \delta c^{t+1} \odot f^{t+1}" in state
+
+
+def test_vector_sheet_writes_textbook_forms(capsys):
+    bptt.main(["sheet", "graves-lstm"])
+    tex = capsys.readouterr().out
+    assert r"\delta y^{t} &= \Delta^{t} + R_{f}^\top \delta \bar{f}^{t+1}" in tex
+    assert r"p_{i} \odot \delta \bar{i}^{t+1}" in tex and r"p_{o} \odot \delta \bar{o}^{t}" in tex
+    assert r"\left(1 - o^{t}\right)" in tex  # sigma' through the output
+
+
+def test_graves_sheet_uses_graves_symbols(capsys):
+    bptt.main(["sheet", "graves-lstm", "--notation", "graves"])
+    tex = capsys.readouterr().out
+    for piece in (r"\epsilon_{s}^{t} &=", r"b_{\phi}^{t+1} \epsilon_{s}^{t+1}",
+                  r"w_{c\iota} \delta_{\iota}^{t+1}", r"f'\left(a_{\omega}^{t}\right)",
+                  r"\sum_{k=1}^{K} w_{ck}\delta_k^{t}", r"\sum_{\iota} w_{c\iota} \delta_{\iota}^{t+1}"):
+        assert piece in tex
+
+
+def test_cells_and_explain(capsys):
+    assert bptt.main(["cells"]) == 0
+    out = capsys.readouterr().out
+    for name in cell_names():
+        assert name in out
+    assert bptt.main(["explain", "lstm"]) == 0
+    out = capsys.readouterr().out
+    assert "State variables: h, c." in out
+    assert "c[t] = c[t-1]*f[t] + g[t]*i[t]" in out  # read at t-1 by its own update
+    assert "delta_c[t+1]*f[t+1]" in out  # carried back from t+1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["sheet", "lstn"], "unknown cell 'lstn'"),
+    (["sheet", "lstm", "--notation", "greek"], "unknown notation 'greek'"),
+    (["sheet", "lstm", "--notation", "graves"], "not for cell 'lstm'"),
+    (["sheet", "lstm", "--format", "docx"], "unknown format 'docx'"),
+    (["sheet", "lstm", "-o", "/nonexistent-dir/x.tex"], "cannot write /nonexistent-dir/x.tex"),
+    (["sheet", "lstm", "--format", "pdf"], "needs -o FILE"),
+    (["explain"], "required: cell"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_exit_2(args, message):
+    r = run(*args)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in r.stderr
+
+
+def test_debug_shows_the_traceback():
+    r = run("--debug", "sheet", "lstn")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_failed_pdf_leaves_no_file(tmp_path, monkeypatch):
+    out = tmp_path / "sheet.pdf"
+    monkeypatch.setenv("PATH", "")  # no pdflatex
+    assert bptt.main(["sheet", "rnn", "--format", "pdf", "-o", str(out)]) == 2
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_target_keeps_old_file(tmp_path):
+    target = tmp_path / "sheet.tex"
+    target.write_text("old")
+    os.chmod(tmp_path, 0o500)
+    try:
+        if os.access(tmp_path, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        assert bptt.main(["sheet", "rnn", "-o", str(target)]) == 2
+        assert target.read_text() == "old"
+    finally:
+        os.chmod(tmp_path, 0o700)
+
+
+def test_output_file_written_whole(tmp_path, capsys):
+    out = tmp_path / "s.tex"
+    assert bptt.main(["sheet", "gru", "-o", str(out)]) == 0
+    assert out.read_text().rstrip().endswith(r"\end{document}")
+    assert list(tmp_path.iterdir()) == [out]
