@@ -57,11 +57,16 @@ def pullback(expr: sp.Expr, g: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
     if _is_leaf(expr):
         return [(expr, g)]
     holes = {node: sp.Dummy() for node in _rule_nodes(expr)}
+    refill = {hole: node for node, hole in holes.items()}
     elementwise = expr.xreplace(holes)
-    out = [(leaf, g * d) for leaf in _leaves(elementwise) - set(holes.values())
-           if (d := sp.diff(elementwise, leaf)) != 0]
+
+    def partial(wrt):  # d elementwise / d wrt, with the rule nodes put back
+        return sp.diff(elementwise, wrt).xreplace(refill)
+
+    out = [(leaf, g * d) for leaf in _leaves(elementwise) - set(refill)
+           if (d := partial(leaf)) != 0]
     for node, hole in holes.items():
-        for arg, contribution in RULES[type(node)](node, g * sp.diff(elementwise, hole)):
+        for arg, contribution in RULES[type(node)](node, g * partial(hole)):
             out += pullback(arg, contribution)
     return out
 

@@ -137,7 +137,8 @@ def test_custom_cell_matches_exact_scalar_derivative():
     x, h = cb.x, cb.quantity("h")
     W, U, Wf, Uf = cb.weight("W", "I"), cb.weight("U"), cb.weight("Wf", "I"), cb.weight("Uf")
     fg = cb.let("fg", sigmoid(cb.let("fbar", Wf @ x[t] + Uf @ h[t - 1])[t]))
-    cand = cb.let("cand", tanh(cb.let("cbar", W @ x[t] + U @ (fg[t] * h[t - 1]))[t]))
+    # the candidate's pre-activation is left unnamed: an activation of matrix products
+    cand = cb.let("cand", tanh(W @ x[t] + U @ (fg[t] * h[t - 1])))
     cb.let("h", (1 - fg[t]) * h[t - 1] + fg[t] * cand[t])
     cell = cb.build("h")
     b = derive(cell)
