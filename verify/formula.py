@@ -1,0 +1,690 @@
+r"""Parse the LaTeX people really write for recurrent-cell equations into a small neutral tree.
+
+SymPy's ``parse_latex`` rejects most of this notation (``\delta\bar o^{t+1}``, ``R_z^\top``,
+``\sum_k w_{ck}\delta_k^t``, ``h^{\langle t-1\rangle}``), so this module has its own pipeline:
+
+1. ``_tokenize``: a regex scanner that resolves fonts (``\mathbf{W}`` -> ``W``), sizes
+   (``\Big(`` -> ``(``), spacing and unknown commands, checks bracket balance and records whether
+   an opening parenthesis follows its left neighbour directly (that decides call vs product);
+2. ``GRAMMAR``: an LALR grammar (lark) over those tokens; its few shift/reduce conflicts are
+   resolved as *shift*, which is exactly the "longest reading" papers rely on (a ``\sum`` body
+   runs to the next ``+``/``-``, ``\delta y`` is an adjoint, ``h(x)`` is a call);
+3. ``_Build``: a transformer into frozen dataclasses (``Equation``, ``Num``, ``Sym``, ``Call``,
+   ``Adjoint``, ``BinOp``, ``Neg``, ``Sum``, ``Transpose``).
+
+Reading rules for the ambiguous cases:
+
+- Every Latin letter is its own symbol (``Wx``, ``W_{hn}`` are products); only a braced word in
+  a font command is one name (``\mathrm{sigm}`` -> ``sigm``).  Unbraced scripts take one
+  character or command, as in TeX (``x_12`` is ``x_1 2``).
+- Call: ``\tanh \exp \log \ln \sin \cos \sinh \cosh \sigma`` and ``\operatorname{..}`` always
+  apply, to the parenthesised group or the next atom (``\tanh c_t``).  Any other plain name
+  (subscript and primes allowed; no superscript, accent or transpose) applies only when ``(``
+  follows it directly: ``h(x)``, ``h_t(x)`` are calls, ``h (x)``, ``h\,(x)``, ``h^t(x)``
+  products.  The caller turns a Call of a variable back into a product.
+- ``\delta`` directly followed by a symbol is its adjoint (``\delta\bar o^t``, ``\delta W_z``);
+  with its own scripts it is Graves' ``Sym('delta', ...)``.  ``\partial L/\partial x``,
+  ``\frac{\partial L}{\partial x}``, ``\frac{dL}{dx}`` and ``\nabla_x L`` need the loss
+  ``L``, ``\mathcal L``, ``E`` or ``\ell``.
+- ``\sum`` takes the product term after it (up to ``+``/``-`` at that level) as its body.
+- ``^\top``/``^\intercal`` (also ``^{t\top}``) -> ``Transpose``; ``^T`` stays a superscript.
+- ``h^{\langle t\rangle}``, ``h^{(t)}``, ``h^{<t>}`` are ``h^t``: brackets leave no node.
+
+Columns (``col``, 1-based character offset into the text, newlines count as one character) are
+kept on every node but excluded from equality, so typographic variants compare equal.  A node's
+``col`` is where its text starts, except ``BinOp``/``Equation`` (column of the operator; for
+juxtaposition, of the right operand).  ``str(node)`` prints LaTeX that parses back to an equal
+tree (the one exception: a bare ``Sym('delta')`` followed by a symbol reads back as an adjoint).
+
+>>> str(parse_formula(r"\delta\bar o^{t+1}"))
+'\\delta \\bar{o}^{t + 1}'
+>>> parse_formula(r"h_t=\tanh(c_t)").rhs == Call('tanh', 0, (Sym('c', sub=Sym('t')),))
+True
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from fractions import Fraction
+from typing import Iterator
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput
+from lark.lexer import Lexer
+
+__all__ = ["FormulaSyntaxError", "parse_formula", "Node", "Equation", "Num", "Sym", "Call",
+           "Adjoint", "BinOp", "Neg", "Sum", "Transpose"]
+
+
+class FormulaSyntaxError(ValueError):
+    """A one-line message ``column N: ...``; ``column`` is 1-based in the original text."""
+
+    def __init__(self, column: int, message: str) -> None:
+        self.column = column
+        self.message = " ".join(message.split())  # never more than one line
+        super().__init__(f"column {column}: {self.message}")
+
+
+# ---------------------------------------------------------------------------- syntax tree
+def _col() -> int:
+    return field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Node:
+    def __str__(self) -> str:
+        return _latex(self)
+
+
+@dataclass(frozen=True)
+class Equation(Node):
+    lhs: Node
+    rhs: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Num(Node):
+    value: int | Fraction
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Sym(Node):
+    """``name``: ``h``, ``W``, ``delta``, ``epsilon``, ``sigm`` (from ``\\mathrm``), primes
+    included (``h'``); ``accent``: ``bar``, ``tilde``, ``hat`` or None."""
+    name: str
+    accent: str | None = None
+    sub: Node | None = None
+    sup: Node | None = None
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    """``name(args...)`` with ``primes`` derivative marks; ``outer`` has two args."""
+    name: str
+    primes: int
+    args: tuple[Node, ...]
+    sub: Node | None = None
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Adjoint(Node):
+    """dLoss/d(of): ``\\delta y^t``, ``\\partial L/\\partial h_t``, ``\\nabla_{h_t} L``..."""
+    of: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class BinOp(Node):
+    """``op``: ``+ - juxt cdot odot circ times * /``."""
+    op: str
+    left: Node
+    right: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Neg(Node):
+    x: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Sum(Node):
+    index: Node | None
+    lower: Node | None
+    upper: Node | None
+    body: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Transpose(Node):
+    x: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class _Top(Node):
+    """``\\top`` before it is attached to the symbol it transposes; never in a result."""
+    col: int = _col()
+
+
+# ---------------------------------------------------------------------------- vocabulary (data)
+_GREEK = ("alpha beta gamma epsilon zeta eta theta iota kappa lambda mu nu xi pi rho tau upsilon "
+          "phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split()
+_FUNCS = "sigma tanh exp log ln sin cos sinh cosh".split()   # commands that always apply
+_FUNC_WORDS = set(_FUNCS) | {"sigmoid", "sigm", "softmax", "relu", "ReLU"}  # \mathrm{...} too
+LOSSES = frozenset({"L", "E", "ell"})
+
+# command -> (token type, canonical value); anything not here is an error naming the command
+COMMANDS: dict[str, tuple[str, str]] = {
+    **{g: ("NAME", g) for g in _GREEK},
+    "varepsilon": ("NAME", "epsilon"), "varphi": ("NAME", "phi"), "vartheta": ("NAME", "theta"),
+    "varrho": ("NAME", "rho"), "varpi": ("NAME", "pi"), "ell": ("NAME", "ell"),
+    "delta": ("DELTA", "delta"),
+    **{f: ("FUNC", f) for f in _FUNCS},
+    "odot": ("PRODOP", "odot"), "cdot": ("PRODOP", "cdot"), "circ": ("PRODOP", "circ"),
+    "times": ("PRODOP", "times"),
+    "bar": ("ACCENT", "bar"), "overline": ("ACCENT", "bar"), "tilde": ("ACCENT", "tilde"),
+    "widetilde": ("ACCENT", "tilde"), "hat": ("ACCENT", "hat"), "widehat": ("ACCENT", "hat"),
+    **{f: ("FONT", f) for f in "mathbf boldsymbol bm mathrm mathit mathsf mathcal mathbb "
+       "mathnormal vec text textrm textbf textit operatorname".split()},
+    "top": ("TOP", "top"), "intercal": ("TOP", "top"), "prime": ("PRIME", "'"),
+    "sum": ("SUM", "sum"), "frac": ("FRAC", "frac"), "dfrac": ("FRAC", "frac"),
+    "tfrac": ("FRAC", "frac"), "partial": ("PARTIAL", "partial"), "nabla": ("NABLA", "nabla"),
+    "langle": ("BRACKET", "langle"), "rangle": ("BRACKET", "rangle"),  # see _OPENERS
+    **{s: ("SIZE", s) for s in "left right middle big Big bigg Bigg bigl bigr Bigl Bigr biggl "
+       "biggr Biggl Biggr".split()},
+    **{s: ("SPACE", s) for s in "quad qquad displaystyle textstyle limits nolimits".split()},
+}
+# single characters -> token type; brackets are handled by _OPENERS/_CLOSERS
+_CHARS = {"+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ", ",": "_COMMA",
+          ".": "DOT", "'": "PRIME", "_": "_SUB", "^": "_SUP"}
+_OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "{": "}", "<": ">", "\\langle": "\\rangle"}
+_CLOSERS = {")", "]", "\\}", "}", ">", "\\rangle"}
+_TOKEN = re.compile(r"""
+    (?P<space> \s+ | ~ | \\[,;:!\ ] | & | \$ | \\\\ )
+  | (?P<cmd>   \\[A-Za-z]+ )
+  | (?P<esc>   \\[{}] )
+  | (?P<num>   \d+(?:\.\d+)? )
+  | (?P<letter>[A-Za-z] )
+  | (?P<char>  [-+*/=,.'_^{}()\[\]<>] )
+""", re.VERBOSE)
+
+
+# ---------------------------------------------------------------------------- tokenizer
+def _bracket_type(opener: str, tight: bool) -> str:
+    return {"{": "_LBRACE", "<": "_LANGLE", "\\langle": "_LANGLE"}.get(
+        opener, "_TLPAR" if tight else "_LPAR")
+
+
+def _closer_type(closer: str) -> str:
+    return {"}": "_RBRACE", ">": "_RANGLE", "\\rangle": "_RANGLE"}.get(closer, "_RPAR")
+
+
+def _match_brace(text: str, start: int) -> int:
+    depth = 0
+    for m in re.finditer(r"\\.|[{}]", text[start:]):
+        if m.group() == "{":
+            depth += 1
+        elif m.group() == "}":
+            depth -= 1
+            if depth == 0:
+                return start + m.start()
+    raise FormulaSyntaxError(start + 1, "unmatched '{'")
+
+
+def _tokenize(text: str) -> list[Token]:
+    toks: list[Token] = []
+    stack: list[tuple[str, str, int]] = []  # (expected closer, opener, position)
+    skip_close: set[int] = set()            # closing braces of fonts dropped transparently
+    pos, spaced, size_at = 0, False, None   # size_at: start of a pending \left, \Big, ...
+
+    def emit(type_: str, value: str, start: int, end: int) -> None:
+        nonlocal spaced
+        toks.append(Token(type_, value, start, 1, start + 1, 1, end + 1, end))
+        spaced = False
+
+    while pos < len(text):
+        if pos in skip_close:
+            pos += 1
+            continue
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise FormulaSyntaxError(pos + 1, f"unexpected character {text[pos]!r}")
+        kind, raw, start, pos = m.lastgroup, m.group(), pos, m.end()
+        if kind == "cmd":
+            if raw[1:] not in COMMANDS:
+                raise FormulaSyntaxError(start + 1, f"unknown command '{raw}'")
+            kind, value = COMMANDS[raw[1:]]
+        elif kind == "char" and raw in _CHARS:
+            kind, value = _CHARS[raw], raw
+        else:
+            value = raw
+        is_bracket = raw in _OPENERS or raw in _CLOSERS
+        if size_at is not None and kind != "space" and not is_bracket:
+            raise FormulaSyntaxError(start + 1, f"expected a delimiter after "
+                                     f"'{text[size_at:start].strip()}', found '{raw}'")
+        if kind == "space":
+            spaced = spaced or size_at is None  # "\left (" is as tight as "\left("
+        elif kind == "SPACE":
+            spaced = True
+        elif kind == "SIZE":
+            size_at = start
+        elif raw in _OPENERS:
+            at, size_at = (start if size_at is None else size_at), None
+            stack.append((_OPENERS[raw], raw, at))
+            emit(_bracket_type(raw, bool(toks) and not spaced), raw, at, pos)
+        elif raw in _CLOSERS:
+            at, size_at = (start if size_at is None else size_at), None
+            if not stack:
+                raise FormulaSyntaxError(start + 1, f"unmatched '{raw}'")
+            want, opener, where = stack.pop()
+            if raw != want:
+                raise FormulaSyntaxError(start + 1, f"'{raw}' does not match '{opener}' "
+                                         f"at column {where + 1}")
+            emit(_closer_type(raw), raw, at, pos)
+        elif kind == "FONT":
+            pos = _font(text, raw[1:], start, pos, emit, skip_close)
+        elif kind == "PRIME" and raw == "\\prime":
+            if not toks or toks[-1].type != "_SUP":
+                raise FormulaSyntaxError(start + 1, "'\\prime' must follow '^'")
+            sup = toks.pop()
+            emit("PRIME", "'", sup.start_pos, pos)
+        elif kind == "num":
+            if toks and toks[-1].type in ("_SUB", "_SUP"):  # x_12 is x_1 2, as in TeX
+                pos = start + 1
+            emit("NUMBER", text[start:pos], start, pos)
+        elif kind == "letter":
+            emit("LETTER", raw, start, pos)
+        else:
+            emit(kind, value, start, pos)
+    if size_at is not None:
+        raise FormulaSyntaxError(size_at + 1, "expected a delimiter at the end")
+    if stack:
+        _, opener, where = stack[-1]
+        raise FormulaSyntaxError(where + 1, f"unmatched '{opener}'")
+    while toks and toks[-1].type in ("_COMMA", "DOT"):  # sentence punctuation after display math
+        toks.pop()
+    if not toks:
+        raise FormulaSyntaxError(1, "empty formula, expected an expression")
+    return toks
+
+
+def _font(text: str, font: str, start: int, pos: int, emit, skip_close: set[int]) -> int:
+    """Drop a font command; a braced word becomes one WORD/FUNC token.  Returns the new pos."""
+    j = pos
+    while j < len(text) and text[j].isspace():
+        j += 1
+    if j < len(text) and text[j] == "{":
+        k = _match_brace(text, j)
+        inner = text[j + 1:k].strip()
+        if re.fullmatch(r"[A-Za-z]+|\d+", inner):
+            if inner.isdigit():
+                kind = "NUMBER"
+            elif font == "operatorname" or (len(inner) > 1 and inner in _FUNC_WORDS):
+                kind = "FUNC"
+            else:
+                kind = "LETTER" if len(inner) == 1 else "WORD"
+            emit(kind, inner, start, k + 1)
+            return k + 1
+        if font == "operatorname":
+            raise FormulaSyntaxError(j + 2, "expected a function name in \\operatorname{...}")
+        skip_close.add(k)  # e.g. \mathbf{h_t}: keep the content, forget the font
+        return j + 1
+    if j < len(text) and (text[j].isalnum()):
+        emit("NUMBER" if text[j].isdigit() else "LETTER", text[j], start, j + 1)
+        return j + 1
+    if j < len(text) and text[j] == "\\":
+        return j  # \bm\delta: the next command is the symbol
+    raise FormulaSyntaxError(start + 1, f"expected an argument after '\\{font}'")
+
+
+# ---------------------------------------------------------------------------- grammar (data)
+# LALR; lark resolves its three shift/reduce conflicts as shift, on purpose: after \delta a
+# symbol is its operand, a \sum body takes all further factors, a name takes a tight "(".
+GRAMMAR = r"""
+%declare LETTER NAME WORD NUMBER FUNC DELTA ACCENT TOP SUM FRAC PARTIAL NABLA PRIME
+%declare PLUS MINUS PRODOP SLASH EQ DOT _COMMA _SUB _SUP
+%declare _LBRACE _RBRACE _LPAR _TLPAR _RPAR _LANGLE _RANGLE
+
+?start: expr | expr EQ expr                    -> equation
+?expr: term
+     | MINUS term                              -> neg
+     | expr PLUS term                          -> binop
+     | expr MINUS term                         -> binop
+?term: factor
+     | term PRODOP factor                      -> binop
+     | term SLASH factor                       -> binop
+     | term factor                             -> juxt
+?factor: atom
+     | SUM limit* term                         -> sum       // body: the product term after it
+     | FUNC fmark* atom                        -> func      // \tanh c_t, \sigma'(x)
+     | symbol _TLPAR expr _RPAR                -> maybe_call  // h(x) directly, no space
+?atom: symbol
+     | DELTA symbol                            -> adjoint   // \delta y^t
+     | DELTA mark*                             -> delta_sym // \delta_k^t (Graves)
+     | NUMBER                                  -> num
+     | group
+     | group _SUP sarg                         -> group_sup
+     | _LANGLE expr _COMMA expr _RANGLE        -> outer
+     | FRAC _LBRACE expr _RBRACE _LBRACE expr _RBRACE -> frac
+     | FRAC _LBRACE PARTIAL symbol _RBRACE _LBRACE PARTIAL symbol _RBRACE -> partial_frac
+     | PARTIAL symbol SLASH PARTIAL symbol     -> partial_slash
+     | NABLA _SUB sarg symbol                  -> nabla
+     | TOP                                     -> top
+?group: _LPAR expr _RPAR | _TLPAR expr _RPAR | _LANGLE expr _RANGLE
+symbol: base mark*
+base: plain | ACCENT plain | ACCENT _LBRACE plain _RBRACE
+?plain: LETTER | NAME | WORD
+mark: _SUB sarg -> sub | _SUP sarg -> sup | PRIME -> prime
+fmark: _SUB sarg -> sub | PRIME -> prime
+limit: _SUB sarg -> sub | _SUP sarg -> sup | _SUB _LBRACE expr EQ expr _RBRACE -> range
+?sarg: _LBRACE expr _RBRACE | plain -> sym1 | DELTA -> sym1 | NUMBER -> num | TOP -> top
+"""
+
+def _err(node_or_tok, message: str) -> FormulaSyntaxError:
+    col = node_or_tok.column if isinstance(node_or_tok, Token) else node_or_tok.col
+    return FormulaSyntaxError(col, message)
+
+
+def _is_loss(x: Node) -> bool:
+    return isinstance(x, Sym) and x.name in LOSSES and x.sub is None and x.sup is None \
+        and x.accent is None
+
+
+def _check_loss(x: Node, after: str) -> None:
+    if not _is_loss(x):
+        raise _err(x, f"expected the loss (L, \\mathcal L, E or \\ell) after '{after}', "
+                      f"found '{x}'")
+
+
+def _split_top(sup: Node | None) -> tuple[bool, Node | None]:
+    """``^{\\top}`` -> (True, None); ``^{t\\top}`` -> (True, t); otherwise (False, sup)."""
+    if isinstance(sup, _Top):
+        return True, None
+    if isinstance(sup, BinOp) and sup.op == "juxt":
+        if isinstance(sup.right, _Top):
+            return True, sup.left
+        if isinstance(sup.left, _Top):
+            return True, sup.right
+    return False, sup
+
+
+@v_args(inline=True)
+class _Build(Transformer):
+    def equation(self, lhs, eq, rhs):
+        return Equation(lhs, rhs, eq.column)
+
+    def neg(self, minus, x):
+        return Neg(x, minus.column)
+
+    def binop(self, left, op, right):
+        return BinOp(op.value, left, right, op.column)
+
+    def juxt(self, left, right):
+        return BinOp("juxt", left, right, right.col)
+
+    def num(self, tok):
+        value = Fraction(tok.value) if "." in tok.value else int(tok.value)
+        return Num(value, tok.column)
+
+    def sym1(self, tok):
+        return Sym(tok.value, col=tok.column)
+
+    def top(self, tok):
+        return _Top(tok.column)
+
+    def base(self, *toks):
+        accent = toks[0].value if len(toks) == 2 else None
+        return toks[-1].value, accent, toks[0].column
+
+    def sub(self, x):
+        return ("sub", x)
+
+    def sup(self, x):
+        return ("sup", x)
+
+    def prime(self, tok):
+        return ("prime", tok)
+
+    def range(self, index, eq, lower):  # noqa: A003 (the grammar's alias)
+        return ("range", index, lower)
+
+    def _scripts(self, marks) -> tuple[Node | None, Node | None, int]:
+        found: dict[str, Node] = {}
+        primes = 0
+        for kind, x in marks:
+            if kind == "prime":
+                primes += 1
+                continue
+            if kind in found:
+                raise _err(x, f"double {'subscript' if kind == 'sub' else 'superscript'}")
+            found[kind] = x
+        return found.get("sub"), found.get("sup"), primes
+
+    def symbol(self, base, *marks):
+        name, accent, col = base
+        sub, sup, primes = self._scripts(marks)
+        transposed, sup = _split_top(sup)
+        sym = Sym(name + "'" * primes, accent, sub, sup, col)
+        return Transpose(sym, col) if transposed else sym
+
+    def delta_sym(self, tok, *marks):
+        return self.symbol(("delta", None, tok.column), *marks)
+
+    def adjoint(self, tok, of):
+        return Adjoint(of, tok.column)
+
+    def maybe_call(self, sym, arg):
+        # a plain name (subscript and primes allowed) directly followed by "(" applies;
+        # with a superscript, accent or transpose it is a product
+        if isinstance(sym, Sym) and sym.sup is None and sym.accent is None:
+            name = sym.name.rstrip("'")
+            return Call(name, len(sym.name) - len(name), (arg,), sym.sub, sym.col)
+        return BinOp("juxt", sym, arg, arg.col)
+
+    def func(self, tok, *rest):
+        *marks, arg = rest
+        sub, _, primes = self._scripts(marks)
+        return Call(tok.value, primes, (arg,), sub, tok.column)
+
+    def outer(self, a, b):
+        return Call("outer", 0, (a, b), None, a.col)
+
+    def group_sup(self, x, sup):
+        if not isinstance(sup, _Top):
+            raise _err(sup, "only '^\\top' may follow a parenthesised group")
+        return Transpose(x, x.col)
+
+    def sum(self, tok, *rest):
+        *limits, body = rest
+        index = lower = upper = None
+        for lim in limits:
+            if lim[0] == "sup" and upper is None:
+                upper = lim[1]
+            elif lim[0] == "sub" and index is None:
+                index = lim[1]
+            elif lim[0] == "range" and index is None:
+                index, lower = lim[1], lim[2]
+            else:
+                raise _err(tok, "'\\sum' has two lower or two upper limits")
+        return Sum(index, lower, upper, body, tok.column)
+
+    def frac(self, tok, num, den):
+        # \frac{dL}{dh_t}: "d" times the loss over "d" times a symbol
+        if all(isinstance(x, BinOp) and x.op == "juxt" and x.left == Sym("d")
+               for x in (num, den)) and _is_loss(num.right) and isinstance(den.right, Sym):
+            return Adjoint(den.right, tok.column)
+        return BinOp("/", num, den, tok.column)
+
+    def partial_frac(self, tok, p1, loss, p2, of):
+        _check_loss(loss, "\\partial")
+        return Adjoint(of, tok.column)
+
+    def partial_slash(self, p1, loss, slash, p2, of):
+        _check_loss(loss, "\\partial")
+        return Adjoint(of, p1.column)
+
+    def nabla(self, tok, of, loss):
+        if not isinstance(of, Sym):
+            raise _err(of, f"expected one symbol as the subscript of '\\nabla', found '{of}'")
+        _check_loss(loss, "\\nabla_{...}")
+        return Adjoint(of, tok.column)
+
+
+class _TokenList(Lexer):
+    """lark calls this with what parse() got: our already-made token list."""
+
+    def __init__(self, lexer_conf) -> None:
+        pass
+
+    def lex(self, data: list[Token]) -> Iterator[Token]:  # type: ignore[override]
+        return iter(data)
+
+
+_PARSER = Lark(GRAMMAR, parser="lalr", lexer=_TokenList, transformer=_Build())
+
+# ---------------------------------------------------------------------------- error messages
+_TERM_STARTS = {"LETTER", "NAME", "WORD", "NUMBER", "FUNC", "DELTA", "ACCENT", "TOP", "SUM",
+                "FRAC", "PARTIAL", "NABLA", "_LPAR", "_TLPAR", "_LANGLE"}
+_FOLLOWERS = [("_RPAR", "')'"), ("_RBRACE", "'}'"), ("_RANGLE", "'\\rangle'"), ("_COMMA", "','"),
+              ("EQ", "'='"), ("_SUB", "'_'"), ("_LBRACE", "'{'"), ("PARTIAL", "'\\partial'"),
+              ("SLASH", "'/'"), ("$END", "end of input")]
+
+
+def _expected(expected: set[str], before: list[Token]) -> str:
+    """Say what could come next, in words; ``before``: the tokens read so far."""
+    prev = before[-1] if before else None
+    if prev is not None and prev.type in ("_SUB", "_SUP"):
+        return "a subscript" if prev.type == "_SUB" else "a superscript"
+    starts = expected & _TERM_STARTS
+    if starts and "PLUS" not in expected:
+        return "a symbol" if starts <= {"LETTER", "NAME", "WORD", "ACCENT"} else "a term"
+    if "PLUS" in expected:  # after a complete term; LALR lookaheads are too generous here
+        opened: list[Token] = []
+        for t in before:
+            if t.type in ("_LPAR", "_TLPAR", "_LBRACE", "_LANGLE"):
+                opened.append(t)
+            elif t.type in ("_RPAR", "_RBRACE", "_RANGLE"):
+                opened.pop()
+        words = ["an operator"]
+        if opened:
+            words.append(f"'{_OPENERS[opened[-1].value]}'")
+        else:
+            words += ["'='"] * (not any(t.type == "EQ" for t in before)) + ["end of input"]
+    else:
+        words = [w for t, w in _FOLLOWERS if t in expected] or sorted(expected)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _syntax_error(text: str, toks: list[Token], err: UnexpectedInput) -> FormulaSyntaxError:
+    bad: Token | None = getattr(err, "token", None)
+    index = next((i for i, t in enumerate(toks) if t is bad), len(toks))
+    before = toks[:index]
+    if index == len(toks):  # lark's own $END token
+        col, found = toks[-1].end_pos + 1, "end of input"
+    else:
+        col, found = bad.column, f"'{text[bad.start_pos:bad.end_pos]}'"
+    where = f" after '{text[before[-1].start_pos:before[-1].end_pos]}'" if before \
+        else " at the start"
+    expected = _expected(set(getattr(err, "expected", ()) or ()), before)
+    return FormulaSyntaxError(col, f"unexpected {found}, expected {expected}{where}")
+
+
+def _nodes(node: Node) -> Iterator[Node]:
+    yield node
+    for f in fields(node):
+        value = getattr(node, f.name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, Node):
+                yield from _nodes(v)
+
+
+def parse_formula(text: str) -> Equation | Node:
+    """``lhs = rhs`` -> ``Equation``; an expression -> its node.  Raises FormulaSyntaxError."""
+    toks = _tokenize(text)
+    try:
+        tree = _PARSER.parse(toks)  # type: ignore[arg-type]
+    except UnexpectedInput as err:
+        raise _syntax_error(text, toks, err) from None
+    stray = next((n for n in _nodes(tree) if isinstance(n, _Top)), None)
+    if stray is not None:
+        raise _err(stray, "'\\top' is only allowed as a superscript")
+    return tree
+
+
+# ---------------------------------------------------------------------------- printing
+_PREC = {"+": 1, "-": 1}  # every product kind and juxtaposition: 2
+_OP_TEXT = {"juxt": " ", "cdot": r" \cdot ", "odot": r" \odot ", "circ": r" \circ ",
+            "times": r" \times ", "*": " * ", "/": " / ", "+": " + ", "-": " - "}
+_NAME_CMDS = set(_GREEK) | {"delta", "ell"} | set(_FUNCS)
+
+
+def _prec(node: Node, tail: bool) -> float:
+    if isinstance(node, BinOp):
+        return _PREC.get(node.op, 2)
+    if isinstance(node, Neg) or (isinstance(node, Num) and node.value < 0):
+        return 1
+    if isinstance(node, Sum) and not tail:
+        return 1.5  # its body is greedy: anything after it at product level would join it
+    return 3
+
+
+def _wrap(node: Node, below: float, tail: bool) -> str:
+    return f"({_latex(node)})" if _prec(node, tail) < below else _latex(node, tail)
+
+
+def _name(name: str) -> str:
+    base = name.rstrip("'")
+    primes = name[len(base):]
+    if base in _NAME_CMDS:
+        return f"\\{base}{primes}"
+    return (base if len(base) == 1 else f"\\mathrm{{{base}}}") + primes
+
+
+def _scripts(sub: Node | None, sup: Node | None) -> str:
+    return (f"_{{{_latex(sub)}}}" if sub is not None else "") + \
+           (f"^{{{_latex(sup)}}}" if sup is not None else "")
+
+
+def _num(v: int | Fraction) -> str:
+    if isinstance(v, Fraction) and v.denominator != 1:
+        q = v.denominator
+        while q % 2 == 0 or q % 5 == 0:
+            q //= 2 if q % 2 == 0 else 5
+        if q != 1:  # not a finite decimal
+            return f"\\frac{{{v.numerator}}}{{{v.denominator}}}"
+        return str(Decimal(v.numerator) / Decimal(v.denominator))
+    return str(int(v))
+
+
+def _latex(node: Node, tail: bool = True) -> str:
+    """LaTeX that parses back to an equal tree; ``tail``: nothing follows at product level."""
+    if isinstance(node, Equation):
+        return f"{_latex(node.lhs)} = {_latex(node.rhs)}"
+    if isinstance(node, Num):
+        return _num(node.value)
+    if isinstance(node, Sym):
+        base = node.name.rstrip("'")
+        name = _name(node.name) if not node.accent else \
+            f"\\{node.accent}{{{_name(base)}}}" + node.name[len(base):]
+        return name + _scripts(node.sub, node.sup)
+    if isinstance(node, Call):
+        if node.name == "outer" and len(node.args) == 2:
+            return rf"\langle {_latex(node.args[0])}, {_latex(node.args[1])}\rangle"
+        name = _name(node.name) if node.name in _NAME_CMDS or len(node.name) == 1 \
+            else f"\\operatorname{{{node.name}}}"
+        args = ", ".join(_latex(a) for a in node.args)
+        return f"{name}{_scripts(node.sub, None)}{chr(39) * node.primes}({args})"
+    if isinstance(node, Adjoint):
+        return f"\\delta {_wrap(node.of, 3, tail)}"
+    if isinstance(node, Transpose):
+        x = node.x
+        if isinstance(x, Sym):  # h^{t \top}: one superscript carries both
+            sup = "\\top" if x.sup is None else f"{_latex(x.sup)} \\top"
+            return _latex(Sym(x.name, x.accent, x.sub)) + f"^{{{sup}}}"
+        return f"({_latex(x)})^{{\\top}}"
+    if isinstance(node, Neg):
+        return f"-{_wrap(node.x, 1.5, tail)}"
+    if isinstance(node, BinOp):
+        p = _PREC.get(node.op, 2)
+        right_tail = tail or p == 1  # "+" and "-" end a product, so a \sum may run to them
+        return (_wrap(node.left, p, p == 1) + _OP_TEXT[node.op]
+                + _wrap(node.right, p + 0.5, right_tail))
+    if isinstance(node, Sum):
+        lim = ""
+        if node.index is not None:
+            low = "" if node.lower is None else f"={_latex(node.lower)}"
+            lim = f"_{{{_latex(node.index)}{low}}}"
+        if node.upper is not None:
+            lim += f"^{{{_latex(node.upper)}}}"
+        return f"\\sum{lim} {_wrap(node.body, 1.5, True)}"
+    if isinstance(node, _Top):
+        return "\\top"
+    raise TypeError(f"not a formula node: {node!r}")
