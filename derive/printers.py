@@ -300,7 +300,10 @@ class TextbookLatexPrinter(LatexPrinter):
         inputs = self.cell.inputs if self.cell else ("x",)
         kind = (-1 if term.is_number else 0 if any(base_name(q) in inputs for q in reads)
                 else 1 if term.has(MatVec) else 2 if reads else 3)
-        return (kind, negative, str(term))
+        declared = list(self.cell.params) if self.cell else []
+        first = min((declared.index(str(s)) for s in term.atoms(sp.Symbol) if str(s) in declared),
+                    default=len(declared))
+        return (kind, negative, first, str(term))
 
     def _print_Add(self, e: sp.Add, order=None) -> str:
         out = ""
