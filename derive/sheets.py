@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .derivation import Backward, derive, through_outputs
-from .ir import Cell, CellError, base_name
+from .ir import Cell, CellError, base_name, t
 from .printers import TextbookLatexPrinter, get_notation
 
 FORMATS = ("tex", "md", "pdf")
@@ -56,15 +56,19 @@ def sections(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
                 show(backward.gradients)),
     ]
     if unrolled:
-        out += _unrolled_sections(cell, backward, unrolled, show)
+        out += _unrolled_sections(cell, backward, unrolled, show, printer)
     return out
 
 
-def _unrolled_sections(cell: Cell, backward: Backward, steps: int, show) -> list[Section]:
+def _unrolled_sections(cell: Cell, backward: Backward, steps: int, show,
+                       printer: TextbookLatexPrinter) -> list[Section]:
     from .unroll import unroll_backward, unroll_forward
-    forward = [Section(f"Unrolled forward pass, step {k}",
-                       "The state computed here is read by the next step." if k < steps
-                       else "The last step.", show(eqs))
+    def handed(k):  # the state that step k hands to step k+1
+        state = ", ".join(f"${printer.doprint(cell.equation(s).lhs.subs(t, k))}$"
+                          for s in cell.state)
+        return f"Step {k} hands {state} to step {k + 1}." if k < steps else "The last step."
+
+    forward = [Section(f"Unrolled forward pass, step {k}", handed(k), show(eqs))
                for k, eqs in enumerate(unroll_forward(cell, steps), start=1)]
     backward_steps = unroll_backward(backward, steps)
     back = [Section(f"Unrolled backward pass, step {k}", "", show(eqs))

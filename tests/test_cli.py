@@ -120,3 +120,25 @@ def test_output_file_written_whole(tmp_path, capsys):
     assert bptt.main(["sheet", "gru", "-o", str(out)]) == 0
     assert out.read_text().rstrip().endswith(r"\end{document}")
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_unrolled_sheet_shows_each_step(capsys, tmp_path):
+    assert bptt.main(["sheet", "lstm", "--unrolled", "3"]) == 0
+    tex = capsys.readouterr().out
+    for k in (1, 2, 3):
+        assert rf"\subsection*{{Unrolled forward pass, step {k}}}" in tex
+        assert rf"\subsection*{{Unrolled backward pass, step {k}}}" in tex
+    assert "Step 1 hands $h^{1}$, $c^{1}$ to step 2." in tex
+    assert r"c^{2} &= f^{2} \odot c^{1}" in tex or r"c^{2} &= c^{1} \odot f^{2}" in tex
+    # the boundary: at T = 3 nothing comes back from step 4
+    step3 = tex.split(r"Unrolled backward pass, step 3}")[1].split(r"\subsection")[0]
+    assert "^{4}" not in step3 and r"\delta c^{3} &= \delta h^{3}" in step3
+    if shutil.which("pdflatex"):
+        out = tmp_path / "u.pdf"
+        assert bptt.main(["sheet", "graves-lstm", "--unrolled", "3", "--notation", "graves",
+                          "--format", "pdf", "-o", str(out)]) == 0
+
+
+def test_unrolled_bounds():
+    r = run("sheet", "rnn", "--unrolled", "0")
+    assert r.returncode == 2 and "--unrolled 0" in r.stderr

@@ -1,0 +1,445 @@
+"""Unrolled verification: the derived BPTT equations against derivatives of the unrolled loss.
+
+The cell is unrolled over T steps at a small size (H hidden units, I inputs) and scalarised:
+every unit of every quantity at every step is a symbol of its own, defined by a scalar equation
+over the symbols it reads (a matrix product becomes an explicit sum over the matrix's scalar
+entries, an activation its closed form). The loss is L = sum_t sum_j u_j^t y_j^t with symbolic
+upstream weights u. dL/d(symbol) follows from the chain rule over this scalar graph, with
+SymPy's ``diff`` of each scalar equation by its direct arguments: nothing of the derivation's
+vector rules, time shifts or boundary is reused. The adjoint of q^t is L as a function of the
+value of q^t where it is written, everything downstream recomputed.
+
+Every derived equation at every step (kept and folded adjoints, initial states, gradients, so
+dL/dx^t too) is checked entry by entry, its right side taken at the true values of the adjoints
+it reads: a wrong equation is named at the steps where it is wrong, not at everything computed
+from it. All rows agreeing means, by induction from the boundary at T, that the recurrences
+run as derived give the true adjoints. Each row uses one of two methods:
+
+* ``exact``: the adjoints the derivation keeps stay symbols; the derived right side minus the
+  chain rule's dL/dq (one level down the graph, to those symbols) must expand to 0. Cost
+  linear in T, no expression swell.
+* points, when that difference does not expand to 0 (a rewrite through identities that hold
+  only on the forward pass, such as sigma'(ibar) = i (1 - i), or a wrong equation): at random
+  points in 50-digit arithmetic, the derived right side at the true adjoints (a reverse sweep
+  over the whole unrolled graph) against the true dL/dq.
+
+>>> report = check_unrolled("rnn", steps=2)
+>>> report.ok, {row.method for row in report.rows}
+(True, {'exact'})
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from typing import Callable, Iterator
+
+import sympy as sp
+
+from derive.cells import get_cell
+from derive.derivation import Backward, adjoint, derive, gradient
+from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, MatVec, MatVecT,
+                       Outer, Weight, explicit)
+from derive.unroll import unroll_backward, unroll_forward, unroll_gradients
+
+__all__ = ["DIGITS", "MAX_HIDDEN", "MAX_INPUTS", "MAX_STEPS", "MIN_POINTS", "TOLERANCE",
+           "Row", "UnrolledReport", "VerifyError", "check_unrolled"]
+
+# Limits of the sizes: the cost grows linearly in T and about as H (H + I) per step; the largest
+# built-in cell, graves-lstm, at T = 24, H = I = 4 takes about 8 s as a fresh process, 10 s when
+# rows also need the points (benchmarks/bench_verify.py).
+MAX_STEPS = 24
+MAX_HIDDEN = 4
+MAX_INPUTS = 4
+MIN_POINTS = 3    #: a disagreement must not hide at a lucky point
+DIGITS = 50       #: precision of the point evaluations
+_WORKING = DIGITS + 10  # digits carried, so that 50 are right after a few hundred operations
+TOLERANCE = sp.Float("1e-40")  #: relative agreement asked of the point evaluations
+
+EXACT = "exact"
+
+
+class VerifyError(CellError):
+    """A request the unrolled check cannot serve: sizes beyond the limits, a mismatched cell."""
+
+
+class _Unreadable(Exception):
+    """An expression that does not denote a value of the unrolled pass (message: why)."""
+
+
+# --- scalar symbols -----------------------------------------------------------------------
+
+class _Scalars:
+    """Names the scalar symbols of one unrolling and reads IR expressions entry by entry."""
+
+    def __init__(self, cell: Cell, steps: int, sizes: dict[str, int]) -> None:
+        self.cell, self.steps, self.sizes = cell, steps, sizes
+        self.of_adjoint = {str(adjoint(q)): q for q in cell.inputs + cell.quantities}
+        self.quantity_of: dict[sp.Symbol, str] = {}  # value symbol -> its quantity's name
+        self.adjoint_of: dict[sp.Symbol, sp.Symbol] = {}  # value symbol -> adjoint symbol
+        self.value_of: dict[sp.Symbol, sp.Symbol] = {}    # adjoint symbol -> value symbol
+
+    def size(self, name: str) -> int:
+        return self.sizes[self.cell.size(name)]
+
+    def shape(self, param: str) -> tuple[int, ...]:
+        if param not in self.cell.params:
+            raise _Unreadable(f"{param} is no parameter of cell {self.cell.name!r}")
+        return tuple(self.sizes[d] for d in self.cell.params[param].shape)
+
+    def exists(self, name: str, k: int) -> bool:
+        """Whether q^k is a value of the unrolled pass: steps 1..T, and 0 for the state."""
+        return 1 <= k <= self.steps or (k == 0 and name in self.cell.state)
+
+    def value(self, name: str, k: int, j: int) -> sp.Symbol:
+        if not self.exists(name, k):
+            raise _Unreadable(f"{name}[{k}] is outside the {self.steps}-step unrolling")
+        if not 0 <= j < self.size(name):
+            raise _Unreadable(f"{name} has {self.size(name)} units, unit {j} is read")
+        sym = sp.Symbol(f"{name}^{k}_{j}")
+        self.quantity_of[sym] = name
+        if sym not in self.adjoint_of:
+            self.adjoint_of[sym] = sp.Symbol(f"dL/d{name}^{k}_{j}")
+            self.value_of[self.adjoint_of[sym]] = sym
+        return sym
+
+    def upstream(self, k: int, j: int) -> sp.Symbol:
+        """u_j^k, the weight of y_j^k in the loss (Delta[k] in the IR)."""
+        if not (1 <= k <= self.steps and 0 <= j < self.size(self.cell.output)):
+            raise _Unreadable(f"Delta[{k}] unit {j} is outside the {self.steps}-step unrolling")
+        return sp.Symbol(f"u^{k}_{j}")
+
+    def entry(self, param: str, index: tuple[int, ...]) -> sp.Symbol:
+        shape = self.shape(param)
+        if len(index) != len(shape) or not all(0 <= i < n for i, n in zip(index, shape)):
+            raise _Unreadable(f"{param} of shape {shape} has no entry {index}")
+        return sp.Symbol(f"{param}[{','.join(map(str, index))}]")
+
+    def read(self, expr: sp.Expr, index: tuple[int, ...]) -> sp.Expr:
+        """Entry ``index`` ((j,) of a vector, (j, m) of a matrix) of an IR expression."""
+        if type(expr) in UNIT_RULES:
+            return UNIT_RULES[type(expr)](self, *expr.args, index)
+        if isinstance(expr, sp.Indexed):
+            return self._indexed(expr, index)
+        if isinstance(expr, Weight):
+            raise _Unreadable(f"matrix {expr} is used outside a matrix product")
+        if isinstance(expr, sp.Symbol):
+            if str(expr) not in self.cell.params:
+                raise _Unreadable(f"unknown symbol {expr}")
+            return self.entry(str(expr), index)
+        if not expr.args:
+            return expr
+        args = (self.read(a, index) for a in expr.args)  # elementwise
+        return _closed_forms().get(expr.func, expr.func)(*args)
+
+    def _indexed(self, q: sp.Indexed, index: tuple[int, ...]) -> sp.Symbol:
+        name, k = str(q.base), q.indices[0]
+        if len(index) != 1 or not k.is_Integer:
+            raise _Unreadable(f"vector {q} is read as a matrix entry")
+        k, j = int(k), index[0]
+        try:
+            if q.base == Delta:
+                return self.upstream(k, j)
+            if name in self.of_adjoint:
+                return self.adjoint_of[self.value(self.of_adjoint[name], k, j)]
+            if name in self.cell.inputs or name in self.cell.quantities:
+                return self.value(name, k, j)
+        except _Unreadable as e:
+            raise _Unreadable(f"reads {q}, but {e}") from None
+        raise _Unreadable(f"{q} is no quantity of cell {self.cell.name!r}")
+
+
+@cache
+def _closed_forms() -> dict[type, sp.Lambda]:
+    """Activations and their derivatives as closed forms (ir.explicit), read unit by unit."""
+    a = sp.Symbol("a")
+    return {f: sp.Lambda(a, explicit(f(a))) for f in (*ACTIVATIONS, *PRIMES)}
+
+
+def _matvec(s: _Scalars, w: sp.Symbol, v: sp.Expr, index: tuple[int, ...]) -> sp.Expr:
+    """(W v)_j = sum_m W_jm v_m"""
+    (j,) = _vector(index, "W v")
+    return sp.Add(*(s.entry(str(w), (j, m)) * s.read(v, (m,)) for m in range(s.shape(str(w))[1])))
+
+
+def _matvec_t(s: _Scalars, w: sp.Symbol, g: sp.Expr, index: tuple[int, ...]) -> sp.Expr:
+    """(W^T g)_j = sum_m W_mj g_m"""
+    (j,) = _vector(index, "W^T g")
+    return sp.Add(*(s.entry(str(w), (m, j)) * s.read(g, (m,)) for m in range(s.shape(str(w))[0])))
+
+
+def _outer(s: _Scalars, g: sp.Expr, v: sp.Expr, index: tuple[int, ...]) -> sp.Expr:
+    """(g v^T)_jm = g_j v_m"""
+    if len(index) != 2:
+        raise _Unreadable("an outer product g v^T is read as a vector")
+    return s.read(g, index[:1]) * s.read(v, index[1:])
+
+
+def _vector(index: tuple[int, ...], what: str) -> tuple[int]:
+    if len(index) != 1:
+        raise _Unreadable(f"the vector {what} is read as a matrix entry")
+    return index
+
+
+# The operations that mix units, read at one entry as explicit sums over scalar entries. Every
+# other node is elementwise and is rebuilt from its arguments read at the same entry.
+UNIT_RULES: dict[type, Callable[..., sp.Expr]] = {MatVec: _matvec, MatVecT: _matvec_t,
+                                                  Outer: _outer}
+
+
+# --- the unrolled scalar graph and its chain rule -----------------------------------------
+
+class _Graph:
+    """The scalar computational graph of the unrolled forward pass and of L = sum u y."""
+
+    def __init__(self, cell: Cell, steps: int, sizes: dict[str, int]) -> None:
+        s = self.scalars = _Scalars(cell, steps, sizes)
+        self.nodes: dict[sp.Symbol, sp.Expr] = {}  # in evaluation order
+        self.partials: dict[sp.Symbol, dict[sp.Symbol, sp.Expr]] = {}
+        self.consumers: dict[sp.Symbol, list[tuple[sp.Symbol, sp.Expr]]] = defaultdict(list)
+        self.loss: dict[sp.Symbol, sp.Symbol] = {}  # y_j^k -> u_j^k = dL/dy_j^k held fixed
+        for k, equations in enumerate(unroll_forward(cell, steps), start=1):
+            for eq in equations:
+                for j in range(s.size(eq.name)):
+                    node, expr = s.read(eq.lhs, (j,)), s.read(eq.rhs, (j,))
+                    self.nodes[node] = expr
+                    self.partials[node] = {a: sp.diff(expr, a) for a in expr.free_symbols}
+                    for arg, d in self.partials[node].items():
+                        self.consumers[arg].append((node, d))
+            for j in range(s.size(cell.output)):
+                self.loss[s.value(cell.output, k, j)] = s.upstream(k, j)
+        self.leaves = set(self.consumers) - set(self.nodes)
+
+    def adjoint(self, sym: sp.Symbol, keep: frozenset[str]) -> sp.Expr:
+        """dL/dsym by the chain rule, one level down to the adjoints of quantities in keep."""
+        def through(node):
+            if self.scalars.quantity_of[node] in keep:
+                return self.scalars.adjoint_of[node]
+            return self.adjoint(node, keep)
+        return sp.Add(self.loss.get(sym, sp.S.Zero),
+                      *(through(node) * d for node, d in self.consumers[sym]))
+
+    def at_point(self, rng: random.Random) -> "_Point":
+        """Values of every symbol at a random point, and the true dL/d of every value by a
+        reverse sweep over the whole unrolled graph."""
+        def draw():
+            return sp.Float(sp.Rational(rng.randint(-10**6, 10**6), 10**6), _WORKING)
+        inputs = sorted(self.leaves | set(self.loss.values()), key=str)  # same point every run
+        values = {sym: draw() for sym in inputs}
+        for node, expr in self.nodes.items():
+            values[node] = _number(expr.xreplace(values))
+        total: dict[sp.Symbol, sp.Expr] = defaultdict(lambda: sp.S.Zero)
+        for y, u in self.loss.items():
+            total[y] += values[u]
+        for node in reversed(self.nodes):  # every consumer of node comes later
+            for arg, d in self.partials[node].items():
+                total[arg] += total[node] * _number(d.xreplace(values))
+        adjoints = {a: total[v] for v, a in self.scalars.adjoint_of.items()}
+        return _Point(values | adjoints, dict(total))
+
+
+@dataclass(frozen=True)
+class _Point:
+    values: dict[sp.Symbol, sp.Expr]  #: of every symbol, adjoint symbols included
+    total: dict[sp.Symbol, sp.Expr]   #: dL/d(value symbol), parameters' entries included
+
+
+def _number(expr: sp.Expr) -> sp.Float:
+    value = expr.evalf(_WORKING)
+    if value.free_symbols:
+        raise _Unreadable(f"depends on {', '.join(sorted(map(str, value.free_symbols)))}")
+    return value
+
+
+# --- the report -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    """One derived quantity at one step, checked on all its entries."""
+    quantity: str            #: the derived equation's left side, e.g. "delta_c" or "delta_W_z"
+    step: int | None         #: t of the adjoint, 0 for the initial state, None for a gradient
+    kind: str                #: "recurrence", "folded adjoint", "initial adjoint", "gradient"
+    method: str              #: "exact" or the points used, e.g. "3 points, 50 digits"
+    ok: bool
+    max_abs: float           #: largest |derived - unrolled| over entries (and points)
+    max_rel: float           #: the same relative to |unrolled|
+    note: str = ""           #: why there is no difference: the equation is missing or unreadable
+
+    @property
+    def where(self) -> str:
+        return self.quantity if self.step is None else f"{self.quantity} at t={self.step}"
+
+    @property
+    def message(self) -> str:
+        if self.note:
+            return f"{self.where}: {self.note}"
+        return (f"{self.where}: derived {self.kind} differs from the unrolled derivative "
+                f"by {self.max_abs:.1e}")
+
+
+@dataclass(frozen=True)
+class UnrolledReport:
+    cell: str
+    output: str  #: the cell output y in the loss L = sum_t u^t . y^t
+    steps: int
+    hidden: int
+    inputs: int
+    rows: tuple[Row, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    @property
+    def failures(self) -> tuple[Row, ...]:
+        return tuple(row for row in self.rows if not row.ok)
+
+    def format(self) -> str:
+        """The table, one row per quantity and step, then a verdict naming every failure."""
+        head = ("quantity", "t", "method", "result", "max abs diff", "max rel diff")
+        body = [(r.quantity, "" if r.step is None else str(r.step), r.method,
+                 "ok" if r.ok else "DIFFERS", f"{r.max_abs:.1e}", f"{r.max_rel:.1e}")
+                for r in self.rows]
+        widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
+        lines = [f"{self.cell} unrolled over T={self.steps} steps, H={self.hidden}, "
+                 f"I={self.inputs}; L = sum_t u^t . {self.output}^t, u symbolic"]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                  for line in [head, *body]]
+        if self.ok:
+            lines.append(f"all {len(self.rows)} rows agree with the unrolled derivative")
+        else:
+            lines.append(f"{len(self.failures)} of {len(self.rows)} rows disagree:")
+            lines += [f"  {row.message}" for row in self.failures]
+        lines.append(f"exact: derived - unrolled expands to 0; n points, {DIGITS} digits: they "
+                     f"agree to a relative {float(TOLERANCE):.0e} at n random points")
+        return "\n".join(lines)
+
+
+# --- the check --------------------------------------------------------------------------------
+
+def _limit(name: str, value: int, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise VerifyError(f"{name} must be an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise VerifyError(f"{name}={value} is above the limit of {high} for the unrolled check")
+
+
+def check_unrolled(cell: Cell | str, steps: int = 3, hidden: int = 2, inputs: int = 2,
+                   backward: Backward | None = None, points: int = MIN_POINTS,
+                   seed: int = 0) -> UnrolledReport:
+    """Check every equation of ``backward`` (default: ``derive(cell)``) against the
+    derivatives of the loss unrolled over ``steps`` steps at ``hidden`` x ``inputs`` units."""
+    cell = get_cell(cell) if isinstance(cell, str) else cell
+    _limit("steps", steps, 1, MAX_STEPS)
+    _limit("hidden", hidden, 1, MAX_HIDDEN)
+    _limit("inputs", inputs, 1, MAX_INPUTS)
+    _limit("points", points, MIN_POINTS, None)
+    backward = derive(cell) if backward is None else backward
+    if backward.cell != cell:
+        raise VerifyError(f"the backward pass is of cell {backward.cell.name!r}, "
+                          f"not of {cell.name!r}")
+    try:
+        graph = _Graph(cell, steps, {"H": hidden, "I": inputs})
+    except _Unreadable as e:
+        raise VerifyError(f"cell {cell.name!r} cannot be unrolled: {e}") from None
+    checker = _Checker(graph, backward, points, seed)
+    rows = [checker.row(eq, k, kind) for eqs, k in _per_step(backward, steps)
+            for eq, kind in eqs]
+    rows += [checker.row(eq, None, "gradient") for eq in unroll_gradients(backward, steps)]
+    rows += _missing(backward, steps, {(row.quantity, row.step) for row in rows})
+    return UnrolledReport(cell.name, cell.output, steps, hidden, inputs, tuple(rows))
+
+
+def _per_step(backward: Backward, steps: int
+              ) -> Iterator[tuple[list[tuple[Equation, str]], int]]:
+    """(equations with their kind, step) for k = T..1, then the initial states at 0."""
+    kept = {eq.name for eq in backward.adjoints}
+    groups = unroll_backward(backward, steps, intermediate=True)
+    for k, eqs in zip(range(steps, 0, -1), groups):
+        yield [(eq, "recurrence" if eq.name in kept else "folded adjoint") for eq in eqs], k
+    yield [(eq, "initial adjoint") for eq in groups[-1]], 0
+
+
+def _missing(backward: Backward, steps: int, present: set[tuple[str, int | None]]) -> list[Row]:
+    """Rows for what every backward pass must give: dL/dx^t, dL/ds^0 and every gradient."""
+    cell = backward.cell
+    wanted = [(str(adjoint(x)), k, "recurrence") for k in range(steps, 0, -1) for x in cell.inputs]
+    wanted += [(str(adjoint(s)), 0, "initial adjoint") for s in cell.state]
+    wanted += [(str(gradient(p)), None, "gradient") for p in cell.params]
+    return [Row(name, k, kind, "-", False, math.nan, math.nan,
+                f"no derived {kind} for it in the backward pass")
+            for name, k, kind in wanted if (name, k) not in present]
+
+
+class _Checker:
+    """Checks derived equations against one unrolled graph, drawing its points on demand."""
+
+    def __init__(self, graph: _Graph, backward: Backward, points: int, seed: int) -> None:
+        self.graph, self.scalars = graph, graph.scalars
+        self.keep = frozenset(self.scalars.of_adjoint[eq.name] for eq in backward.adjoints
+                              if eq.name in self.scalars.of_adjoint)
+        self.of_gradient = {str(gradient(p)): p for p in graph.scalars.cell.params}
+        self.count, self.seed = points, seed
+        self._points: list[_Point] | None = None
+        self.method = f"{points} points, {DIGITS} digits"
+
+    def points(self) -> list[_Point]:
+        """The random points, drawn once and only when an exact check is inconclusive."""
+        if self._points is None:
+            rng = random.Random(self.seed)
+            self._points = [self.graph.at_point(rng) for _ in range(self.count)]
+        return self._points
+
+    def targets(self, eq: Equation) -> list[tuple[tuple[int, ...], sp.Symbol]]:
+        """The entries of the quantity eq defines, each with the symbol of its value."""
+        s = self.scalars
+        if isinstance(eq.lhs, sp.Indexed) and eq.name in s.of_adjoint:
+            q, k = s.of_adjoint[eq.name], int(eq.lhs.indices[0])
+            return [((j,), s.value(q, k, j)) for j in range(s.size(q))]
+        if isinstance(eq.lhs, sp.Symbol) and eq.name in self.of_gradient:
+            param = self.of_gradient[eq.name]
+            return [(ix, s.entry(param, ix)) for ix in _entries(s.shape(param))]
+        raise VerifyError(f"backward equation {eq.lhs} defines neither an adjoint nor a "
+                          "gradient")
+
+    def row(self, eq: Equation, k: int | None, kind: str) -> Row:
+        try:
+            targets = self.targets(eq)
+            derived = [self.scalars.read(eq.rhs, ix) for ix, _ in targets]
+            if all(self._exact(d, sym) for d, (_, sym) in zip(derived, targets)):
+                return Row(eq.name, k, kind, EXACT, True, 0.0, 0.0)
+            checks = [self._at_points(d, sym) for d, (_, sym) in zip(derived, targets)]
+        except _Unreadable as e:
+            return Row(eq.name, k, kind, "-", False, math.nan, math.nan,
+                       f"derived {kind} cannot be evaluated: {e}")
+        return Row(eq.name, k, kind, self.method, all(ok for ok, _, _ in checks),
+                   max(a for _, a, _ in checks), max(r for _, _, r in checks))
+
+    def _exact(self, derived: sp.Expr, target: sp.Symbol) -> bool:
+        graph, s = self.graph, self.scalars
+        # an adjoint the graph does not keep as a symbol (one the derivation folded, or one a
+        # wrong equation reads) stands for its chain-rule expression
+        folded = {a: graph.adjoint(s.value_of[a], self.keep) for a in derived.free_symbols
+                  if a in s.value_of and s.quantity_of[s.value_of[a]] not in self.keep}
+        return sp.expand(derived.xreplace(folded) - graph.adjoint(target, self.keep)) == 0
+
+    def _at_points(self, derived: sp.Expr, target: sp.Symbol) -> tuple[bool, float, float]:
+        """Whether derived equals the true dL/dtarget at every point, and the largest absolute
+        and relative differences."""
+        ok, worst_abs, worst_rel = True, 0.0, 0.0
+        for point in self.points():
+            truth = point.total.get(target, sp.S.Zero)
+            gap = abs(_number(derived.xreplace(point.values)) - truth)
+            ok &= bool(gap <= TOLERANCE * max(abs(truth), 1))
+            worst_abs = max(worst_abs, float(gap))
+            worst_rel = max(worst_rel, float(gap / abs(truth)) if truth else
+                            (math.inf if gap else 0.0))
+        return ok, worst_abs, worst_rel
+
+
+def _entries(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    if not shape:
+        return [()]
+    return [(i, *rest) for i in range(shape[0]) for rest in _entries(shape[1:])]
