@@ -10,6 +10,13 @@ from typing import Callable
 from .ir import Cell, CellBuilder, CellError, sigmoid, t, tanh
 
 
+def torch_stacks(gates: str) -> dict[str, tuple[str, ...]]:
+    """PyTorch's packed parameters: the per-gate blocks stacked by rows in the library's gate
+    order (``weight_ih`` = W_i{gate}..., ``bias_hh`` = b_h{gate}...; the rnn's one gate is h)."""
+    return {f"{name}_{src}": tuple(f"{p}_{src[0]}{g}" for g in gates)
+            for name, p in (("weight", "W"), ("bias", "b")) for src in ("ih", "hh")}
+
+
 def rnn() -> Cell:
     c = CellBuilder("rnn", "PyTorch torch.nn.RNNCell (Elman, tanh); Graves 2012 section 3.2",
                     "Elman RNN with tanh, two biases")
@@ -18,8 +25,7 @@ def rnn() -> Cell:
     b_ih, b_hh = c.vector("b_ih"), c.vector("b_hh")
     hbar = c.let("hbar", W_ih @ x[t] + b_ih + W_hh @ h[t - 1] + b_hh)
     c.let("h", tanh(hbar[t]))
-    return c.build("h", stacks={"weight_ih": ("W_ih",), "weight_hh": ("W_hh",),
-                                "bias_ih": ("b_ih",), "bias_hh": ("b_hh",)})
+    return c.build("h", stacks=torch_stacks("h"))
 
 
 def lstm() -> Cell:
@@ -35,9 +41,7 @@ def lstm() -> Cell:
     i, f, g, o = (gates[k][t] for k in "ifgo")
     cs = c.let("c", f * cs[t - 1] + i * g)
     c.let("h", o * tanh(cs[t]))
-    return c.build("h", stacks={
-        "weight_ih": tuple(f"W_i{k}" for k in "ifgo"), "weight_hh": tuple(f"W_h{k}" for k in "ifgo"),
-        "bias_ih": tuple(f"b_i{k}" for k in "ifgo"), "bias_hh": tuple(f"b_h{k}" for k in "ifgo")})
+    return c.build("h", stacks=torch_stacks("ifgo"))
 
 
 def gru() -> Cell:
@@ -53,9 +57,7 @@ def gru() -> Cell:
     nbar = c.let("nbar", p["in"][0] @ x[t] + p["in"][1] + r[t] * hn[t])
     n = c.let("n", tanh(nbar[t]))
     c.let("h", (1 - z[t]) * n[t] + z[t] * h[t - 1])
-    return c.build("h", stacks={
-        "weight_ih": tuple(f"W_i{k}" for k in "rzn"), "weight_hh": tuple(f"W_h{k}" for k in "rzn"),
-        "bias_ih": tuple(f"b_i{k}" for k in "rzn"), "bias_hh": tuple(f"b_h{k}" for k in "rzn")})
+    return c.build("h", stacks=torch_stacks("rzn"))
 
 
 def graves_lstm() -> Cell:
