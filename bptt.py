@@ -189,12 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="check textbook formulas (LaTeX) against the derivation")
     p.add_argument("cell", help=cells_help)
-    p.add_argument("--notation", help="notation profile: graves, greff, pytorch, or a file")
+    p.add_argument("--notation", help="vector (default), pytorch, greff, graves, cho, or a "
+                   ".json/.toml profile file")
     p.add_argument("--formula", action="append", default=[], help="a LaTeX equation (repeatable)")
     p.add_argument("--file", help="a file with one LaTeX equation per line")
     p.add_argument("--map", action="append", default=[], metavar="SYMBOL=quantity",
                    help="map a symbol to a quantity of the cell (repeatable)")
-    p.add_argument("--source", help="a built-in catalog: graves2012, greff2017, pytorch")
+    p.add_argument("--source", help="a built-in catalog of published equations: graves2012, "
+                   "greff2017, pytorch, cho2014, chung2014")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_compare)
     return parser

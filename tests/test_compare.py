@@ -1,0 +1,428 @@
+r"""Tests for verify.compare: published equations hold, transcription errors are pinpointed.
+
+Oracles: the published equations themselves (../shared/notes/textbooks.md), hand-derived
+equations of a cell of our own, and PyTorch's autograd for the random runs every numeric verdict
+rests on. Error formulas are the published ones with one error of each kind of textbooks.md
+section 6 put in by hand.
+"""
+from __future__ import annotations
+
+import doctest
+import json
+import re
+from pathlib import Path
+
+import mpmath
+import numpy as np
+import pytest
+
+import bptt
+from derive import CellBuilder, CellError, get_cell, sigmoid, t, tanh
+from verify import catalog, compare as compare_module, notations
+from verify.compare import STEPS, CompareError, Reference, Verdict, _Run, compare
+from verify.formula import parse_formula
+
+NOTES = Path(__file__).resolve().parents[2] / "shared" / "notes" / "textbooks.md"
+
+
+def verdict(cell, formula, notation, mapping=None) -> Verdict:
+    result, = compare(cell, [formula], notation, mapping)
+    return result
+
+
+# ---------------------------------------------------------------- the catalog
+CATALOG = [(source, cell, entry) for source in catalog.SOURCES.values()
+           for cell, entries in source.equations.items() for entry in entries]
+# The cells follow PyTorch (reset after the recurrent product, h = (1-z) n + z h^{t-1}):
+# Cho's candidate and Chung's update differ from them by convention (textbooks.md section 4).
+CONVENTION = {r"\tilde h^{\langle t\rangle}=\phi(Wx+U(r\odot h^{\langle t-1\rangle}))": "Cho",
+              r"h=(1-z) h^{t-1}+z\tilde h": "Chung"}
+
+
+@pytest.mark.parametrize("source,cell,entry", CATALOG,
+                         ids=[f"{s.name}-{c}-{e.latex[:40]}" for s, c, e in CATALOG])
+def test_every_catalog_equation_holds_for_its_cell(source, cell, entry):
+    result = verdict(cell, entry.latex, source.notation)
+    if entry.latex in CONVENTION:
+        assert (result.kind, result.holds) == ("convention", False)
+        assert CONVENTION[entry.latex] in result.explanation
+    else:
+        assert (result.kind, result.holds) == ("holds", True), result.explanation
+
+
+def _published_equations() -> list[str]:
+    """Every equation of the display lines of textbooks.md, one per equation."""
+    text = NOTES.read_text(encoding="utf-8")
+    pieces = []
+    for line in re.findall(r"^\$\$(.*)\$\$$", text, re.MULTILINE):
+        pieces += [p.strip().rstrip(",").strip() for p in re.split(r"\\q?quad", line)]
+    return [p for p in pieces if p]
+
+
+@pytest.mark.skipif(not NOTES.exists(), reason="../shared/notes/textbooks.md is not here")
+def test_catalog_has_every_displayed_equation_of_the_notes():
+    published = _published_equations()
+    assert len(published) == 52  # Graves 5 + 9 + 6, Greff 10 + 7, PyTorch 1 + 6 + 4, Cho 4
+    entries = {parse_formula(e.latex) for *_, e in CATALOG}
+    missing = [p for p in published if parse_formula(p) not in entries]
+    assert not missing
+
+
+def test_greff_gradients_cover_every_gate_and_peephole():
+    latex = [e.latex for e in catalog.get_source("greff2017").entries("graves-lstm")]
+    for g in "zifo":
+        for name in (f"W_{g}", f"R_{g}", f"b_{g}"):
+            assert any(x.startswith(rf"\delta {name}=") for x in latex), name
+    for p in ("p_i", "p_f", "p_o"):
+        assert any(x.startswith(rf"\delta {p}=") for x in latex), p
+
+
+def test_graves_weight_gradient_is_checked_for_every_parameter():
+    result = verdict("graves-lstm", catalog.GRAVES_2012.entries("rnn")[-1].latex, "graves")
+    assert result.holds
+    for p in get_cell("graves-lstm").params:
+        assert p in result.explanation
+
+
+# ---------------------------------------------------------------- typographic variants
+VARIANTS = [
+    # terms reordered
+    ("graves-lstm", "greff", r"\delta c^t=\delta c^{t+1}\odot f^{t+1}+p_f\odot\delta\bar f^{t+1}"
+     r"+\delta y^t\odot o^t\odot h'(c^t)+p_i\odot\delta\bar i^{t+1}+p_o\odot\delta\bar o^t"),
+    ("graves-lstm", "graves", r"\epsilon_c^t=\sum_g w_{cg}\delta_g^{t+1}+\sum_k w_{ck}\delta_k^t"),
+    ("rnn", "graves", r"\delta_h^t=\theta'(a_h^t)\left(\sum_{h'}\delta_{h'}^{t+1}w_{hh'}"
+     r"+\sum_k\delta_k^t w_{hk}\right)"),
+    # \left( \right), \, spacing, \sum_c without limits
+    ("graves-lstm", "graves", r"\delta_\omega^t=f'\left(a_\omega^t\right)\sum_c h(s_c^t)\,"
+     r"\epsilon_c^t"),
+    # ^\top, ^T, ^\intercal, \mathbf
+    ("graves-lstm", "greff", r"\delta y^t=\Delta^t+R_z^T\delta z^{t+1}+R_i^{\top}\delta\bar i^{t+1}"
+     r"+\mathbf{R}_f^\intercal\delta f^{t+1}+R_o^\top\,\delta o^{t+1}"),
+    # sigma' written through the gate's output, tanh' through tanh
+    ("graves-lstm", "greff", r"\delta\bar o^t=\delta y^t\odot h(c^t)\odot o^t\odot(1-o^t)"),
+    ("lstm", "pytorch", r"\frac{\partial L}{\partial c_t}=\frac{\partial L}{\partial h_t}\odot o_t"
+     r"\odot(1-\tanh(c_t)\odot\tanh(c_t))+\nabla_{c_{t+1}}L\odot f_{t+1}"),
+    # another time origin, and the gradient with respect to the initial state
+    ("graves-lstm", "greff", r"\delta c^{t-1}=\delta y^{t-1}\odot o^{t-1}\odot h'(c^{t-1})"
+     r"+p_o\odot\delta\bar o^{t-1}+p_i\odot\delta\bar i^{t}+p_f\odot\delta\bar f^{t}"
+     r"+\delta c^{t}\odot f^{t}"),
+    ("graves-lstm", "greff", r"\delta y^0=R_z^\top\delta z^1+R_i^\top\delta i^1+R_f^\top\delta f^1"
+     r"+R_o^\top\delta o^1"),
+    # vector notation of the IR's own names, outer products written g v^T
+    ("lstm", "vector", r"\delta h^t=\Delta^t+W_{hi}^\top\delta\bar i^{t+1}+W_{hf}^\top\delta\bar "
+     r"f^{t+1}+W_{hg}^\top\delta\bar g^{t+1}+W_{ho}^\top\delta\bar o^{t+1}"),
+    ("lstm", "vector", r"\delta W_{hi}=\sum_t\delta\bar i^t(h^{t-1})^\top"),
+    ("gru", "pytorch", r"h_t=z_t\odot h_{t-1}+(1-z_t)\odot n_t"),
+    ("gru", "pytorch", r"h_t=n_t+z_t\odot(h_{t-1}-n_t)"),
+]
+
+
+@pytest.mark.parametrize("cell,notation,formula", VARIANTS, ids=[v[2][:50] for v in VARIANTS])
+def test_typographic_variant_holds_exactly(cell, notation, formula):
+    result = verdict(cell, formula, notation)
+    assert (result.kind, result.explanation) == ("holds", "exact")
+
+
+def test_equal_only_through_an_identity_holds_at_random_points():
+    # tanh(x) = 2 sigma(2x) - 1: equal in value, not as written
+    result = verdict("lstm", r"h_t=o_t\odot(2\sigma(2c_t)-1)", "pytorch")
+    assert result.holds and "random points" in result.explanation
+    assert not verdict("lstm", r"h_t=o_t\odot(2\sigma(c_t)-1)", "pytorch").holds
+
+
+# ---------------------------------------------------------------- errors of textbooks.md section 6
+GRAVES_EPS_S = (r"\epsilon_s^t=b_\omega^t h'(s_c^t)\epsilon_c^t+b_\phi^{t+1}\epsilon_s^{t+1}"
+                r"+w_{c\iota}\delta_\iota^{t+1}+w_{c\phi}\delta_\phi^{t+1}"
+                r"+w_{c\omega}\delta_\omega^{t+1}")  # Graves has \delta_\omega^t
+GREFF_DC_NO_F = (r"\delta c^t=\delta y^t\odot o^t\odot h'(c^t)+p_o\odot\delta\bar o^t"
+                 r"+p_i\odot\delta\bar i^{t+1}+p_f\odot\delta\bar f^{t+1}")
+GRAVES_RNN = (r"\delta_h^t=\theta'(a_h^t)\Big(\sum_{k=1}^{K}\delta_k^t w_{hk}"
+              r"+\sum_{h'=1}^{H}\delta_{h'}^{T1}w_{HH}\Big)")
+
+ERRORS = [
+    # a peephole term at the wrong time step, backward and forward
+    ("graves-lstm", "graves", GRAVES_EPS_S,
+     [r"term w_{c\omega}\delta_\omega^{t+1}: the derivation has \delta_{\omega}^{t}",
+      "another time step"]),
+    ("graves-lstm", "greff", r"\bar i^t=W_ix^t+R_iy^{t-1}+p_i\odot c^{t}+b_i",
+     [r"term p_i\odot c^{t}: the derivation has c^{t-1}", "another time step"]),
+    ("graves-lstm", "graves", r"a_\omega^t=\sum_{i=1}^{I}w_{i\omega}x_i^t+\sum_{h=1}^{H}w_{h\omega}"
+     r"b_h^{t-1}+\sum_{c=1}^{C}w_{c\omega}s_c^{t-1}",
+     [r"the derivation has s_{c}^{t} where the formula has s_{c}^{t-1}"]),
+    # the recurrent term f^{t+1} dc^{t+1} missing from the state equation
+    ("graves-lstm", "greff", GREFF_DC_NO_F, [r"missing term \delta c^{t+1} \odot f^{t+1}"]),
+    ("lstm", "pytorch", r"\delta c^t=\delta h^t\odot o^t\odot(1-\tanh(c_t)\odot\tanh(c_t))",
+     ["missing term", "f^{t+1}"]),
+    # a factor missing, a factor extra
+    ("graves-lstm", "greff", r"\delta\bar o^t=\delta y^t\odot\sigma'(\bar o^t)",
+     [r"term \delta y^t\odot\sigma'(\bar o^t): factor \tanh\left(c^{t}\right) missing"]),
+    ("graves-lstm", "greff", r"\delta\bar z^t=\delta c^t\odot i^t\odot o^t\odot g'(\bar z^t)",
+     ["extra factor o^{t}"]),
+    # sigma' applied to only one of two summands
+    ("rnn", "graves", r"\delta_h^t=\theta'(a_h^t)\sum_{k=1}^{K}\delta_k^t w_{hk}"
+     r"+\sum_{h'=1}^{H}\delta_{h'}^{t+1}w_{hh'}",
+     [r"term \sum_{h'=1}^{H}\delta_{h'}^{t+1}w_{hh'}: factor \theta'\left(a_{h}^{t}\right) missing",
+      "only one of the summands"]),
+    # a transposed recurrent weight: R for R^T, w_{h'h} for w_{hh'}
+    ("graves-lstm", "greff", r"\delta y^t=\Delta^t+R_z\delta z^{t+1}+R_i^\top\delta i^{t+1}"
+     r"+R_f^\top\delta f^{t+1}+R_o^\top\delta o^{t+1}",
+     [r"term R_z\delta z^{t+1}: transposed weight: the derivation has R_{z}^\top"]),
+    ("rnn", "graves", GRAVES_RNN.replace("T1", "t+1").replace("HH", "h'h"),
+     ["transposed weight", r"the derivation has \sum_{h'} w_{hh'} \delta_{h'}^{t+1}"]),
+    # an off-by-one in a time index of a sum
+    ("rnn", "graves", GRAVES_RNN.replace("T1", "t").replace("HH", "hh'"),
+     [r"the derivation has \delta_{h}^{t+1} where the formula has \delta_{h}^{t}"]),
+    ("graves-lstm", "greff", r"\delta R_z=\sum_t\langle\delta\bar z^t, y^t\rangle",
+     [r"term \sum_t\langle\delta\bar z^t, y^t\rangle: the derivation has \delta \bar{z}^{t+1}"]),
+    ("graves-lstm", "greff", r"\delta p_i=\sum_t c^t\odot\delta\bar i^t",
+     [r"the derivation has \delta \bar{i}^{t+1} where the formula has \delta \bar{i}^{t}"]),
+    # a symbol from the wrong gate
+    ("graves-lstm", "greff", r"\delta\bar f^t=\delta c^t\odot c^{t-1}\odot\sigma'(\bar i^t)",
+     [r"\bar{i}^{t} where the derivation has \bar{f}^{t}", "wrong gate"]),
+    ("graves-lstm", "greff", r"\delta y^t=\Delta^t+R_z^\top\delta i^{t+1}+R_i^\top\delta i^{t+1}"
+     r"+R_f^\top\delta f^{t+1}+R_o^\top\delta o^{t+1}",
+     [r"term R_z^\top\delta i^{t+1}: \delta \bar{i}^{t+1} where the derivation has "
+      r"\delta \bar{z}^{t+1}"]),
+    ("lstm", "pytorch", r"c_t=f_t\odot c_{t-1}+i_t\odot o_t",
+     ["term i_t\\odot o_t: o^{t} where the derivation has g^{t}", "wrong gate"]),
+    # and a sign
+    ("gru", "pytorch", r"h_t=(1-z_t)\odot n_t-z_t\odot h_{t-1}", ["wrong sign"]),
+]
+
+
+@pytest.mark.parametrize("cell,notation,formula,words", ERRORS, ids=[e[2][:50] for e in ERRORS])
+def test_transcription_error_differs_and_is_named(cell, notation, formula, words):
+    result = verdict(cell, formula, notation)
+    assert (result.kind, result.holds) == ("differs", False)
+    for w in words:
+        assert w in result.explanation
+    assert result.residual != 0
+
+
+def test_residual_is_formula_minus_derivation_over_the_differing_terms():
+    result = verdict("graves-lstm", GRAVES_EPS_S, "graves")
+    p_o, d_omega = get_cell("graves-lstm").params["p_o"].symbol, Reference.of(
+        get_cell("graves-lstm")).backward.adjoint_of("obar").lhs.base
+    assert result.residual == p_o * d_omega[t + 1] - p_o * d_omega[t]
+
+
+# ---------------------------------------------------------------- conventions
+def test_cho_reset_placement_is_a_convention():
+    result = verdict("gru", r"n_t=\tanh(W_{in}x_t+b_{in}+W_{hn}(r_t\odot h_{t-1})+b_{hn})",
+                     "pytorch")
+    assert (result.kind, result.holds) == ("convention", False)
+    assert "reset gate applied before the recurrent matrix product" in result.explanation
+
+
+def test_chung_update_is_a_convention():
+    result = verdict("gru", r"h_t=(1-z_t)\odot h_{t-1}+z_t\odot n_t", "pytorch")
+    assert result.kind == "convention" and "Chung" in result.explanation
+
+
+def test_truncated_gradient_is_a_convention_but_one_missing_peephole_differs():
+    truncated = verdict("graves-lstm", r"\delta c^t=\delta y^t\odot o^t\odot h'(c^t)"
+                        r"+\delta c^{t+1}\odot f^{t+1}", "greff")
+    assert truncated.kind == "convention" and "truncated gradient" in truncated.explanation
+    assert verdict("graves-lstm", r"\delta y^t=\Delta^t", "greff").kind == "convention"
+    one_missing = verdict("graves-lstm", r"\delta c^t=\delta y^t\odot o^t\odot h'(c^t)"
+                          r"+p_o\odot\delta\bar o^t+p_i\odot\delta\bar i^{t+1}"
+                          r"+\delta c^{t+1}\odot f^{t+1}", "greff")
+    assert one_missing.kind == "differs"
+    assert r"missing term p_{f} \odot \delta \bar{f}^{t+1}" in one_missing.explanation
+
+
+def test_an_rnn_without_its_recurrence_is_not_a_truncation_but_an_error():
+    result = verdict("rnn", r"\delta_h^t=\theta'(a_h^t)\sum_{k=1}^{K}\delta_k^t w_{hk}", "graves")
+    assert result.kind == "differs" and "missing term" in result.explanation
+
+
+# ---------------------------------------------------------------- a cell of our own
+def leaky_cell():
+    """h = f h^{t-1} + (1 - f) tanh(a), f = sigma(W_f x + b_f), a = W x + U h^{t-1}."""
+    cb = CellBuilder("leaky", "tests", "a minimal gated cell")
+    x, h = cb.x, cb.quantity("h")
+    W_f, b_f, W, U = cb.weight("W_f", "I"), cb.vector("b_f"), cb.weight("W", "I"), cb.weight("U")
+    f = cb.let("f", sigmoid(cb.let("fbar", W_f @ x[t] + b_f)[t]))
+    a = cb.let("a", W @ x[t] + U @ h[t - 1])
+    cb.let("h", f[t] * h[t - 1] + (1 - f[t]) * tanh(a[t]))
+    return cb.build("h")
+
+
+# Derived by hand: h^{t+1} reads h^t through f^{t+1} h^t and through a^{t+1} = ... + U h^t.
+LEAKY = [
+    r"h^t=f^t\odot h^{t-1}+(1-f^t)\odot\tanh(Wx^t+Uh^{t-1})",
+    r"\delta h^t=\Delta^t+f^{t+1}\odot\delta h^{t+1}+U^\top\delta a^{t+1}",
+    r"\delta a^t=(1-f^t)\odot(1-\tanh(a^t)\odot\tanh(a^t))\odot\delta h^t",
+    r"\delta\bar f^t=f^t\odot(1-f^t)\odot(h^{t-1}-\tanh(a^t))\odot\delta h^t",
+    r"\delta x^t=W_f^\top\delta\bar f^t+W^\top\delta a^t",
+    r"\delta U=\sum_t\langle\delta a^{t+1}, h^t\rangle",
+    r"\delta b_f=\sum_t\delta\bar f^t",
+    r"\delta h^0=f^1\odot\delta h^1+U^\top\delta a^1",
+]
+
+
+def test_own_cell_hand_derived_equations_hold_in_vector_notation():
+    results = compare(leaky_cell(), LEAKY, "vector")
+    assert [r.kind for r in results] == ["holds"] * len(LEAKY), [r.explanation for r in results]
+
+
+def test_own_cell_error_is_named():
+    result = verdict(leaky_cell(), r"\delta h^t=\Delta^t+f^{t}\odot\delta h^{t+1}"
+                     r"+U^\top\delta a^{t+1}", "vector")
+    assert result.kind == "differs"
+    assert "the derivation has f^{t+1} where the formula has f^{t}" in result.explanation
+
+
+def test_own_symbols_by_map_and_profile_file(tmp_path):
+    cell = leaky_cell()
+    mapping = {r"\tilde h": "a", "g": "f", r"\phi": "tanh"}
+    formula = r"h_t=g_t\odot h_{t-1}+(1-g_t)\odot\phi(\tilde h_t)"
+    assert verdict(cell, formula, "vector", mapping).holds
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"base": "vector", "symbols": mapping}))
+    assert verdict(cell, formula, str(path)).holds
+    toml = tmp_path / "mine.toml"
+    toml.write_text("base = 'vector'\n[symbols]\n'\\tilde h' = 'a'\ng = 'f'\n'\\phi' = 'tanh'\n")
+    assert verdict(cell, formula, str(toml)).holds
+
+
+# ---------------------------------------------------------------- bad input: exit code 2
+BAD = [
+    (["h_t = o_t \\odot \\tanh(c_t"], r"^column 22: unmatched '\('$"),
+    (["h_t = o_t \\odot \\tanh(c_t) +"], r"^column 29: unexpected end of input, expected a term"),
+    (["h_t = o_t", "h_t = q_t \\odot \\tanh(c_t)"],
+     r"^formula 2: column 7: symbol 'q_\{t\}' maps to nothing in notation 'pytorch' for cell "
+     r"'lstm' \(expected one of x, \\bar\{i\}, i, "),
+    (["h_t = o_t \\odot \\mathrm{softplus}(c_t)"], r"^column 17: function '\\mathrm\{softplus\}'"),
+    (["h_t = o_{t+x} \\odot \\tanh(c_t)"], r"^column 11: expected a time index"),
+    (["o_t \\odot \\tanh(c_t)"], r"^column 1: expected an equation"),
+    (["x_t = o_t"], r"^column 1: 'x_\{t\}' is given to the cell"),
+    (["h_t = W_{hi}"], r"^column 7: matrix 'W_\{h i\}' must be followed by the vector"),
+]
+
+
+@pytest.mark.parametrize("formulas,message", BAD, ids=[b[0][-1] for b in BAD])
+def test_unreadable_formula_raises_with_column(formulas, message):
+    with pytest.raises(CompareError) as info:
+        compare("lstm", formulas, "pytorch")
+    assert isinstance(info.value, CellError)
+    assert re.search(message, str(info.value)) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("cell,notation,message", [
+    ("graves-lstm", "pytorch", "notation 'pytorch' is written for rnn, lstm, gru"),
+    ("lstm", "klingon", "unknown notation 'klingon'"),
+])
+def test_notation_must_exist_for_the_cell(cell, notation, message):
+    with pytest.raises(CompareError, match=message):
+        compare(cell, ["h_t = o_t"], notation)
+
+
+def test_sum_over_an_unknown_unit_names_the_weight():
+    with pytest.raises(CompareError, match="column 16: no weight from unit j to unit h"):
+        compare("rnn", [r"a_h^t=\sum_{j} w_{jh}x_j^t"], "graves")
+
+
+# ---------------------------------------------------------------- the command
+def run(capsys, *args):
+    code = bptt.main(["compare", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("cell,source", [("graves-lstm", "graves2012"), ("rnn", "graves2012"),
+                                         ("graves-lstm", "greff2017"), ("lstm", "pytorch"),
+                                         ("gru", "pytorch"), ("rnn", "pytorch"),
+                                         ("gru", "cho2014"), ("gru", "chung2014")])
+def test_sources(capsys, cell, source):
+    """Same-convention sources hold (exit 0); Cho's and Chung's GRU are the other conventions:
+    named as such, and exit 1, since they do not hold for PyTorch's GRU."""
+    code, out, _ = run(capsys, cell, "--source", source)
+    count = len(catalog.get_source(source).entries(cell))
+    rows = out.splitlines()[2:]
+    assert len(rows) == count and out.splitlines()[1].split() == ["verdict", "equation", "note"]
+    assert all(r.split()[0] in ("holds", "convention") for r in rows)
+    conventions = [r for r in rows if r.split()[0] == "convention"]
+    assert code == (1 if conventions else 0)
+    assert bool(conventions) == (source in ("cho2014", "chung2014"))
+
+
+def test_command_exit_codes_and_json(capsys, tmp_path):
+    code, out, _ = run(capsys, "lstm", "--notation", "pytorch", "--formula",
+                       r"c_t=f_t\odot c_{t-1}+i_t\odot g_t", "--formula",
+                       r"c_t=f_t\odot c_{t}+i_t\odot g_t", "--json")
+    assert code == 1
+    results = json.loads(out)["results"]
+    assert [r["kind"] for r in results] == ["holds", "differs"]
+    assert results[1]["residual"].replace(" ", "") in ("c[t]*f[t]-c[t-1]*f[t]",
+                                                       "-c[t-1]*f[t]+c[t]*f[t]")
+    formulas = tmp_path / "eqs.tex"
+    formulas.write_text("% Greff, forward\n\\bar z^t=W_zx^t+R_zy^{t-1}+b_z\n\nz^t=g(\\bar z^t)\n")
+    code, out, _ = run(capsys, "graves-lstm", "--notation", "greff", "--file", str(formulas))
+    assert code == 0 and "2 of 2 hold" in out
+    code, out, err = run(capsys, "lstm", "--notation", "pytorch", "--formula", r"h_t=\tanh(c_t")
+    assert code == 2 and out == "" and err == "bptt: error: column 10: unmatched '('\n"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["lstm"], "nothing to compare"),
+    (["lstm", "--source", "nope"], "unknown source 'nope'"),
+    (["lstm", "--source", "greff2017"], "gives equations for graves-lstm, not for cell 'lstm'"),
+    (["lstm", "--source", "pytorch", "--formula", "h_t=o_t"], "without --formula"),
+    (["lstm", "--file", "/nonexistent/eqs.tex"], "cannot read --file"),
+    (["lstm", "--formula", "h_t=o_t", "--map", "q"], "expected SYMBOL=name"),
+    (["lstm", "--formula", "h_t=o_t", "--map", "q=zz"], "'zz' is not a quantity"),
+    (["lstm", "--notation", "/nonexistent/mine.json", "--formula", "h_t=o_t"],
+     "cannot read profile /nonexistent/mine.json"),
+])
+def test_command_bad_input_exit_2(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- the random runs against PyTorch
+TORCH_CELLS = {"rnn": "RNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}
+
+
+@pytest.mark.parametrize("name", TORCH_CELLS)
+def test_random_run_gradients_match_pytorch_autograd(name):
+    """The values every numeric verdict rests on are those of a real BPTT: parameter and
+    initial-state gradients of L = sum_t Delta^t . h^t equal autograd's."""
+    torch = pytest.importorskip("torch")
+    cell = get_cell(name)
+    with mpmath.workdps(60):
+        run = _Run(Reference.of(cell), seed=1)
+
+    def tensor(a, grad=False):
+        return torch.tensor(np.asarray(a, dtype=float), dtype=torch.float64, requires_grad=grad)
+    module = getattr(torch.nn, TORCH_CELLS[name])(3, 3).double()
+    for packed, parts in cell.stacks.items():
+        getattr(module, packed).data = tensor(np.concatenate([run.symbols[p] for p in parts]))
+    state = {s: tensor(run.values[(s, 0)], grad=True) for s in cell.state}
+    carry = tuple(state.values()) if len(state) > 1 else state["h"]  # ("h", "c") for LSTMCell
+    loss = 0
+    for step in range(1, STEPS + 1):
+        carry = module(tensor(run.values[("x", step)]), carry)
+        h = carry[0] if isinstance(carry, tuple) else carry
+        loss = loss + (tensor(run.values[("Delta", step)]) * h).sum()
+    loss.backward()
+    for packed, parts in cell.stacks.items():
+        expected = np.concatenate([np.asarray(run.symbols[f"delta_{p}"], dtype=float)
+                                   for p in parts])
+        assert np.allclose(getattr(module, packed).grad.numpy(), expected, rtol=1e-12, atol=1e-12)
+    for s in cell.state:
+        assert np.allclose(state[s].grad.numpy(), np.asarray(run.values[(f"delta_{s}", 0)],
+                                                             dtype=float), rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- API
+def test_verdict_json_and_library_api():
+    result = verdict(get_cell("lstm"), r"h_t=o_t\odot\tanh(c_t)", "pytorch")
+    assert result.to_json() == {"formula": r"h_t=o_t\odot\tanh(c_t)", "holds": True,
+                                "kind": "holds", "explanation": "exact", "residual": "0"}
+
+
+@pytest.mark.parametrize("module", [compare_module, notations, catalog])
+def test_module_doctests(module):
+    result = doctest.testmod(module)
+    assert result.attempted >= 1 and result.failed == 0

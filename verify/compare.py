@@ -1,0 +1,725 @@
+r"""Compare formulas from papers with the derivation: does each hold for the cell, and if not, how
+does it differ.
+
+A formula is read through a notation profile (:mod:`verify.notations`) into the IR; its left side
+names a forward quantity ``q[t]``, an adjoint ``delta_q[t]`` (or ``delta_s[0]``) or a gradient
+``delta_P``. The *reference* is the cell with its derived backward pass (:func:`derive`).
+
+Equivalence. The right side is evaluated in a random forward and backward pass of the reference
+(size 3, 5 steps, 50 digits, 3 random points): every quantity and adjoint the formula mentions
+has its true value there, so the formula holds when it gives the true value of its left side at
+every point. A sum over t is a sum over all steps, each term shifted so that its adjoint is at
+step t (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``: adjoints at T+1 are 0 and there
+is no step 0). When it holds it is also checked exactly: both sides normalised (adjoints at t
+replaced by their derived equations, forward quantities by their definitions, ``f'`` written
+through ``f``, matrix products expanded linearly) must expand to the same expression; else the
+verdict says it holds at the random points.
+
+Conventions. A formula that does not hold but holds for a :class:`Convention` variant of the
+reference (Cho's reset before the recurrent product, Chung's update convention, the truncated
+LSTM gradient) gets the verdict ``convention``, with the convention named; the variants are
+generated from the cell by generic rewrites, not written per cell.
+
+Explanations. Both sides are split into expanded terms; terms equal in value cancel. Each
+remaining formula term is paired with a remaining derivation term it becomes after one edit: an
+index at another time step, a transposed weight, a symbol of another gate, a factor missing or
+extra, the sign. What is left is an extra or a missing term. Terms print in the source's own text
+where the formula has them, else in the notation's printer (Graves' for ``graves``, vector
+notation otherwise). When only parts of the derivation's vocabulary appear in the formula
+(Graves' ``\delta_h`` folds ``\epsilon_h`` in), the adjoints at t found on one side only are
+first replaced by their equations.
+
+``bptt compare`` (:func:`run_compare`) prints one row per formula (verdict, equation, note; the
+residual under a row that differs) or ``--json``; exit code 0 when every formula holds, 1 when
+one differs (by error or by a named convention, which the verdict tells apart), 2 (a
+:class:`CompareError`) when a formula cannot be read or the arguments are wrong.
+
+>>> [v.kind for v in compare("lstm", [r"c_t = i_t \odot g_t + f_t \odot c_{t-1}",
+...                                   r"c_t = f_t \odot c_{t} + i_t \odot g_t"], "pytorch")]
+['holds', 'differs']
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Iterator
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from derive.cells import get_cell
+from derive.derivation import Backward, adjoint, derive
+from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, Equation, MatVec, MatVecT, Outer,
+                       Weight, shift, t, T, time_offset)
+from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
+
+from . import catalog
+from .formula import FormulaSyntaxError
+from .notations import (A_ABOVE, W_ABOVE, NotationError, Profile, Reading, get_profile,
+                        implicit_biases, read_formula)
+
+__all__ = ["CONVENTIONS", "CompareError", "Convention", "Reference", "Verdict", "compare",
+           "run_compare"]
+
+SIZE = 3      #: units of every vector (inputs and the layer above too, so transposes show)
+STEPS = 5     #: steps of the random runs
+STEP = 2      #: the step t at which per-step formulas are evaluated (t-1 ... t+3 exist)
+POINTS = 3    #: random points: a disagreement must not hide at a lucky one
+DIGITS = 50   #: precision of the evaluations
+_TOLERANCE = mpmath.mpf(10) ** (12 - DIGITS)
+
+
+class CompareError(CellError):
+    """A comparison that cannot be made: unparsable formula, unknown symbol, bad arguments."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one formula: ``kind`` is ``holds``, ``differs`` or ``convention``."""
+    formula: str
+    holds: bool
+    kind: str
+    explanation: str
+    residual: sp.Expr = sp.S.Zero  #: formula minus derivation over the terms that differ
+
+    def to_json(self) -> dict:
+        return {"formula": self.formula, "holds": self.holds, "kind": self.kind,
+                "explanation": self.explanation, "residual": plain(self.residual)}
+
+
+# ---------------------------------------------------------------------------------- reference
+_ADJOINT_ABOVE = adjoint(str(A_ABOVE))  # the gradient Delta comes from: W_above^T of it
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What formulas are compared with: a cell and its backward pass (derived, or a variant)."""
+    cell: Cell
+    backward: Backward
+
+    @classmethod
+    def of(cls, cell: Cell) -> Reference:
+        return cls(cell, derive(cell))
+
+    @cached_property
+    def adjoint_equations(self) -> dict[str, sp.Expr]:
+        return {eq.name: eq.rhs for eq in self.backward.adjoints + self.backward.intermediate}
+
+    @cached_property
+    def intermediate(self) -> set[str]:
+        return {eq.name for eq in self.backward.intermediate}
+
+    def rhs(self, lhs: sp.Expr) -> sp.Expr | None:
+        """The derivation's right side for a formula's left side (None: not computed here)."""
+        if isinstance(lhs, sp.Symbol):
+            return next((eq.rhs for eq in self.backward.gradients if eq.lhs == lhs), None)
+        name, index = str(lhs.base), lhs.indices[0]
+        if lhs.base == A_ABOVE:
+            return MatVec(W_ABOVE, sp.IndexedBase(self.cell.output)[index])
+        if name.startswith("delta_"):
+            if index == 0:
+                return next((eq.rhs for eq in self.backward.initial if eq.lhs == lhs), None)
+            rhs = self.adjoint_equations.get(name)
+        else:
+            rhs = next((eq.rhs for eq in self.cell.equations if eq.name == name), None)
+        if rhs is None:
+            return None
+        return shift(rhs, index - t) if index.has(t) else rhs.subs(t, index)
+
+    def definition(self, q: sp.Indexed, forward: bool) -> sp.Expr | None:
+        """What q stands for at its step, for the exact check: Delta and a_above through the
+        layer above; adjoints at t (and folded ones at t+1) by their equations; forward
+        quantities at t or later by theirs (when ``forward``)."""
+        name, index = str(q.base), q.indices[0]
+        if q.base == Delta:
+            return MatVecT(W_ABOVE, _ADJOINT_ABOVE[index])
+        if q.base == A_ABOVE:
+            return MatVec(W_ABOVE, sp.IndexedBase(self.cell.output)[index])
+        k = index - t
+        if not k.is_Integer:
+            return None
+        if name in self.adjoint_equations and (k == 0 or (k == 1 and name in self.intermediate)):
+            return shift(self.adjoint_equations[name], int(k))
+        if forward and k >= 0 and name in self.cell.quantities:
+            return shift(self.cell.equation(name).rhs, int(k))
+        return None
+
+
+# ---------------------------------------------------------------------------------- conventions
+def _variant_cell(cell: Cell, equations: list[Equation], label: str) -> Cell:
+    """The cell with new equations, those nothing reads any more dropped."""
+    while True:
+        read = {str(q.base) for eq in equations for q in eq.reads()}
+        unused = [eq for eq in equations if eq.name not in read and eq.name != cell.output]
+        if not unused:
+            break
+        equations = [eq for eq in equations if eq not in unused]
+    return Cell(f"{cell.name} ({label})", cell.source, tuple(equations), cell.params, cell.output,
+                cell.inputs, cell.stacks, cell.description)
+
+
+def reset_before_product(ref: Reference) -> Reference | None:
+    """A gate multiplying a matrix product acts on the product's vector instead:
+    ``r (W h + b)`` becomes ``W (r h) + b`` (Cho et al. 2014 v3)."""
+    cell = ref.cell
+    linear = {eq.name: eq.rhs for eq in cell.equations if eq.rhs.has(MatVec) and all(
+        isinstance(a, MatVec) or str(a) in cell.params for a in sp.Add.make_args(eq.rhs))}
+
+    def is_product(f):
+        return isinstance(f, sp.Indexed) and f.indices == (t,) and str(f.base) in linear
+
+    def before(m):
+        q = next(f for f in m.args if is_product(f))
+        gate = m / q
+        return sp.Add(*(MatVec(a.args[0], gate * a.args[1]) if isinstance(a, MatVec) else a
+                        for a in sp.Add.make_args(linear[str(q.base)])))
+
+    equations = [Equation(eq.lhs, eq.rhs.replace(
+        lambda e: isinstance(e, sp.Mul) and any(is_product(f) for f in e.args), before))
+        for eq in cell.equations]
+    if [eq.rhs for eq in equations] == [eq.rhs for eq in cell.equations]:
+        return None
+    return Reference.of(_variant_cell(cell, equations, "reset before the product"))
+
+
+def swapped_update(ref: Reference) -> Reference | None:
+    """In an update ``(1 - z) a + z b`` the gate's two roles are swapped: ``z a + (1 - z) b``
+    (Chung et al. 2014 against PyTorch and Cho)."""
+    cell = ref.cell
+    equations, changed = [], False
+    for eq in cell.equations:
+        gates = [q for q in eq.rhs.atoms(sp.Indexed) if q.indices == (t,) and eq.rhs.has(1 - q)]
+        rhs = eq.rhs.subs({g: 1 - g for g in gates}, simultaneous=True) if gates else eq.rhs
+        equations.append(Equation(eq.lhs, rhs))
+        changed |= bool(gates)
+    return Reference.of(_variant_cell(cell, equations, "swapped update")) if changed else None
+
+
+def truncated(ref: Reference) -> Reference | None:
+    """The truncated gradient: no error through recurrent weights or peepholes, only along the
+    state's own path (Hochreiter & Schmidhuber 1997, Gers et al. 2000, 2002). Only for cells
+    that keep such a path (an LSTM's cell state): without one nothing flows back in time."""
+    cell, backward = ref.cell, ref.backward
+    recurrent = {m.args[0] for eq in cell.equations for m in eq.rhs.atoms(MatVec)
+                 if any(time_offset(q) == -1 for q in m.args[1].atoms(sp.Indexed))}
+    # vector parameters in an adjoint equation are peepholes (biases leave none behind)
+    peepholes = {p.symbol for p in cell.params.values() if not isinstance(p.symbol, Weight)}
+    cut = recurrent | peepholes
+
+    def keep(eqs):
+        return tuple(Equation(eq.lhs, sp.Add(*(term for term in sp.Add.make_args(sp.expand(eq.rhs))
+                                               if not term.free_symbols & cut))) for eq in eqs)
+    adjoints = keep(backward.adjoints)
+    carried = any(q.indices[0] == t + 1 for eq in adjoints for q in eq.rhs.atoms(sp.Indexed))
+    if not carried or adjoints == tuple(Equation(e.lhs, sp.expand(e.rhs))
+                                        for e in backward.adjoints):
+        return None
+    return Reference(cell, Backward(cell, adjoints, keep(backward.intermediate),
+                                    keep(backward.initial), backward.gradients))
+
+
+@dataclass(frozen=True)
+class Convention:
+    """A known difference of convention: a generic rewrite of the reference, and its name."""
+    name: str
+    note: str
+    variant: Callable[[Reference], Reference | None]
+
+
+CONVENTIONS: tuple[Convention, ...] = (
+    Convention("Cho reset placement", "convention: reset gate applied before the recurrent matrix "
+               "product (Cho et al. 2014 v3, Keras reset_after=False, ONNX "
+               "linear_before_reset=0); this cell applies it after (PyTorch, cuDNN)",
+               reset_before_product),
+    Convention("Chung update", "convention: the other update, h = (1-z) h^{t-1} + z h~ (Chung et "
+               "al. 2014); this cell has h = (1-z) h~ + z h^{t-1} (PyTorch, Cho et al. 2014)",
+               swapped_update),
+    Convention("truncated gradient", "convention: truncated gradient, no error through peepholes "
+               "or recurrent connections (Hochreiter & Schmidhuber 1997, Gers et al. 2000/2002); "
+               "the derivation is the full gradient", truncated),
+)
+
+
+# ---------------------------------------------------------------------------------- evaluation
+def _elementwise(expr: Callable[[sp.Expr], sp.Expr]) -> np.ufunc:
+    a = sp.Dummy("a")
+    return np.frompyfunc(sp.lambdify(a, expr(a), "mpmath"), 1, 1)
+
+
+# Elementwise functions in 50-digit arithmetic, from the closed forms of ir.ACTIVATIONS.
+_ELEMENTWISE = {f: _elementwise(rule.explicit) for f, rule in ACTIVATIONS.items()} | {
+    rule.prime: _elementwise(lambda a, r=rule: sp.diff(r.explicit(a), a))
+    for rule in ACTIVATIONS.values()}
+_VECTOR_OPS = {MatVec: lambda W, v: W.dot(v), MatVecT: lambda W, v: W.T.dot(v),
+               Outer: np.multiply.outer}
+
+
+def _adjoint_offset(term: sp.Expr) -> int:
+    """The time offset of the adjoint a term carries (0 if none)."""
+    offsets = sorted(int(q.indices[0] - t) for q in term.atoms(sp.Indexed)
+                     if (str(q.base).startswith("delta_") or q.base == Delta)
+                     and (q.indices[0] - t).is_Integer)
+    return offsets[0] if offsets else 0
+
+
+class _Run:
+    """One random forward and backward pass of a reference, in 50-digit arithmetic: every
+    quantity and adjoint at steps 1..STEPS (the state also at 0, adjoints 0 beyond STEPS)."""
+
+    def __init__(self, ref: Reference, seed: int) -> None:
+        rng = random.Random(seed)
+        scale = mpmath.mpf(10) ** DIGITS
+
+        def draw(*shape):  # uniform in (-1, 1), drawn in the same order for every variant
+            n = int(np.prod(shape))
+            return np.array([mpmath.mpf(rng.randint(-10**DIGITS, 10**DIGITS)) / scale
+                             for _ in range(n)], dtype=object).reshape(shape)
+
+        cell, self.values = ref.cell, {}
+        self.symbols = {name: draw(SIZE, SIZE) if len(p.shape) == 2 else draw(SIZE)
+                        for name, p in sorted(cell.params.items())}
+        self.symbols["W_above"] = draw(SIZE, SIZE)
+        for s in sorted(cell.state):
+            self.values[(s, 0)] = draw(SIZE)
+        for step in range(1, STEPS + 1):
+            for x in cell.inputs:
+                self.values[(x, step)] = draw(SIZE)
+            above = self.values[("delta_a_above", step)] = draw(SIZE)
+            self.values[("Delta", step)] = self.symbols["W_above"].T.dot(above)
+        for step in range(1, STEPS + 1):
+            for eq in cell.equations:
+                self.values[(eq.name, step)] = self.value(eq.rhs, step)
+            self.values[("a_above", step)] = self.symbols["W_above"].dot(
+                self.values[(cell.output, step)])
+        for step in range(STEPS, 0, -1):
+            for eq in ref.backward.adjoints + ref.backward.intermediate:
+                self.values[(eq.name, step)] = self.value(eq.rhs, step)
+        for eq in ref.backward.initial:
+            self.values[(eq.name, 0)] = self.value(eq.rhs, 0)
+        for eq in ref.backward.gradients:
+            self.symbols[eq.name] = self.value(eq.rhs, STEP)
+
+    def at(self, q: sp.Indexed, step: int):
+        n = q.indices[0].xreplace({t: sp.Integer(step), T: sp.Integer(STEPS)})
+        return self.values.get((str(q.base), int(n)), np.zeros(SIZE, dtype=object)
+                               + mpmath.mpf(0))
+
+    def value(self, expr: sp.Expr, step: int):
+        if expr.is_Number:
+            return mpmath.mpf(expr.p) / expr.q if expr.is_Rational else mpmath.mpf(str(expr))
+        if isinstance(expr, sp.Indexed):
+            return self.at(expr, step)
+        if isinstance(expr, sp.Symbol):
+            if str(expr) not in self.symbols:
+                raise CompareError(f"{expr} has no value in cell runs")
+            return self.symbols[str(expr)]
+        if isinstance(expr, sp.Sum):  # over all steps, each term's adjoint at the step
+            total = 0
+            for term in sp.Add.make_args(sp.expand(expr.function)):
+                k = _adjoint_offset(term)
+                for s in range(1 - k, STEPS + 1 - k):
+                    total = total + self.value(term, s)
+            return total
+        args = [self.value(a, step) for a in expr.args]
+        if isinstance(expr, sp.Add):
+            return sum(args[1:], args[0])
+        if isinstance(expr, sp.Mul):
+            out = args[0]
+            for a in args[1:]:
+                out = out * a
+            return out
+        if isinstance(expr, sp.Pow):
+            return args[0] ** args[1]
+        op = _VECTOR_OPS.get(type(expr)) or _ELEMENTWISE.get(type(expr))
+        if op is None:
+            raise CompareError(f"cannot evaluate {type(expr).__name__} in {expr}")
+        return op(*args)
+
+
+def _close(a, b) -> bool:
+    try:
+        a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    except ValueError:
+        return False
+    if a.size == 0:
+        return True
+    size = max(abs(v) for v in b.flat)
+    return max(abs(u - v) for u, v in zip(a.flat, b.flat)) <= _TOLERANCE * (1 + size)
+
+
+# ---------------------------------------------------------------------------------- exact check
+def _split(v: sp.Expr) -> list[tuple[sp.Expr, sp.Expr]]:
+    return [term.as_coeff_Mul() for term in sp.Add.make_args(sp.expand(v))]
+
+
+def _linear(expr: sp.Expr) -> sp.Expr:
+    """Expanded, with matrix products, outer products and sums over t distributed over terms."""
+    for _ in range(4):
+        before = expr
+        expr = sp.expand(_distribute(sp.expand(expr)))
+        if expr == before:
+            break
+    return expr
+
+
+def _distribute(expr: sp.Expr) -> sp.Expr:
+    if not expr.args or isinstance(expr, sp.Indexed):
+        return expr
+    expr = expr.func(*(_distribute(a) for a in expr.args))
+    if isinstance(expr, (MatVec, MatVecT)):
+        W, v = expr.args
+        return sp.Add(*(c * expr.func(W, rest) for c, rest in _split(v)))
+    if isinstance(expr, Outer):
+        return sp.Add(*(c1 * c2 * Outer(g, v) for c1, g in _split(expr.args[0])
+                        for c2, v in _split(expr.args[1])))
+    if isinstance(expr, sp.Sum):
+        return sp.Add(*(c * sp.Sum(rest, *expr.limits) for c, rest in _split(expr.function)))
+    return expr
+
+
+def _shift_sums(expr: sp.Expr) -> sp.Expr:
+    """Each term of a sum over t shifted so that its adjoint is at t."""
+    return expr.replace(lambda e: isinstance(e, sp.Sum),
+                        lambda e: sp.Sum(shift(e.function, -_adjoint_offset(e.function)),
+                                         *e.limits))
+
+
+def _through_activations(expr: sp.Expr) -> sp.Expr:
+    for f, rule in ACTIVATIONS.items():
+        expr = expr.replace(rule.prime, lambda a, f=f, rule=rule: rule.through_output(f(a)))
+    return expr
+
+
+def _normal(expr: sp.Expr, ref: Reference, forward: bool) -> sp.Expr:
+    expr = _shift_sums(_linear(implicit_biases(expr, ref.cell)))
+    for _ in range(40):
+        before = expr
+        expr = expr.replace(lambda e: isinstance(e, sp.Indexed)
+                            and ref.definition(e, forward) is not None,
+                            lambda e: ref.definition(e, forward))
+        if expr == before:
+            break
+    return _linear(_through_activations(expr))
+
+
+def _exact(reading: Reading, ref: Reference) -> bool:
+    """Both sides normalised to the same expression: first by the adjoint equations alone,
+    then with every forward quantity written through its definition."""
+    reference = ref.rhs(reading.lhs)
+    for forward in (False, True):
+        if sp.expand(_normal(reading.rhs, ref, forward) - _normal(reference, ref, forward)) == 0:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------- explanation
+class _Show:
+    """Prints IR terms in the source's notation (Graves' printer for ``graves``, vector
+    notation otherwise), a formula's own terms in its own text."""
+
+    def __init__(self, profile: Profile, ref: Reference, reading: Reading) -> None:
+        self.printers = []
+        for notation in (NOTATIONS.get(profile.name, {}).get(ref.cell.name), VECTOR):
+            if notation is not None:
+                printer = TextbookLatexPrinter(notation, ref.cell)
+                printer.lhs = reading.lhs
+                self.printers.append(printer)
+        self.own: dict[sp.Expr, str] = {}
+        for expr, text in reading.terms.items():
+            terms = sp.Add.make_args(_linear(implicit_biases(expr, ref.cell)))
+            if len(terms) == 1:
+                self.own[terms[0]] = text
+
+    def __call__(self, expr: sp.Expr) -> str:
+        if expr in self.own:
+            return self.own[expr]
+        expr = expr.replace(lambda e: isinstance(e, MatVecT) and e.args[0] == W_ABOVE
+                            and isinstance(e.args[1], sp.Indexed)
+                            and e.args[1].base == _ADJOINT_ABOVE,
+                            lambda e: Delta[e.args[1].indices[0]])
+        for printer in self.printers:
+            try:
+                return printer.doprint(expr)
+            except Exception:  # noqa: BLE001 - a notation without a symbol for a term
+                continue
+        return plain(expr)
+
+
+def _names(expr: sp.Expr) -> set[sp.Basic]:
+    """The quantities (as IndexedBase) and parameters a term mentions."""
+    bases = {q.base for q in expr.atoms(sp.Indexed)}
+    labels = {b.label for b in bases}
+    return bases | {s for s in expr.free_symbols - labels - {t, T}
+                    if not isinstance(s, sp.Indexed)}
+
+
+def _edits(f: sp.Expr, r: sp.Expr, show: _Show,
+           others: list[sp.Expr]) -> Iterator[tuple[str, sp.Expr]]:
+    """(message, edited f) for the single edits that might turn formula term f into r."""
+    atoms = sorted(f.atoms(sp.Indexed), key=lambda q: (not str(q.base).startswith("delta_"),
+                                                       str(q)))
+    for q in atoms:
+        for k in (1, -1):
+            moved = q.base[q.indices[0] + k]
+            yield (f"the derivation has {show(moved)} where the formula has {show(q)} "
+                   "(another time step)"), f.xreplace({q: moved})
+    for m in sorted(f.atoms(MatVec, MatVecT), key=str):
+        flipped = (MatVecT if isinstance(m, MatVec) else MatVec)(*m.args)
+        yield (f"transposed weight: the derivation has {show(flipped)}, not {show(m)}",
+               f.xreplace({m: flipped}))
+    f_names, r_names = _names(f), _names(r)
+    for a in sorted(f_names - r_names, key=str):
+        for b in sorted(r_names - f_names, key=str):
+            if isinstance(a, sp.IndexedBase) == isinstance(b, sp.IndexedBase):
+                edited = f.xreplace({a: b})
+                old = next((q for q in f.atoms(sp.Indexed) if q.base == a), a)
+                new = old.xreplace({a: b}) if isinstance(old, sp.Indexed) else b
+                yield (f"{show(old)} where the derivation has {show(new)} (a symbol from the "
+                       "wrong gate)"), edited
+    for factor in sp.Mul.make_args(r):
+        if not factor.is_Number:
+            note = ""
+            if type(factor) in {rule.prime for rule in ACTIVATIONS.values()} and any(
+                    factor in sp.Mul.make_args(o) for o in others):
+                note = " (the derivative is applied to only one of the summands)"
+            yield f"factor {show(factor)} missing{note}", f * factor
+    for factor in sp.Mul.make_args(f):
+        if not factor.is_Number:
+            yield f"extra factor {show(factor)}", f / factor
+    yield "wrong sign", -f
+
+
+@dataclass
+class _Values:
+    """Values of expressions at the random points, cached."""
+    runs: list[_Run]
+    cache: dict = field(default_factory=dict)
+
+    def __call__(self, expr: sp.Expr) -> list:
+        if expr not in self.cache:
+            self.cache[expr] = [run.value(expr, STEP) for run in self.runs]
+        return self.cache[expr]
+
+    def same(self, a: sp.Expr, b: sp.Expr) -> bool:
+        try:
+            return all(_close(u, v) for u, v in zip(self(a), self(b)))
+        except (ValueError, TypeError, ZeroDivisionError, CompareError):
+            return False
+
+
+def _unmatched(formula: list, derived: list, values: _Values) -> tuple[list, list]:
+    derived = list(derived)
+    extra = []
+    for f in formula:
+        match = next((r for r in derived if values.same(f, r)), None)
+        if match is None:
+            extra.append(f)
+        else:
+            derived.remove(match)
+    return extra, derived
+
+
+def _common_vocabulary(a: sp.Expr, b: sp.Expr, ref: Reference,
+                       lhs: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """Replace the adjoints at t that only one side mentions by their derived equations (not
+    the left side's own: a formula that reads it is wrong, not in other words)."""
+    def adjoints(e):
+        return {q for q in e.atoms(sp.Indexed) if q.indices[0] == t and q != lhs
+                and str(q.base) in ref.adjoint_equations}
+    for _ in range(10):
+        only_a, only_b = adjoints(a) - adjoints(b), adjoints(b) - adjoints(a)
+        if not only_a and not only_b:
+            break
+        a = a.xreplace({q: ref.adjoint_equations[str(q.base)] for q in only_a})
+        b = b.xreplace({q: ref.adjoint_equations[str(q.base)] for q in only_b})
+    return a, b
+
+
+def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> tuple[str, sp.Expr]:
+    formula = implicit_biases(reading.rhs, ref.cell)
+    derived = ref.rhs(reading.lhs)
+    best = None
+    for a, b in ((formula, derived), _common_vocabulary(formula, derived, ref, reading.lhs)):
+        terms_a = list(sp.Add.make_args(_linear(a)))
+        extra, missing = _unmatched(terms_a, sp.Add.make_args(_linear(b)), values)
+        if best is None or len(extra) + len(missing) < len(best[1]) + len(best[2]):
+            best = (terms_a, extra, missing)
+    terms, extra, missing = best
+    residual = sp.Add(*extra) - sp.Add(*missing)
+    notes, left = [], list(missing)
+    for f in extra:
+        others = [o for o in terms if o is not f]
+        found = next(((message, r) for r in left for message, edited in _edits(f, r, show, others)
+                      if values.same(edited, r)), None)
+        if found is None:
+            notes.append(f"extra term {show(f)}")
+        else:
+            notes.append(f"term {show(f)}: {found[0]}")
+            left.remove(found[1])
+    notes += [f"missing term {show(r)}" for r in left]
+    return "; ".join(notes) or "differs in value", residual
+
+
+# ---------------------------------------------------------------------------------- comparing
+class _Checker:
+    """Compares readings with a reference and its convention variants (built when needed)."""
+
+    def __init__(self, cell: Cell, profile: Profile) -> None:
+        self.profile, self.base = profile, Reference.of(cell)
+        self._runs: dict[int, list[_Run]] = {}
+        self._variants: list[tuple[Convention, Reference]] | None = None
+
+    def values(self, ref: Reference) -> _Values:
+        if id(ref) not in self._runs:
+            self._runs[id(ref)] = [_Run(ref, seed) for seed in range(POINTS)]
+        return _Values(self._runs[id(ref)])
+
+    @property
+    def variants(self) -> list[tuple[Convention, Reference]]:
+        if self._variants is None:
+            self._variants = [(c, v) for c in CONVENTIONS if (v := c.variant(self.base))]
+        return self._variants
+
+    def holds(self, reading: Reading, ref: Reference) -> str | None:
+        """``exact``, ``numeric`` (equal at the random points only) or None."""
+        values = self.values(ref)
+        rhs = implicit_biases(reading.rhs, ref.cell)
+        lhs_values = [run.value(reading.lhs, STEP) for run in values.runs]
+        try:
+            if not all(_close(a, b) for a, b in zip(values(rhs), lhs_values)):
+                return None
+        except (ValueError, TypeError, ZeroDivisionError):
+            return None
+        return "exact" if _exact(reading, ref) else "numeric"
+
+    def judge(self, reading: Reading) -> tuple[str, str, sp.Expr]:
+        method = self.holds(reading, self.base)
+        if method:
+            return "holds", ("exact" if method == "exact" else
+                             f"equal at {POINTS} random points ({DIGITS} digits)"), sp.S.Zero
+        for convention, variant in self.variants:
+            if variant.rhs(reading.lhs) is not None and self.holds(reading, variant):
+                return "convention", convention.note, sp.S.Zero
+        show = _Show(self.profile, self.base, reading)
+        explanation, residual = _explain(reading, self.base, self.values(self.base), show)
+        return "differs", explanation, residual
+
+    def verdict(self, text: str, where: str) -> Verdict:
+        try:
+            readings = read_formula(text, self.profile, self.base.cell)
+        except (FormulaSyntaxError, NotationError) as e:
+            raise CompareError(f"{where}{e}") from None
+        for reading in readings:
+            if self.base.rhs(reading.lhs) is None:
+                raise CompareError(f"{where}left side {plain(reading.lhs)} is not computed by "
+                                   f"cell {self.base.cell.name!r}")
+        judged = [(r, *self.judge(r)) for r in readings]
+        if len(judged) == 1:
+            _, kind, explanation, residual = judged[0]
+            return Verdict(text, kind == "holds", kind, explanation, residual)
+        # a schema: one reading per parameter
+        params = ", ".join(r.instance for r in readings)
+        for kind in ("differs", "convention"):
+            bad = [(r, e, res) for r, k, e, res in judged if k == kind]
+            if bad:
+                return Verdict(text, False, kind, "; ".join(f"for {r.instance}: {e}"
+                                                            for r, e, _ in bad),
+                               sp.Add(*(res for *_, res in bad)))
+        exact = all(e == "exact" for _, _, e, _ in judged)
+        return Verdict(text, True, "holds", f"for every parameter ({params}); "
+                       + ("exact" if exact else f"equal at {POINTS} random points"))
+
+
+def compare(cell: Cell | str, formulas: list[str], notation: str,
+            mapping: dict[str, str] | None = None) -> list[Verdict]:
+    """Does each formula hold for the cell? ``notation``: a profile name or a profile file;
+    ``mapping``: extra ``{symbol: IR name}``. Raises :class:`CompareError` (a
+    :class:`derive.ir.CellError`) for a formula that cannot be read."""
+    cell = get_cell(cell) if isinstance(cell, str) else cell
+    try:
+        profile = get_profile(notation, cell, mapping)
+    except NotationError as e:
+        raise CompareError(str(e)) from None
+    with mpmath.workdps(DIGITS + 10):
+        checker = _Checker(cell, profile)
+        return [checker.verdict(text, f"formula {i}: " if len(formulas) > 1 else "")
+                for i, text in enumerate(formulas, 1)]
+
+
+# ---------------------------------------------------------------------------------- command
+def _mapping(items: list[str]) -> dict[str, str]:
+    mapping = {}
+    for item in items:
+        symbol, eq, name = item.rpartition("=")
+        if not eq or not symbol.strip() or not name.strip():
+            raise CompareError(f"--map {item!r}: expected SYMBOL=name, e.g. '\\tilde h=n'")
+        mapping[symbol.strip()] = name.strip()
+    return mapping
+
+
+def _formulas(args: argparse.Namespace) -> list[str]:
+    formulas = list(args.formula or [])
+    if args.file:
+        try:
+            lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise CompareError(f"cannot read --file {args.file}: "
+                               f"{getattr(e, 'strerror', None) or e}") from None
+        formulas += [line.strip() for line in lines
+                     if line.strip() and not line.lstrip().startswith("%")]
+    return formulas
+
+
+def _table(rows: list[tuple[Verdict, str]], title: str) -> str:
+    held = sum(v.kind == "holds" for v, _ in rows)
+    width = max(len(v.formula) for v, _ in rows)
+    lines = [f"{title}: {held} of {len(rows)} hold", f"{'verdict':<11} {'equation':<{width}}  note"]
+    for verdict, where in rows:
+        note = "; ".join(x for x in (where, verdict.explanation) if x)
+        lines.append(f"{verdict.kind:<11} {verdict.formula:<{width}}  {note}")
+        if verdict.kind == "differs":
+            lines.append(f"{'':<11} residual (formula - derivation): {plain(verdict.residual)}")
+    return "\n".join(lines)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """``bptt compare``: prints the table (or JSON); returns 0 when every formula holds, 1 when
+    one differs or holds only under another convention; bad input raises CompareError."""
+    cell = get_cell(args.cell)
+    mapping = _mapping(args.map or [])
+    if args.source:
+        if args.formula or args.file:
+            raise CompareError("--source checks a built-in catalog: give it without "
+                               "--formula or --file")
+        try:
+            source = catalog.get_source(args.source)
+            entries = source.entries(cell.name)
+        except catalog.CatalogError as e:
+            raise CompareError(str(e)) from None
+        if args.notation and args.notation != source.notation:
+            raise CompareError(f"--source {source.name} is written in notation "
+                               f"{source.notation!r}; leave out --notation")
+        verdicts = compare(cell, [e.latex for e in entries], source.notation, mapping)
+        rows = list(zip(verdicts, (e.where for e in entries)))
+        title = f"{cell.name} against {source.title} (notation {source.notation})"
+    else:
+        formulas = _formulas(args)
+        if not formulas:
+            raise CompareError("nothing to compare: give --formula 'LATEX', --file FILE or "
+                               f"--source ({', '.join(catalog.SOURCES)})")
+        notation = args.notation or "vector"
+        rows = [(v, "") for v in compare(cell, formulas, notation, mapping)]
+        title = f"{cell.name} (notation {notation})"
+    if args.json:
+        print(json.dumps({"cell": cell.name, "title": title,
+                          "results": [dict(v.to_json(), where=w) for v, w in rows]}, indent=2))
+    else:
+        print(_table(rows, title))
+    # the contract: 0 only when every formula holds; a named convention is not an error, but
+    # the formula does not hold for this cell either
+    return 0 if all(v.kind == "holds" for v, _ in rows) else 1

@@ -1,0 +1,755 @@
+r"""Notation profiles: how a source writes a cell's quantities, and formulas read through them.
+
+A :class:`Profile` is data: a table from the source's symbols, written in LaTeX without their
+time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a parameter
+``W_hi``, a parameter's gradient ``delta_W_hi``, ``Delta`` from the layer above, or an activation
+``sigmoid``/``tanh`` for a function letter). :func:`read_formula` parses a formula
+(:mod:`verify.formula`) and maps it through a profile into IR SymPy expressions:
+
+* juxtaposition of a matrix and a vector is ``MatVec`` (``MatVecT`` for ``W^\top``, ``W^T``),
+  every other product is elementwise; ``\langle a, b\rangle`` and ``a\, b^\top`` are ``Outer``;
+* ``\delta q``, ``\partial L/\partial q``, ``\nabla_q L`` are the adjoint of q, or the gradient of
+  a parameter; sums over ``t`` are sums over all steps (their limits are not read);
+* the time index is the superscript (``h^{t-1}``, ``h^{\langle t\rangle}``) or, when the
+  subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t.
+
+Built-in profiles: ``vector`` (the IR's own names in vector notation, any cell, user cells too),
+``pytorch`` (the PyTorch docs: ``i_t``, ``W_{ii}``, ``b_{hi}``; rnn, lstm, gru), ``greff``
+(Greff et al. 2017: ``\bar z``, ``R_z``, ``p_i``, ``\Delta``, and ``\delta z`` for the delta of
+the pre-activation, as the paper writes it; graves-lstm), ``graves`` (Graves 2012, per unit:
+``a``, ``b``, ``s_c``, ``\epsilon``, ``\delta``, ``w_{ij}`` from unit i to unit j; graves-lstm,
+rnn) and ``cho`` (Cho et al. 2014: ``W_r``, ``U_r``, ``\tilde h``; gru).
+
+Graves writes per unit: ``\sum_i w_{i\iota} x_i^t`` is ``W_i x^t``; a sum over the "to" label
+(``\sum_{h'} \delta_{h'}^{t+1} w_{hh'}``) is the transposed product; sums over ``c`` drop (one
+cell per block); ``\sum_g`` runs over all inputs of the hidden layer; ``w_{c\iota}`` outside a sum
+is a peephole. Units ``k`` belong to the layer above, modelled as ``a_above = W_above y`` so that
+``\sum_k w_{ck}\delta_k^t`` is ``Delta^t``. Graves and Cho fold biases into the weights (a
+weight from a constant unit), so in their forward equations ``W x`` of an input stands for
+``W x`` plus the biases the cell adds beside it (:class:`ImplicitBias`). Graves' weight
+gradient ``\partial L/\partial w_{ij} = \sum_t \delta_j^t b_i^t`` is a schema: it is read once for
+every parameter of the cell, ``b_i^t`` being what that parameter multiplies.
+
+A profile of your own: ``--map SYMBOL=name`` (repeatable) on top of a profile, or a file.
+Profile file (JSON, or TOML with Python 3.11+): an optional ``base`` profile (default
+``vector``), an optional ``description``, and ``symbols``, a table from symbols as you write
+them (without the time index) to IR names::
+
+    {"base": "pytorch",
+     "symbols": {"\\tilde h": "n", "U_r": "W_hr", "W_r": "W_ir", "\\phi": "tanh"}}
+
+    base = "pytorch"
+    [symbols]
+    '\tilde h' = "n"
+    U_r = "W_hr"
+
+>>> from derive import get_cell
+>>> lstm = get_cell("lstm")
+>>> profile = get_profile("pytorch", lstm)
+>>> reading, = read_formula(r"c_t = f_t \odot c_{t-1} + i_t \odot g_t", profile, lstm)
+>>> reading.lhs, reading.rhs
+(c[t], c[t - 1]*f[t] + g[t]*i[t])
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+import sympy as sp
+
+from derive.derivation import adjoint, gradient
+from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
+                       t, T)
+from derive.printers import vector_symbol
+
+from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Sum, Sym, Transpose,
+                      parse_formula)
+
+__all__ = ["A_ABOVE", "W_ABOVE", "ImplicitBias", "NotationError", "Profile", "Reading", "Units",
+           "PROFILES", "get_profile", "implicit_biases", "load_profile", "read_formula"]
+
+
+class NotationError(CellError):
+    """A formula that cannot be read in a notation: ``column`` is 1-based (0: not one place)."""
+
+    def __init__(self, column: int, message: str) -> None:
+        self.column = column
+        super().__init__(f"column {column}: {message}" if column else message)
+
+
+# The layer above the cell, for notations that write it (Graves' units k): a linear layer
+# a_above = W_above y, so that the gradient it sends down is Delta = W_above^T delta_a_above.
+W_ABOVE = Weight("W_above")
+A_ABOVE = sp.IndexedBase("a_above")
+
+
+class ImplicitBias(sp.Function):
+    """The biases a cell adds beside ``W v`` (argument W): what ``W v`` includes in sources
+    that write biases as weights from a constant unit. :func:`implicit_biases` resolves it."""
+    nargs = 1
+
+
+def implicit_biases(expr: sp.Expr, cell: Cell) -> sp.Expr:
+    """Replace ``ImplicitBias(W)`` by the vector parameters added in the same sum as ``W v``."""
+    def biases(W):
+        for eq in cell.equations:
+            for node in sp.preorder_traversal(eq.rhs):
+                if isinstance(node, sp.Add) and any(isinstance(a, MatVec) and a.args[0] == W
+                                                    for a in node.args):
+                    return sp.Add(*(a for a in node.args if str(a) in cell.params
+                                    and not isinstance(a, Weight)))
+        return sp.S.Zero
+    return expr.replace(ImplicitBias, biases) if expr.has(ImplicitBias) else expr
+
+
+# ---------------------------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class Units:
+    """Per-unit notation (Graves): weights ``w_{ab}`` from unit a to unit b, sums over units.
+
+    Labels are the names the parser gives (``iota``, ``h``; primes dropped, ``h'`` is ``h``)."""
+    matrices: dict[tuple[str, str], str]  #: (from, to) -> matrix, for w_{ab} summed over a or b
+    diagonal: dict[tuple[str, str], str] = field(default_factory=dict)  #: w_{ab} outside sums
+    single: frozenset[str] = frozenset()  #: one unit per block: the sum is its one term
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  #: label over labels
+    weight: str = "w"  #: the letter of the weights
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a source writes a cell: ``symbols`` (LaTeX without time -> IR name), ``functions``
+    (function letter -> activation), the cells it is written for (empty: any cell)."""
+    name: str
+    description: str
+    symbols: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)
+    cells: tuple[str, ...] = ()
+    ir_names: bool = False  #: also read the cell's own names, in vector notation
+    implicit_bias: bool = False  #: ``W x`` of an input includes the biases beside it
+    units: Units | None = None
+
+    def table(self, cell: Cell) -> dict[str, str]:
+        """Canonical symbol key -> IR name, for one cell."""
+        table = {}
+        if self.ir_names:
+            names = (*cell.inputs, *cell.quantities, *cell.params)
+            table = {_ir_key(name): name for name in names} | {_key(r"\Delta"): "Delta"}
+        return table | {_key(k): v for k, v in self.symbols.items()}
+
+    def extended(self, mapping: dict[str, str], cell: Cell, origin: str = "--map") -> Profile:
+        """This profile with a user's symbols added (checked against the cell)."""
+        symbols, functions = dict(self.symbols), dict(self.functions)
+        for symbol, name in mapping.items():
+            try:
+                node = parse_formula(symbol)
+            except ValueError as e:
+                raise NotationError(0, f"{origin} '{symbol}={name}': {e}") from None
+            if isinstance(node, Sym) and _time(node.sup) is not None:
+                node = replace(node, sup=None)  # "h^t=n" names h
+            if _resolve(name, cell) is None:
+                raise NotationError(0, f"{origin} '{symbol}={name}': {name!r} is not a quantity, "
+                                       f"parameter, delta_<name> or activation of cell "
+                                       f"{cell.name!r} ({', '.join(_ir_names(cell))})")
+            if _resolve(name, cell)[0] == "function":
+                if not (isinstance(node, Sym) and node.sub is None and node.accent is None):
+                    raise NotationError(0, f"{origin} '{symbol}={name}': a function is one letter "
+                                           "or name, without scripts")
+                functions[node.name] = name
+            elif isinstance(node, (Sym, Adjoint)):
+                symbols[str(node)] = name
+            else:
+                raise NotationError(0, f"{origin} '{symbol}={name}': '{symbol}' is not one symbol")
+        return replace(self, symbols=symbols, functions=functions)
+
+
+@cache
+def _key(latex: str) -> str:
+    return str(parse_formula(latex))
+
+
+@cache
+def _ir_key(name: str) -> str:
+    """The vector-notation key of an IR name: ``ibar`` -> ``\\bar{i}``, ``W_hi`` -> ``W_{hi}``."""
+    try:
+        node = parse_formula(vector_symbol(name))
+    except ValueError:
+        node = None
+    return str(node) if isinstance(node, Sym) else str(Sym(name))  # cand -> \mathrm{cand}
+
+
+_DEFAULT_FUNCTIONS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "sigm": "sigmoid",
+                      "tanh": "tanh"}
+_ABOVE = {"a_k": "a_above", r"\delta_k": "delta_a_above"}
+
+
+def _tex(label: str) -> str:
+    return f"\\{label}" if len(label) > 1 else label
+
+
+def _graves_lstm() -> Profile:
+    gates = {"z": "c", "i": "iota", "f": "phi", "o": "omega"}  # IR gate -> Graves' label
+    symbols = {f"a_{_tex(g)}": f"{k}bar" for k, g in gates.items()}
+    symbols |= {f"b_{_tex(g)}": k for k, g in gates.items() if k != "z"}
+    symbols |= {f"\\delta_{_tex(g)}": f"delta_{k}bar" for k, g in gates.items()}
+    symbols |= {"b_c": "y", "b_h": "y", "s_c": "c", "x_i": "x", r"\epsilon_c": "delta_y",
+                r"\epsilon_s": "delta_c", **_ABOVE}
+    matrices = {(src, g): f"{m}_{k}" for src, m in (("i", "W"), ("h", "R"), ("c", "R"))
+                for k, g in gates.items()}
+    units = Units(matrices | {("c", "k"): "W_above", ("h", "k"): "W_above"},
+                  {("c", g): f"p_{k}" for k, g in gates.items() if k != "z"},
+                  frozenset({"c"}), {"g": tuple(gates.values())})
+    return Profile("graves", "Graves (2012) per unit, one cell per block: a network inputs, "
+                   "b activations, s_c the state, delta = dL/da, epsilon = dL/db and dL/ds, "
+                   "w_{ij} from unit i to unit j, biases folded into the weights",
+                   symbols, {"f": "sigmoid", "g": "tanh", "h": "tanh"}, ("graves-lstm",),
+                   implicit_bias=True, units=units)
+
+
+def _graves_rnn() -> Profile:
+    symbols = {"a_h": "hbar", "b_h": "h", "x_i": "x", r"\delta_h": "delta_hbar",
+               r"\epsilon_h": "delta_h", **_ABOVE}
+    units = Units({("i", "h"): "W_ih", ("h", "h"): "W_hh", ("h", "k"): "W_above"})
+    return Profile("graves", "Graves (2012) per unit: a_h network input, b_h activation, "
+                   "delta_h = dL/da_h, w_{ij} from unit i to unit j, biases folded into the "
+                   "weights", symbols, {"theta": "tanh"}, ("rnn",), implicit_bias=True,
+                   units=units)
+
+
+def _greff() -> Profile:
+    # Greff writes delta z^{t+1} for the delta of the pre-activation \bar z (textbooks.md 2)
+    return Profile("greff", "Greff et al. (2017): bars on pre-activations, W_* R_* p_* b_*, "
+                   "Delta^t from the layer above, delta z = delta of \\bar z",
+                   {f"\\delta {k}": f"delta_{k}bar" for k in "zifo"},
+                   {"g": "tanh", "h": "tanh"}, ("graves-lstm",), ir_names=True)
+
+
+def _cho() -> Profile:
+    symbols = {"x": "x", "h": "h", "r": "r", "z": "z", r"\tilde h": "n", "W": "W_in",
+               "U": "W_hn", "W_r": "W_ir", "U_r": "W_hr", "W_z": "W_iz", "U_z": "W_hz"}
+    return Profile("cho", "Cho et al. (2014) GRU: W_r, U_r, W_z, U_z, W, U, \\tilde h, "
+                   "biases omitted (folded into the weights)", symbols, {"phi": "tanh"},
+                   ("gru",), implicit_bias=True)
+
+
+#: notation name -> its profiles (one per group of cells it is written for)
+PROFILES: dict[str, tuple[Profile, ...]] = {
+    "vector": (Profile("vector", "the IR's names in vector notation (\\bar i, W_{hi}, "
+                       "\\delta h^t, \\Delta^t), for any cell", ir_names=True),),
+    "pytorch": (Profile("pytorch", "the PyTorch documentation: i_t, f_t, g_t, o_t, c_t, h_t, "
+                        "r_t, z_t, n_t, W_{ii}, W_{hi}, b_{ii}, b_{hi}",
+                        cells=("rnn", "lstm", "gru"), ir_names=True),),
+    "greff": (_greff(),),
+    "graves": (_graves_lstm(), _graves_rnn()),
+    "cho": (_cho(),),
+}
+
+
+def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None) -> Profile:
+    """The profile ``notation`` (a name or a .json/.toml file) for ``cell``, plus ``mapping``."""
+    if notation not in PROFILES and (notation.endswith((".json", ".toml"))
+                                     or Path(notation).is_file()):
+        base, symbols = load_profile(notation)
+        profile = get_profile(base, cell).extended(symbols, cell, origin=notation)
+        return replace(profile, name=notation).extended(mapping or {}, cell)
+    if notation not in PROFILES:
+        raise NotationError(0, f"unknown notation {notation!r}; notations: "
+                               f"{', '.join(PROFILES)}, or a profile file (.json, .toml)")
+    for profile in PROFILES[notation]:
+        if not profile.cells or cell.name in profile.cells:
+            profile = replace(profile, functions=_DEFAULT_FUNCTIONS | profile.functions)
+            return profile.extended(mapping or {}, cell)
+    cells = ", ".join(c for p in PROFILES[notation] for c in p.cells)
+    raise NotationError(0, f"notation {notation!r} is written for {cells}, not for cell "
+                           f"{cell.name!r}; use --notation vector, with --map for your symbols")
+
+
+def load_profile(path: str) -> tuple[str, dict[str, str]]:
+    """(base profile, symbols) of a JSON or TOML profile file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if path.endswith(".toml"):
+            import tomllib
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except OSError as e:
+        raise NotationError(0, f"cannot read profile {path}: {e.strerror or e}") from None
+    except ImportError:
+        raise NotationError(0, f"{path}: TOML profiles need Python 3.11; use JSON") from None
+    except ValueError as e:
+        raise NotationError(0, f"{path}: not a valid profile file: "
+                               f"{' '.join(str(e).split())}") from None
+    symbols = data.get("symbols") if isinstance(data, dict) else None
+    base = data.get("base", "vector") if isinstance(data, dict) else None
+    if not isinstance(symbols, dict) or not isinstance(base, str) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in symbols.items()):
+        raise NotationError(0, f"{path}: expected a table 'symbols' of symbol = IR name strings "
+                               "and an optional 'base' profile name")
+    if base.endswith((".json", ".toml")):
+        raise NotationError(0, f"{path}: 'base' must be a built-in notation")
+    return base, symbols
+
+
+# ---------------------------------------------------------------------------------- IR names
+_ACTIVATIONS = {f.__name__: f for f in ACTIVATIONS}
+_ABOVE_NAMES = {"a_above": A_ABOVE}
+
+
+def _ir_names(cell: Cell) -> list[str]:
+    return [*cell.inputs, *cell.quantities, *cell.params, "Delta", *_ACTIVATIONS]
+
+
+def _resolve(name: str, cell: Cell) -> tuple[str, sp.Basic] | None:
+    """(kind, IR object) of an IR name: quantity, adjoint, matrix, vector, gradient, function."""
+    quantities = {q: sp.IndexedBase(q) for q in (*cell.inputs, *cell.quantities)}
+    quantities |= {"Delta": Delta, **_ABOVE_NAMES}
+    params = {p: cell.params[p].symbol for p in cell.params} | {"W_above": W_ABOVE}
+    if name in quantities:
+        return "quantity", quantities[name]
+    if name in params:
+        return ("matrix" if isinstance(params[name], Weight) else "vector"), params[name]
+    if name in _ACTIVATIONS:
+        return "function", _ACTIVATIONS[name]
+    if name.startswith("delta_") and name[6:] in quantities and name[6:] != "Delta":
+        return "adjoint", adjoint(name[6:])
+    if name.startswith("delta_") and name[6:] in cell.params:
+        return "gradient", gradient(name[6:])
+    return None
+
+
+# ---------------------------------------------------------------------------------- reading
+@dataclass
+class Reading:
+    """A formula in the IR: ``lhs`` names q[t], delta_q[t] (or [0]) or a gradient delta_P;
+    ``terms``: each top-level term of the right side -> its own text, for messages;
+    ``instance``: the parameter a schema (Graves' dL/dw_ij) was read for."""
+    lhs: sp.Expr
+    rhs: sp.Expr
+    terms: dict[sp.Expr, str] = field(default_factory=dict)
+    instance: str = ""
+
+
+@dataclass(frozen=True)
+class _Matrix:
+    """A matrix waiting for the vector it multiplies (``factor`` from a product before it)."""
+    weight: sp.Symbol
+    transposed: bool = False
+    factor: sp.Expr = sp.S.One
+
+
+@dataclass(frozen=True)
+class _Row:
+    """``v^\\top``: a row vector, for ``g v^\\top`` = Outer(g, v)."""
+    vector: sp.Expr
+
+
+_PRODUCTS = {"juxt", "cdot", "odot", "circ", "times", "*"}
+_FEED = sp.IndexedBase("_feed")  # schema: what the parameter multiplies
+_FEED_LABEL = "\x00"
+
+
+def _time(node: Node | None) -> sp.Expr | None:
+    """``t``, ``t-1``, ``t+1``, ``T``, ``0`` -> the index; anything else None."""
+    if isinstance(node, Sym) and node == Sym(node.name) and node.name in ("t", "T"):
+        return t if node.name == "t" else T
+    if isinstance(node, Num) and Fraction(node.value).denominator == 1:
+        return sp.Integer(int(node.value))
+    if isinstance(node, BinOp) and node.op in "+-" and isinstance(node.right, Num):
+        base = _time(node.left)
+        if base is not None and base.free_symbols and Fraction(node.right.value).denominator == 1:
+            k = int(node.right.value)
+            return base + (k if node.op == "+" else -k)
+    return None
+
+
+def _factors(node: Node) -> list[Node]:
+    if isinstance(node, BinOp) and node.op in _PRODUCTS:
+        return _factors(node.left) + _factors(node.right)
+    return [node]
+
+
+def _relabel(node, old: str, new: str):
+    """The tree with unit label ``old`` replaced by ``new`` in every subscript."""
+    if isinstance(node, Sym):
+        if node.sub is None:
+            return node
+        return replace(node, sub=_swap(node.sub, old, new))
+    if not isinstance(node, Node):
+        return node
+    changes = {}
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            changes[f.name] = tuple(_relabel(v, old, new) for v in value)
+        elif isinstance(value, Node):
+            changes[f.name] = _relabel(value, old, new)
+    return replace(node, **changes)
+
+
+def _swap(sub: Node, old: str, new: str) -> Node:
+    if isinstance(sub, Sym) and sub.name == old and sub == Sym(old):
+        return Sym(new, col=sub.col)
+    if isinstance(sub, BinOp) and sub.op == "juxt":
+        return replace(sub, left=_swap(sub.left, old, new), right=_swap(sub.right, old, new))
+    return sub
+
+
+def _unit_labels(sym: Node) -> tuple[str, str] | None:
+    """The raw (from, to) labels of a per-unit weight ``w_{ab}``."""
+    if isinstance(sym, Sym) and sym.sup is None and isinstance(sym.sub, BinOp) \
+            and sym.sub.op == "juxt" and all(isinstance(s, Sym) and s == Sym(s.name)
+                                             for s in (sym.sub.left, sym.sub.right)):
+        return sym.sub.left.name, sym.sub.right.name
+    return None
+
+
+def _canon(label: str) -> str:
+    return label.rstrip("'")
+
+
+class _Reader:
+    """Reads one formula tree through a profile into IR expressions."""
+
+    def __init__(self, text: str, profile: Profile, cell: Cell) -> None:
+        self.text, self.profile, self.cell, self.units = text, profile, cell, profile.units
+        self.table = profile.table(cell)
+        self.feed: str | None = None  # schema: the parameter that ``b_i`` feeds
+
+    # --- errors ------------------------------------------------------------------------
+    def fail(self, node: Node, message: str) -> NotationError:
+        return NotationError(getattr(node, "col", 0), message)
+
+    def unknown(self, node: Node, what: str) -> NotationError:
+        known = [*self.table, *self.profile.functions]
+        listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+        return self.fail(node, f"{what} '{node}' maps to nothing in notation "
+                               f"'{self.profile.name}' for cell '{self.cell.name}' (expected "
+                               f"one of {listed}; or add --map 'SYMBOL=name')")
+
+    # --- symbols -------------------------------------------------------------------------
+    def labels(self, sub: Node | None) -> Node | None:
+        return _strip_primes(sub) if self.units and sub is not None else sub
+
+    def find(self, sym: Sym, as_adjoint: bool = False) -> tuple[str, Node | None] | None:
+        """(IR name, time node) of a symbol; the time is the superscript, or the subscript when
+        it alone is a time index."""
+        candidates = [(Sym(sym.name, sym.accent, self.labels(sym.sub)), sym.sup)]
+        if sym.sub is not None and sym.sup is None and _time(sym.sub) is not None:
+            candidates.append((Sym(sym.name, sym.accent), sym.sub))
+        for key, time in candidates:
+            name = self.table.get(str(Adjoint(key) if as_adjoint else key))
+            if name is not None:
+                return name, time
+        return None
+
+    def index(self, time: Node | None) -> sp.Expr:
+        if time is None:
+            return t
+        index = _time(time)
+        if index is None:
+            raise self.fail(time, f"expected a time index like t, t-1, t+1 or T, found '{time}'")
+        return index
+
+    def resolve(self, name: str, node: Node) -> tuple[str, sp.Basic]:
+        found = _resolve(name, self.cell)
+        if found is None:
+            raise self.fail(node, f"'{node}' maps to {name!r}, which cell '{self.cell.name}' "
+                                  "does not have")
+        return found
+
+    def symbol(self, sym: Sym):
+        if self.feed and sym.sub == Sym(_FEED_LABEL):
+            return _FEED[self.index(sym.sup)]
+        if self.units and sym.name == self.units.weight and _unit_labels(sym):
+            a, b = map(_canon, _unit_labels(sym))
+            if (a, b) not in self.units.diagonal:
+                raise self.fail(sym, f"'{sym}' outside a sum over {a} or {b}: notation "
+                                     f"'{self.profile.name}' has no weight from one {a} unit to "
+                                     f"its own {b} unit")
+            return self.resolve(self.units.diagonal[(a, b)], sym)[1]
+        found = self.find(sym)
+        if found is None and sym.sub is not None and self.find(Sym(sym.name, sym.accent)):
+            raise self.fail(sym.sub, f"expected a time index like t, t-1, t+1 or T in the "
+                                     f"subscript of '{Sym(sym.name, sym.accent)}', found "
+                                     f"'{sym.sub}'")
+        if found is None:
+            raise self.unknown(sym, "symbol")
+        name, time = found
+        kind, obj = self.resolve(name, sym)
+        if kind == "matrix":
+            if time is not None and time != Sym("T"):
+                raise self.fail(sym, f"matrix '{sym}' cannot have a time index")
+            return _Matrix(obj, transposed=time is not None)
+        if kind in ("quantity", "adjoint"):
+            return obj[self.index(time)]
+        if kind == "function":
+            raise self.fail(sym, f"'{sym}' is a function here: write it applied, '{sym}(...)'")
+        if time is not None:
+            raise self.fail(sym, f"parameter '{sym}' cannot have a time index")
+        return obj
+
+    # --- expressions ---------------------------------------------------------------------
+    def vector(self, node: Node) -> sp.Expr:
+        value = self.value(node)
+        if isinstance(value, _Matrix):
+            raise self.fail(node, f"matrix '{node}' must be followed by the vector it multiplies")
+        if isinstance(value, _Row):
+            raise self.fail(node, f"'{node}' is a row vector: write g v^\\top for an outer product")
+        return value
+
+    def value(self, node: Node):
+        if isinstance(node, Num):
+            return sp.Rational(Fraction(node.value).numerator, Fraction(node.value).denominator)
+        if isinstance(node, Sym):
+            return self.symbol(node)
+        if isinstance(node, Call):
+            return self.call(node)
+        if isinstance(node, Adjoint):
+            return self.adjoint(node)
+        if isinstance(node, Neg):
+            return -self.vector(node.x)
+        if isinstance(node, Transpose):
+            inner = self.value(node.x)
+            if isinstance(inner, _Matrix):
+                return replace(inner, transposed=not inner.transposed)
+            return _Row(self.vector(node.x))
+        if isinstance(node, Sum):
+            return self.sum(node)
+        if isinstance(node, BinOp):
+            if node.op in "+-":
+                a, b = self.vector(node.left), self.vector(node.right)
+                return a + b if node.op == "+" else a - b
+            if node.op == "/":
+                return self.vector(node.left) / self.vector(node.right)
+            return self.product(self.value(node.left), self.value(node.right), node)
+        raise self.fail(node, f"'{node}' cannot be read as a value")
+
+    def product(self, a, b, node: Node):
+        if isinstance(a, _Matrix) and isinstance(b, (_Matrix, _Row)) or isinstance(a, _Row):
+            raise self.fail(node, f"'{node}' multiplies two matrices; only W v is defined")
+        if isinstance(a, _Matrix):
+            return self.apply(a, b)
+        if isinstance(b, _Matrix):  # a W v: the factor waits for the vector
+            return replace(b, factor=a * b.factor)
+        if isinstance(b, _Row):
+            return Outer(a, b.vector)
+        return a * b
+
+    def apply(self, m: _Matrix, v: sp.Expr) -> sp.Expr:
+        product = (MatVecT if m.transposed else MatVec)(m.weight, v)
+        if self.profile.implicit_bias and not m.transposed and isinstance(v, sp.Indexed) \
+                and str(v.base) in self.cell.inputs:
+            product += ImplicitBias(m.weight)
+        return m.factor * product
+
+    def call(self, node: Call):
+        if node.name == "outer" and len(node.args) == 2:
+            return Outer(*(self.vector(a) for a in node.args))
+        activation = self.profile.functions.get(node.name)
+        if activation is not None:
+            f = _ACTIVATIONS[activation]
+            if node.primes > 1:
+                raise self.fail(node, f"'{node}': only first derivatives are known")
+            arg = self.vector(node.args[0])
+            return ACTIVATIONS[f].prime(arg) if node.primes else f(arg)
+        # a symbol written directly before "(": U(r h) applies U, h_t(1 - z_t) is a product
+        sym = Sym(node.name + "'" * node.primes, sub=node.sub, col=node.col)
+        if self.find(sym) is None:
+            raise self.unknown(Sym(node.name, col=node.col), "function")
+        return self.product(self.symbol(sym), self.value(node.args[0]), node)
+
+    def adjoint(self, node: Adjoint):
+        of = node.of
+        if isinstance(of, Sym):
+            found = self.find(of, as_adjoint=True)
+            if found is not None:
+                name, time = found
+                kind, obj = self.resolve(name, of)
+                return obj[self.index(time)] if kind == "adjoint" else obj
+            if self.units and of.name == self.units.weight and _unit_labels(of):
+                pair = tuple(map(_canon, _unit_labels(of)))
+                name = self.units.matrices.get(pair) or self.units.diagonal.get(pair)
+                if name is None or name == "W_above":
+                    raise self.fail(of, f"no parameter of cell '{self.cell.name}' is written "
+                                        f"'{of}' in notation '{self.profile.name}'")
+                return gradient(name)
+            value = self.value(of)
+            if isinstance(value, sp.Indexed) and value.base != Delta \
+                    and not str(value.base).startswith("delta_"):
+                return adjoint(str(value.base))[value.indices[0]]
+            if isinstance(value, _Matrix) and not value.transposed:
+                return gradient(str(value.weight))
+            if isinstance(value, sp.Symbol) and str(value) in self.cell.params:
+                return gradient(str(value))
+        raise self.fail(node, f"'{node}': expected the adjoint of one quantity or parameter")
+
+    def sum(self, node: Sum) -> sp.Expr:
+        index = node.index
+        if isinstance(index, Sym) and index == Sym("t"):
+            return sp.Sum(self.vector(node.body), (t, 1, T))
+        if self.units is None or not (isinstance(index, Sym) and index == Sym(index.name)):
+            raise self.fail(node, f"'\\sum' over '{index}': notation '{self.profile.name}' sums "
+                                  "only over time, written \\sum_t")
+        label = _canon(index.name)
+        if label in self.units.single:  # one unit per block: the sum is its one term
+            return self.vector(node.body)
+        members = self.units.groups.get(label, (label,))
+        return sp.Add(*(self.unit_sum(node, index.name, m) for m in members))
+
+    def unit_sum(self, node: Sum, index: str, member: str) -> sp.Expr:
+        """``\\sum_j w_{aj} v_j`` (over the "to" label: W^T v) or ``\\sum_j w_{ja} v_j`` (W v)."""
+        factors = _factors(node.body)
+        weights = [f for f in factors if isinstance(f, Sym) and f.name == self.units.weight
+                   and index in (_unit_labels(f) or ())]
+        if len(weights) != 1:
+            raise self.fail(node, f"the sum over {index} needs one weight w with {index} in its "
+                                  f"subscript, found {len(weights)}")
+        a, b = _unit_labels(weights[0])
+        if a == b:
+            raise self.fail(weights[0], f"'{weights[0]}': both labels are the summed {index}")
+        to_side = b == index
+        pair = (_canon(a), _canon(member)) if to_side else (_canon(member), _canon(b))
+        name = self.units.matrices.get(pair)
+        if name is None:
+            raise self.fail(weights[0], f"no weight from unit {pair[0]} to unit {pair[1]} in "
+                                        f"notation '{self.profile.name}'")
+        rest = [_relabel(f, index, member) for f in factors if f is not weights[0]]
+        if not rest:
+            raise self.fail(node, f"the sum over {index} has no vector besides its weight")
+        v = sp.Mul(*(self.vector(f) for f in rest))
+        return self.apply(_Matrix(self.resolve(name, weights[0])[1], to_side), v)
+
+    # --- equations -----------------------------------------------------------------------
+    def equation(self, eq: Equation, lhs: sp.Expr | None = None, instance: str = "") -> Reading:
+        lhs = self.vector(eq.lhs) if lhs is None else lhs
+        if isinstance(lhs, sp.Indexed):
+            name = str(lhs.base)
+            if lhs.base == Delta or name in self.cell.inputs:
+                raise self.fail(eq.lhs, f"'{eq.lhs}' is given to the cell, not computed by it")
+        elif not (isinstance(lhs, sp.Symbol) and str(lhs).startswith("delta_")):
+            raise self.fail(eq.lhs, f"left side '{eq.lhs}': expected one quantity, adjoint or "
+                                    "gradient")
+        rhs = self.vector(eq.rhs)
+        terms = {} if instance else {self.vector(node): text
+                                     for text, node in _top_terms(self.text, eq)}
+        if isinstance(lhs, sp.Symbol):
+            rhs = self.gradient_products(lhs, rhs)
+        elif lhs.indices[0].has(t) and lhs.indices[0] != t:  # h_{t+1} = ...: read at t
+            k = int(lhs.indices[0] - t)
+            lhs, rhs = shift(lhs, -k), shift(rhs, -k)
+            terms = {shift(term, -k): text for term, text in terms.items()}
+        return Reading(lhs, rhs, terms, instance)
+
+    def gradient_products(self, lhs: sp.Symbol, rhs: sp.Expr) -> sp.Expr:
+        """Per unit, dL/dw_ij = sum_t delta_j b_i is the outer product delta b^T for a matrix;
+        a schema's ``b_i`` is what the parameter multiplies in the cell."""
+        param = self.cell.params.get(str(lhs)[6:])
+        if self.feed:
+            operand = _operand(self.feed, self.cell)
+            rhs = rhs.replace(lambda e: isinstance(e, sp.Indexed) and e.base == _FEED,
+                              lambda e: shift(operand, int(e.indices[0] - t)))
+        if not (self.units and param is not None and isinstance(param.symbol, Weight)):
+            return rhs
+
+        def outer(term):
+            factors = sp.Mul.make_args(term)
+            g = [f for f in factors if any(str(q.base).startswith("delta_")
+                                           for q in f.atoms(sp.Indexed))]
+            v = [f for f in factors if f not in g]
+            return Outer(sp.Mul(*g), sp.Mul(*v)) if g and v else term
+
+        def each(expr):
+            if isinstance(expr, sp.Sum):
+                return sp.Sum(each(expr.function), *expr.limits)
+            return sp.Add(*(outer(term) for term in sp.Add.make_args(sp.expand(expr))))
+        return sp.Add(*(each(term) for term in sp.Add.make_args(rhs)))
+
+
+def _strip_primes(node: Node) -> Node:
+    if isinstance(node, Sym) and node == Sym(node.name):
+        return Sym(_canon(node.name), col=node.col)
+    if isinstance(node, BinOp) and node.op == "juxt":
+        return replace(node, left=_strip_primes(node.left), right=_strip_primes(node.right))
+    return node
+
+
+def _top_terms(text: str, eq: Equation) -> list[tuple[str, Node]]:
+    """The top-level terms of the right side, each with its own text (sign included)."""
+    chain, node = [], eq.rhs
+    while isinstance(node, BinOp) and node.op in "+-":
+        chain.append((node.op, node.right, node.col))
+        node = node.left
+    chain.append(("+", node, eq.col))
+    chain.reverse()
+    cuts = [col for _, _, col in chain] + [len(text) + 1]
+    out = []
+    for (op, term, col), end in zip(chain, cuts[1:]):
+        piece = text[col:end - 1].strip().rstrip(",.\\$& ").strip()
+        sign = "-" if op == "-" else ""
+        out.append((f"{sign}{piece}", Neg(term) if sign else term))
+    return out
+
+
+def _operand(param: str, cell: Cell) -> sp.Expr:
+    """What ``param`` multiplies in the cell: v in ``W v``, c in ``p c``, 1 for a bias."""
+    symbol = cell.params[param].symbol
+    for eq in cell.equations:
+        for node in sp.preorder_traversal(eq.rhs):
+            if isinstance(node, MatVec) and node.args[0] == symbol:
+                return node.args[1]
+            if isinstance(node, sp.Add):
+                for term in node.args:
+                    if term == symbol:
+                        return sp.S.One
+                    if isinstance(term, sp.Mul) and symbol in term.args:
+                        return term / symbol
+    raise CellError(f"parameter {param} of cell {cell.name!r} is not used")
+
+
+def _schema(eq: Equation, profile: Profile, cell: Cell) -> list[tuple[str, str, str]] | None:
+    """Graves' ``dL/dw_{ij}`` with labels i, j that name no weight: (param, from-variable,
+    to-label) for every parameter of the cell that the notation names, biases included."""
+    units = profile.units
+    if not (units and isinstance(eq.lhs, Adjoint) and isinstance(eq.lhs.of, Sym)
+            and eq.lhs.of.name == units.weight and _unit_labels(eq.lhs.of)):
+        return None
+    a, b = _unit_labels(eq.lhs.of)
+    if (_canon(a), _canon(b)) in units.matrices.keys() | units.diagonal.keys():
+        return None
+    instances: dict[str, str] = {}
+    for (_, to), name in [*units.matrices.items(), *units.diagonal.items()]:
+        if name in cell.params:
+            instances.setdefault(name, to)
+    table = profile.table(cell)
+    for param in cell.params:  # a bias: the weight from the constant unit to the unit it feeds
+        if param not in instances and _operand(param, cell) == 1:
+            fed = next(eq.name for eq in cell.equations if eq.rhs.has(cell.params[param].symbol))
+            labels = [parse_formula(k).sub for k, v in table.items() if v == fed]
+            label = next((s.name for s in labels if isinstance(s, Sym) and s == Sym(s.name)), None)
+            if label is not None:
+                instances[param] = label
+    return [(param, a, to) for param, to in instances.items()]
+
+
+def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
+    """Read one equation; Graves' weight-gradient schema gives one reading per parameter.
+
+    Raises :class:`verify.formula.FormulaSyntaxError` (unparsable) or :class:`NotationError`
+    (a symbol that maps to nothing, or a construct the notation does not allow)."""
+    tree = parse_formula(text)
+    if not isinstance(tree, Equation):
+        raise NotationError(1, f"expected an equation 'left = right', found '{tree}'")
+    reader = _Reader(text, profile, cell)
+    instances = _schema(tree, profile, cell)
+    if instances is None:
+        return [reader.equation(tree)]
+    readings = []
+    for param, source, to in instances:
+        reader.feed = param
+        body = _relabel(_relabel(tree.rhs, source, _FEED_LABEL), _unit_labels(tree.lhs.of)[1], to)
+        readings.append(reader.equation(Equation(tree.lhs, body, tree.col), gradient(param),
+                                        instance=param))
+    return readings
