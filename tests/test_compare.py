@@ -15,6 +15,7 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
+import sympy as sp
 
 import bptt
 from derive import CellBuilder, CellError, get_cell, sigmoid, t, tanh
@@ -102,6 +103,20 @@ VARIANTS = [
     ("graves-lstm", "greff", r"\delta\bar o^t=\delta y^t\odot h(c^t)\odot o^t\odot(1-o^t)"),
     ("lstm", "pytorch", r"\frac{\partial L}{\partial c_t}=\frac{\partial L}{\partial h_t}\odot o_t"
      r"\odot(1-\tanh(c_t)\odot\tanh(c_t))+\nabla_{c_{t+1}}L\odot f_{t+1}"),
+    # ... with powers: of a function's value, of a parenthesised group
+    ("lstm", "pytorch", r"\nabla_{c_t} L = \nabla_{h_t} L \odot o_t \odot (1 - \tanh^2(c_t))"
+     r" + \nabla_{c_{t+1}} L \odot f_{t+1}"),
+    ("lstm", "pytorch", r"\nabla_{c_t} L = \nabla_{h_t} L \odot o_t \odot (1 - \tanh(c_t)^2)"
+     r" + \nabla_{c_{t+1}} L \odot f_{t+1}"),
+    ("graves-lstm", "greff", r"\delta\bar z^t=\delta c^t\odot i^t\odot(1-(z^t)^2)"),
+    ("graves-lstm", "greff", r"\delta\bar z^t=\delta c^t\odot i^t\odot\left(1-\tanh^{2}(\bar z^t)"
+     r"\right)"),
+    ("graves-lstm", "greff", r"\delta\bar o^t=\delta y^t\odot h(c^t)\odot(o^t-(o^t)^2)"),
+    ("graves-lstm", "graves", r"\delta_c^t = b_\iota^t (1 - g^2(a_c^t)) \epsilon_s^t"),
+    ("graves-lstm", "graves", r"\epsilon_s^t=b_\omega^t(1-h^2(s_c^t))\epsilon_c^t"
+     r"+b_\phi^{t+1}\epsilon_s^{t+1}+w_{c\iota}\delta_\iota^{t+1}+w_{c\phi}\delta_\phi^{t+1}"
+     r"+w_{c\omega}\delta_\omega^t"),
+    ("gru", "pytorch", r"h_t=(1-z_t)^{2}\odot n_t+z_t\odot h_{t-1}+(z_t-(z_t)^2)\odot n_t"),
     # another time origin, and the gradient with respect to the initial state
     ("graves-lstm", "greff", r"\delta c^{t-1}=\delta y^{t-1}\odot o^{t-1}\odot h'(c^{t-1})"
      r"+p_o\odot\delta\bar o^{t-1}+p_i\odot\delta\bar i^{t}+p_f\odot\delta\bar f^{t}"
@@ -130,6 +145,14 @@ def test_equal_only_through_an_identity_holds_at_random_points():
     assert not verdict("lstm", r"h_t=o_t\odot(2\sigma(c_t)-1)", "pytorch").holds
 
 
+def test_a_power_of_a_variable_before_a_parenthesis_stays_a_time_index():
+    # f^2(x) is a power of f only where f is a function; PyTorch's f is the forget gate
+    lstm = get_cell("lstm")
+    reading, = notations.read_formula(r"c_t=f^2(c_{t-1})", notations.get_profile("pytorch", lstm),
+                                      lstm)
+    assert reading.rhs == sp.IndexedBase("f")[2] * sp.IndexedBase("c")[t - 1]
+
+
 # ---------------------------------------------------------------- errors of textbooks.md section 6
 GRAVES_EPS_S = (r"\epsilon_s^t=b_\omega^t h'(s_c^t)\epsilon_c^t+b_\phi^{t+1}\epsilon_s^{t+1}"
                 r"+w_{c\iota}\delta_\iota^{t+1}+w_{c\phi}\delta_\phi^{t+1}"
@@ -153,7 +176,17 @@ ERRORS = [
     ("graves-lstm", "greff", GREFF_DC_NO_F, [r"missing term \delta c^{t+1} \odot f^{t+1}"]),
     ("lstm", "pytorch", r"\delta c^t=\delta h^t\odot o^t\odot(1-\tanh(c_t)\odot\tanh(c_t))",
      ["missing term", "f^{t+1}"]),
-    # a factor missing, a factor extra
+    # a factor missing, a factor extra, a factor for another (a derivative through the output)
+    ("graves-lstm", "greff", r"\delta\bar z^t=\delta c^t\odot i^t\odot(1-z^t)",
+     [r"term \delta c^t\odot i^t\odot(1-z^t): factor (1 - z^{t}) where the derivation has "
+      r"\tanh'\left(\bar{z}^{t}\right) = 1 - \left(z^{t}\right)^{2}"]),
+    ("lstm", "pytorch", r"\nabla_{c_t} L = \nabla_{h_t} L \odot o_t \odot (1 - \tanh(c_t))"
+     r" + \nabla_{c_{t+1}} L \odot f_{t+1}",
+     [r"term \nabla_{h_t} L \odot o_t \odot (1 - \tanh(c_t)): factor (1 - \tanh\left(c^{t}\right))"
+      r" where the derivation has \tanh'\left(c^{t}\right) = 1 - \tanh^{2}\left(c^{t}\right)"]),
+    ("graves-lstm", "graves", r"\delta_c^t = b_\iota^t (1 - g(a_c^t)) \epsilon_s^t",
+     [r"factor (1 - g\left(a_{c}^{t}\right)) where the derivation has g'\left(a_{c}^{t}\right) = "
+      r"1 - g^{2}\left(a_{c}^{t}\right)"]),
     ("graves-lstm", "greff", r"\delta\bar o^t=\delta y^t\odot\sigma'(\bar o^t)",
      [r"term \delta y^t\odot\sigma'(\bar o^t): factor \tanh\left(c^{t}\right) missing"]),
     ("graves-lstm", "greff", r"\delta\bar z^t=\delta c^t\odot i^t\odot o^t\odot g'(\bar z^t)",

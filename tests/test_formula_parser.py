@@ -9,7 +9,7 @@ import pytest
 
 from verify import formula
 from verify.formula import (Adjoint, BinOp, Call, Equation, FormulaSyntaxError, Neg, Node, Num,
-                            Sum, Sym, Transpose, parse_formula)
+                            Pow, Sum, Sym, Transpose, parse_formula)
 
 
 # ---------------------------------------------------------------- tree builders (columns ignored)
@@ -45,8 +45,12 @@ def M(a, b) -> Node:
     return BinOp("-", _n(a), _n(b))
 
 
-def C(name: str, arg, primes: int = 0, sub=None) -> Node:
-    return Call(name, primes, (_n(arg),), _n(sub))
+def C(name: str, arg, primes: int = 0, sub=None, power: int = 1) -> Node:
+    return Call(name, primes, (_n(arg),), _n(sub), power)
+
+
+def Pw(base, exp: int) -> Node:
+    return Pow(_n(base), Num(exp))
 
 
 def Sm(index, lower, upper, body) -> Node:
@@ -266,6 +270,44 @@ CASES = [
     (r"a = b", E(S("a"), S("b"))),
 ]
 
+# Powers: of a function (its value) or of a parenthesised group; a superscript on a symbol stays
+# a (time) superscript, and a name with one before "(" is a product unless it is a power 2, 3, ...
+POWERS = [
+    (r"1 - \tanh^2(c^t)", M(1, C("tanh", U("c"), power=2))),
+    (r"1-\tanh^{2}(s_c^t)", M(1, C("tanh", S("s", "c", "t"), power=2))),
+    (r"\tanh^2 c_t", C("tanh", S("c", "t"), power=2)),
+    (r"\tanh(c_t)^2", C("tanh", S("c", "t"), power=2)),
+    (r"\sigma^2(x)", C("sigma", "x", power=2)),
+    (r"\sigma_g^3(x)", C("sigma", "x", sub="g", power=3)),
+    (r"\sigma'^2(x)", C("sigma", "x", 1, power=2)),
+    (r"g^2(a_c^t)", C("g", S("a", "c", "t"), power=2)),
+    (r"h_t^2(x)", C("h", "x", sub="t", power=2)),
+    (r"(1 - o^t)^2", Pw(M(1, U("o")), 2)),
+    (r"\left(1-z_t\right)^{2}", Pw(M(1, S("z", "t")), 2)),
+    (r"(h^t)^2", Pw(U("h"), 2)),
+    (r"(1 + x)^{-1}", Pw(P(1, "x"), -1)),
+    (r"(\tanh(x))^2", Pw(C("tanh", "x"), 2)),
+    (r"\tanh((x)^2)", C("tanh", Pw("x", 2))),
+    (r"-(x)^2", Neg(Pw("x", 2))),
+    (r"(x)^12", J(Pw("x", 1), Num(2))),  # one character, as in TeX
+    (r"1-(z^t)^2", M(1, Pw(U("z"), 2))),
+    (r"i^t(z^t)^2", J(U("i"), Pw(U("z"), 2))),
+    (r"\tanh(x)^\top", T(C("tanh", "x"))),
+    # not powers
+    (r"o_t^2", S("o", "t", 2)),
+    (r"o^t(1-o^t)", J(U("o"), M(1, U("o")))),
+    (r"h^1(x)", J(U("h", 1), S("x"))),
+    (r"\sigma(x)(1-\sigma(x))", J(C("sigma", "x"), M(1, C("sigma", "x")))),
+    (r"\tanh c_t^2", C("tanh", S("c", "t", 2))),
+]
+
+
+@pytest.mark.parametrize("text,tree", POWERS, ids=[t for t, _ in POWERS])
+def test_power(text, tree):
+    result = parse_formula(text)
+    assert result == tree
+    assert parse_formula(str(result)) == result
+
 
 @pytest.mark.parametrize("text,tree", CASES, ids=[t for t, _ in CASES])
 def test_construct(text, tree):
@@ -299,6 +341,9 @@ VARIANTS = [
     [r"a_h^t = b", r"a_h^t = b,", r"a_h^t = b.", r"a_h^t &= b \\", r"$a_h^t = b$",
      r"\displaystyle a_h^t = b", r"a_h^t \!=\: b"],
     [r"\sigma'(x)", r"\sigma^\prime(x)", r"\sigma' (x)", r"\sigma'\left(x\right)"],
+    [r"\tanh^2(c_t)", r"\tanh^{2}(c_t)", r"\tanh^2 c_t", r"\tanh(c_t)^2",
+     r"\tanh^2\left(c_t\right)", r"\tanh\left(c_t\right)^{2}", r"\operatorname{tanh}^2(c_t)"],
+    [r"(1-o^t)^2", r"\left(1-o^t\right)^{2}", r"\Big(1 - o^{t}\Big)^2", r"[1-o^t]^2"],
 ]
 
 
@@ -317,6 +362,13 @@ def test_columns_are_kept_but_not_compared():
     assert parse_formula("a+b") == parse_formula("a   +   b")
 
 
+def test_power_columns():
+    eq = parse_formula(r"h = 1 - \tanh^2(c_t) + (1-o)^{2}")
+    call, power = eq.rhs.left.right, eq.rhs.right
+    assert (call.col, call.args[0].col) == (9, 17)
+    assert (power.col, power.base.col, power.exp.col) == (26, 26, 31)  # a group's: its content's
+
+
 def test_str_is_latex():
     assert str(parse_formula(r"\delta\bar o^{t+1}")) == r"\delta \bar{o}^{t + 1}"
     assert str(parse_formula(r"R^\top_z")) == r"R_{z}^{\top}"
@@ -324,6 +376,8 @@ def test_str_is_latex():
         == r"\delta_{\omega}^{t} = f'(a_{\omega}^{t}) \sum_{c=1}^{C} h(s_{c}^{t}) \epsilon_{c}^{t}"
     assert str(parse_formula(r"(\sum_k a) b")) == r"(\sum_{k} a) b"
     assert str(Num(Fraction(1, 3))) == r"\frac{1}{3}"
+    assert str(parse_formula(r"1-\tanh(c_t)^2 + \left(1-z_t\right)^{2}")) \
+        == r"1 - \tanh^{2}(c_{t}) + (1 - z_{t})^{2}"
 
 
 def test_module_doctests():
@@ -355,7 +409,13 @@ ERRORS = [
     (r"\nabla_h x", 10, "expected the loss"),
     (r"a \top b", 3, r"'\top' is only allowed as a superscript"),
     (r"x_{t}_{s}", 8, "double subscript"),
-    (r"(a+b)^2", 7, r"only '^\top' may follow a parenthesised group"),
+    (r"(a)^x", 5, "expected an integer exponent of a parenthesised group, found 'x'"),
+    (r"(a+b)^{0.5}", 8, "expected an integer exponent of a parenthesised group, found '0.5'"),
+    (r"\tanh^{t}(x)", 8, r"expected an integer exponent of '\tanh', found 't'"),
+    (r"\tanh^{-1}(x)", 8, r"expected a positive power of '\tanh', found '-1' (a function to"),
+    (r"\tanh^2(x)^2", 12, "double superscript"),
+    (r"h_t(1-z_t)^2", 12, r"a superscript after 'h_{t}(...)' is ambiguous: write "
+                          r"'(h_{t}(...))^{2}' for the function's value, 'h_{t}\,(...)^{2}'"),
     (r"a @ b", 3, "unexpected character '@'"),
     (r"\mathbf", 1, r"expected an argument after '\mathbf'"),
     (r"\bar{\tilde h}", 6, r"unexpected '\tilde', expected a symbol after '{'"),

@@ -20,10 +20,12 @@ reference (Cho's reset before the recurrent product, Chung's update convention, 
 LSTM gradient) gets the verdict ``convention``, with the convention named; the variants are
 generated from the cell by generic rewrites, not written per cell.
 
-Explanations. Both sides are split into expanded terms; terms equal in value cancel. Each
+Explanations. Both sides are split into expanded terms (or into their terms as written, when
+fewer are left unmatched: ``(1 - z)`` stays one factor); terms equal in value cancel. Each
 remaining formula term is paired with a remaining derivation term it becomes after one edit: an
 index at another time step, a transposed weight, a symbol of another gate, a factor missing or
-extra, the sign. What is left is an extra or a missing term. Terms print in the source's own text
+extra, one factor for another (a derivative ``f'(a)`` shown through the output too, ``1 - z^2``),
+the sign. What is left is an extra or a missing term. Terms print in the source's own text
 where the formula has them, else in the notation's printer (Graves' for ``graves``, vector
 notation otherwise). When only parts of the derivation's vocabulary appear in the formula
 (Graves' ``\delta_h`` folds ``\epsilon_h`` in), the adjoints at t found on one side only are
@@ -54,8 +56,8 @@ import sympy as sp
 
 from derive.cells import get_cell
 from derive.derivation import Backward, adjoint, derive
-from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, Equation, MatVec, MatVecT, Outer,
-                       Weight, shift, t, T, time_offset)
+from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, MatVec, MatVecT,
+                       Outer, Weight, shift, t, T, time_offset)
 from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
 
 from . import catalog
@@ -429,9 +431,12 @@ class _Show:
                 printer = TextbookLatexPrinter(notation, ref.cell)
                 printer.lhs = reading.lhs
                 self.printers.append(printer)
+        self.cell = ref.cell
         self.own: dict[sp.Expr, str] = {}
         for expr, text in reading.terms.items():
-            terms = sp.Add.make_args(_linear(implicit_biases(expr, ref.cell)))
+            expr = implicit_biases(expr, ref.cell)
+            self.own[expr] = text  # as written, e.g. with a factor (1 - z^t)
+            terms = sp.Add.make_args(_linear(expr))
             if len(terms) == 1:
                 self.own[terms[0]] = text
 
@@ -448,6 +453,24 @@ class _Show:
             except Exception:  # noqa: BLE001 - a notation without a symbol for a term
                 continue
         return plain(expr)
+
+    def factor(self, expr: sp.Expr) -> str:
+        """A factor: a sum in parentheses, f'(a) also through its output (1 - z^2)."""
+        if expr.is_Add:
+            return f"({self(expr)})"
+        f = PRIMES.get(type(expr))
+        if f is None:
+            return self(expr)
+        y = f(expr.args[0])  # with the cell's name for f(a) if the notation has one: z^t
+        named = [shift(eq.lhs, k) for eq in self.cell.equations for k in (0, 1, -1)
+                 if shift(eq.rhs, k) == y]
+        for output in (*named, y):
+            try:
+                through = self.printers[0].doprint(ACTIVATIONS[f].through_output(output))
+            except Exception:  # noqa: BLE001 - Graves has no symbol for g(a_c)
+                continue
+            return f"{self(expr)} = {through}"
+        return self(expr)
 
 
 def _names(expr: sp.Expr) -> set[sp.Basic]:
@@ -491,6 +514,11 @@ def _edits(f: sp.Expr, r: sp.Expr, show: _Show,
     for factor in sp.Mul.make_args(f):
         if not factor.is_Number:
             yield f"extra factor {show(factor)}", f / factor
+    for a in sp.Mul.make_args(f):  # one factor for another: (1 - z) where tanh'(zbar) is meant
+        for b in sp.Mul.make_args(r):
+            if a != b and not (a.is_Number or b.is_Number or (f / a).is_Number):
+                yield (f"factor {show.factor(a)} where the derivation has {show.factor(b)}",
+                       f / a * b)
     yield "wrong sign", -f
 
 
@@ -544,11 +572,13 @@ def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> 
     formula = implicit_biases(reading.rhs, ref.cell)
     derived = ref.rhs(reading.lhs)
     best = None
-    for a, b in ((formula, derived), _common_vocabulary(formula, derived, ref, reading.lhs)):
-        terms_a = list(sp.Add.make_args(_linear(a)))
-        extra, missing = _unmatched(terms_a, sp.Add.make_args(_linear(b)), values)
+    splits = [(sp.Add.make_args(_linear(a)), sp.Add.make_args(_linear(b))) for a, b in
+              ((formula, derived), _common_vocabulary(formula, derived, ref, reading.lhs))]
+    splits.append((sp.Add.make_args(formula), sp.Add.make_args(derived)))  # terms as written
+    for terms_a, terms_b in splits:
+        extra, missing = _unmatched(list(terms_a), terms_b, values)
         if best is None or len(extra) + len(missing) < len(best[1]) + len(best[2]):
-            best = (terms_a, extra, missing)
+            best = (list(terms_a), extra, missing)
     terms, extra, missing = best
     residual = sp.Add(*extra) - sp.Add(*missing)
     notes, left = [], list(missing)

@@ -10,7 +10,7 @@ SymPy's ``parse_latex`` rejects most of this notation (``\delta\bar o^{t+1}``, `
    resolved as *shift*, which is exactly the "longest reading" papers rely on (a ``\sum`` body
    runs to the next ``+``/``-``, ``\delta y`` is an adjoint, ``h(x)`` is a call);
 3. ``_Build``: a transformer into frozen dataclasses (``Equation``, ``Num``, ``Sym``, ``Call``,
-   ``Adjoint``, ``BinOp``, ``Neg``, ``Sum``, ``Transpose``).
+   ``Adjoint``, ``BinOp``, ``Neg``, ``Sum``, ``Transpose``, ``Pow``).
 
 Reading rules for the ambiguous cases:
 
@@ -19,22 +19,31 @@ Reading rules for the ambiguous cases:
   character or command, as in TeX (``x_12`` is ``x_1 2``).
 - Call: ``\tanh \exp \log \ln \sin \cos \sinh \cosh \sigma`` and ``\operatorname{..}`` always
   apply, to the parenthesised group or the next atom (``\tanh c_t``).  Any other plain name
-  (subscript and primes allowed; no superscript, accent or transpose) applies only when ``(``
-  follows it directly: ``h(x)``, ``h_t(x)`` are calls, ``h (x)``, ``h\,(x)``, ``h^t(x)``
-  products.  The caller turns a Call of a variable back into a product.
+  (subscript, primes and a power allowed; no other superscript, accent or transpose) applies
+  only when ``(`` follows it directly: ``h(x)``, ``h_t(x)`` are calls, ``h (x)``, ``h\,(x)``,
+  ``h^t(x)`` products.  The caller turns a Call of a variable back into a product.
 - ``\delta`` directly followed by a symbol is its adjoint (``\delta\bar o^t``, ``\delta W_z``);
   with its own scripts it is Graves' ``Sym('delta', ...)``.  ``\partial L/\partial x``,
   ``\frac{\partial L}{\partial x}``, ``\frac{dL}{dx}`` and ``\nabla_x L`` need the loss
   ``L``, ``\mathcal L``, ``E`` or ``\ell``.
 - ``\sum`` takes the product term after it (up to ``+``/``-`` at that level) as its body.
 - ``^\top``/``^\intercal`` (also ``^{t\top}``) -> ``Transpose``; ``^T`` stays a superscript.
+- Powers: only a parenthesised group or a function takes one; a superscript on a symbol stays
+  a (time) superscript (``o_t^2`` is o at time 2, ``o^t(1-o^t)`` a product).  ``(1-o^t)^2``,
+  ``\left(1-z_t\right)^{2}`` -> ``Pow``; ``\tanh^2(c)``, ``\tanh^2 c``, ``\tanh(c)^2`` -> ``Call``
+  with ``power`` 2, the power of the function's value, and so is ``g^2(a)``: a plain name with a
+  superscript 2, 3, ... directly followed by ``(`` (the caller reads ``g^2`` times a where g is a
+  variable).  Exponents are integers, a function's positive (``\tanh^{-1}`` is the inverse);
+  ``\tanh(c)^\top`` transposes the value; ``h_t(x)^2`` is an error: ``(h_t(x))^2`` or
+  ``h_t\,(x)^2``?
 - ``h^{\langle t\rangle}``, ``h^{(t)}``, ``h^{<t>}`` are ``h^t``: brackets leave no node.
 
 Columns (``col``, 1-based character offset into the text, newlines count as one character) are
 kept on every node but excluded from equality, so typographic variants compare equal.  A node's
 ``col`` is where its text starts, except ``BinOp``/``Equation`` (column of the operator; for
-juxtaposition, of the right operand).  ``str(node)`` prints LaTeX that parses back to an equal
-tree (the one exception: a bare ``Sym('delta')`` followed by a symbol reads back as an adjoint).
+juxtaposition, of the right operand) and ``Transpose``/``Pow`` of a group (that of its
+content).  ``str(node)`` prints LaTeX that parses back to an equal tree (the one exception: a
+bare ``Sym('delta')`` followed by a symbol reads back as an adjoint).
 
 >>> str(parse_formula(r"\delta\bar o^{t+1}"))
 '\\delta \\bar{o}^{t + 1}'
@@ -54,7 +63,7 @@ from lark.exceptions import UnexpectedInput
 from lark.lexer import Lexer
 
 __all__ = ["FormulaSyntaxError", "parse_formula", "Node", "Equation", "Num", "Sym", "Call",
-           "Adjoint", "BinOp", "Neg", "Sum", "Transpose"]
+           "Adjoint", "BinOp", "Neg", "Sum", "Transpose", "Pow"]
 
 
 class FormulaSyntaxError(ValueError):
@@ -103,11 +112,13 @@ class Sym(Node):
 
 @dataclass(frozen=True)
 class Call(Node):
-    """``name(args...)`` with ``primes`` derivative marks; ``outer`` has two args."""
+    """``name(args...)`` with ``primes`` derivative marks, its value to the ``power``
+    (``\\tanh^2 x``); ``outer`` has two args."""
     name: str
     primes: int
     args: tuple[Node, ...]
     sub: Node | None = None
+    power: int = 1
     col: int = _col()
 
 
@@ -145,6 +156,14 @@ class Sum(Node):
 @dataclass(frozen=True)
 class Transpose(Node):
     x: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Pow(Node):
+    """``(base)^{exp}``, elementwise; ``exp`` an integer."""
+    base: Node
+    exp: Num
     col: int = _col()
 
 
@@ -344,14 +363,17 @@ GRAMMAR = r"""
      | term factor                             -> juxt
 ?factor: atom
      | SUM limit* term                         -> sum       // body: the product term after it
-     | FUNC fmark* atom                        -> func      // \tanh c_t, \sigma'(x)
+     | FUNC mark* operand                      -> func      // \tanh c_t, \sigma'(x), \tanh^2 x
+     | FUNC mark* group _SUP sarg              -> func_sup  // \tanh(c)^2: of the value
      | symbol _TLPAR expr _RPAR                -> maybe_call  // h(x) directly, no space
-?atom: symbol
+     | symbol _TLPAR expr _RPAR _SUP sarg      -> maybe_call_sup
+?atom: operand
+     | group _SUP sarg                         -> group_sup
+?operand: symbol
      | DELTA symbol                            -> adjoint   // \delta y^t
      | DELTA mark*                             -> delta_sym // \delta_k^t (Graves)
      | NUMBER                                  -> num
      | group
-     | group _SUP sarg                         -> group_sup
      | _LANGLE expr _COMMA expr _RANGLE        -> outer
      | FRAC _LBRACE expr _RBRACE _LBRACE expr _RBRACE -> frac
      | FRAC _LBRACE PARTIAL symbol _RBRACE _LBRACE PARTIAL symbol _RBRACE -> partial_frac
@@ -363,7 +385,6 @@ symbol: base mark*
 base: plain | ACCENT plain | ACCENT _LBRACE plain _RBRACE
 ?plain: LETTER | NAME | WORD
 mark: _SUB sarg -> sub | _SUP sarg -> sup | PRIME -> prime
-fmark: _SUB sarg -> sub | PRIME -> prime
 limit: _SUB sarg -> sub | _SUP sarg -> sup | _SUB _LBRACE expr EQ expr _RBRACE -> range
 ?sarg: _LBRACE expr _RBRACE | plain -> sym1 | DELTA -> sym1 | NUMBER -> num | TOP -> top
 """
@@ -382,6 +403,18 @@ def _check_loss(x: Node, after: str) -> None:
     if not _is_loss(x):
         raise _err(x, f"expected the loss (L, \\mathcal L, E or \\ell) after '{after}', "
                       f"found '{x}'")
+
+
+def _exponent(sup: Node, of: str, positive: bool = False) -> int:
+    """The integer of a power's superscript (``2``, ``{-1}``); anything else is an error."""
+    num = sup.x if isinstance(sup, Neg) else sup
+    if not (isinstance(num, Num) and Fraction(num.value).denominator == 1):
+        raise _err(sup, f"expected an integer exponent of {of}, found '{sup}'")
+    n = int(num.value) * (-1 if num is not sup else 1)
+    if positive and n < 1:
+        raise _err(sup, f"expected a positive power of {of}, found '{sup}'"
+                        + " (a function to the power -1 is its inverse)" * (n < 0))
+    return n
 
 
 def _split_top(sup: Node | None) -> tuple[bool, Node | None]:
@@ -462,25 +495,44 @@ class _Build(Transformer):
         return Adjoint(of, tok.column)
 
     def maybe_call(self, sym, arg):
-        # a plain name (subscript and primes allowed) directly followed by "(" applies;
-        # with a superscript, accent or transpose it is a product
-        if isinstance(sym, Sym) and sym.sup is None and sym.accent is None:
-            name = sym.name.rstrip("'")
-            return Call(name, len(sym.name) - len(name), (arg,), sym.sub, sym.col)
+        # a plain name (subscript and primes allowed) directly followed by "(" applies, also
+        # with a power 2, 3, ... (g^2(a)); with a time superscript (h^t, h^1), accent or
+        # transpose it is a product.  The caller reads a Call of a variable as that product.
+        if isinstance(sym, Sym) and sym.accent is None:
+            sup = sym.sup
+            power = sup.value if isinstance(sup, Num) and isinstance(sup.value, int) else 0
+            if sup is None or power >= 2:
+                name = sym.name.rstrip("'")
+                return Call(name, len(sym.name) - len(name), (arg,), sym.sub, power or 1, sym.col)
         return BinOp("juxt", sym, arg, arg.col)
+
+    def maybe_call_sup(self, sym, arg, sup):
+        # o^t(x)^2 can only be a product; g(x)^2 is (g(x))^2 or g (x)^2 by the notation
+        if isinstance(self.maybe_call(sym, arg), Call):
+            raise _err(sup, f"a superscript after '{sym}(...)' is ambiguous: write "
+                            f"'({sym}(...))^{{{sup}}}' for the function's value, "
+                            f"'{sym}\\,(...)^{{{sup}}}' for a product")
+        return BinOp("juxt", sym, self.group_sup(arg, sup), arg.col)
 
     def func(self, tok, *rest):
         *marks, arg = rest
-        sub, _, primes = self._scripts(marks)
-        return Call(tok.value, primes, (arg,), sub, tok.column)
+        sub, sup, primes = self._scripts(marks)
+        if isinstance(sup, _Top):  # a superscript of a function applies to its value
+            return Transpose(Call(tok.value, primes, (arg,), sub, 1, tok.column), tok.column)
+        power = 1 if sup is None else _exponent(sup, f"'\\{tok.value}'", positive=True)
+        return Call(tok.value, primes, (arg,), sub, power, tok.column)
+
+    def func_sup(self, tok, *rest):  # \tanh(c)^2 is \tanh^2(c), not \tanh((c)^2)
+        *marks, arg, sup = rest
+        return self.func(tok, *marks, ("sup", sup), arg)
 
     def outer(self, a, b):
-        return Call("outer", 0, (a, b), None, a.col)
+        return Call("outer", 0, (a, b), col=a.col)
 
     def group_sup(self, x, sup):
-        if not isinstance(sup, _Top):
-            raise _err(sup, "only '^\\top' may follow a parenthesised group")
-        return Transpose(x, x.col)
+        if isinstance(sup, _Top):
+            return Transpose(x, x.col)
+        return Pow(x, Num(_exponent(sup, "a parenthesised group"), sup.col), x.col)
 
     def sum(self, tok, *rest):
         *limits, body = rest
@@ -661,7 +713,8 @@ def _latex(node: Node, tail: bool = True) -> str:
         name = _name(node.name) if node.name in _NAME_CMDS or len(node.name) == 1 \
             else f"\\operatorname{{{node.name}}}"
         args = ", ".join(_latex(a) for a in node.args)
-        return f"{name}{_scripts(node.sub, None)}{chr(39) * node.primes}({args})"
+        power = f"^{{{node.power}}}" if node.power != 1 else ""
+        return f"{name}{_scripts(node.sub, None)}{chr(39) * node.primes}{power}({args})"
     if isinstance(node, Adjoint):
         return f"\\delta {_wrap(node.of, 3, tail)}"
     if isinstance(node, Transpose):
@@ -670,6 +723,8 @@ def _latex(node: Node, tail: bool = True) -> str:
             sup = "\\top" if x.sup is None else f"{_latex(x.sup)} \\top"
             return _latex(Sym(x.name, x.accent, x.sub)) + f"^{{{sup}}}"
         return f"({_latex(x)})^{{\\top}}"
+    if isinstance(node, Pow):
+        return f"({_latex(node.base)})^{{{_num(node.exp.value)}}}"
     if isinstance(node, Neg):
         return f"-{_wrap(node.x, 1.5, tail)}"
     if isinstance(node, BinOp):

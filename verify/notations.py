@@ -8,6 +8,7 @@ time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a 
 
 * juxtaposition of a matrix and a vector is ``MatVec`` (``MatVecT`` for ``W^\top``, ``W^T``),
   every other product is elementwise; ``\langle a, b\rangle`` and ``a\, b^\top`` are ``Outer``;
+  powers (``(1-o^t)^2``, ``\tanh^2(c)``) are elementwise too;
 * ``\delta q``, ``\partial L/\partial q``, ``\nabla_q L`` are the adjoint of q, or the gradient of
   a parameter; sums over ``t`` are sums over all steps (their limits are not read);
 * the time index is the superscript (``h^{t-1}``, ``h^{\langle t\rangle}``) or, when the
@@ -65,7 +66,7 @@ from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Out
                        t, T)
 from derive.printers import vector_symbol
 
-from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Sum, Sym, Transpose,
+from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
                       parse_formula)
 
 __all__ = ["A_ABOVE", "W_ABOVE", "ImplicitBias", "NotationError", "Profile", "Reading", "Units",
@@ -511,6 +512,8 @@ class _Reader:
             return self.adjoint(node)
         if isinstance(node, Neg):
             return -self.vector(node.x)
+        if isinstance(node, Pow):
+            return self.vector(node.base) ** node.exp.value
         if isinstance(node, Transpose):
             inner = self.value(node.x)
             if isinstance(inner, _Matrix):
@@ -554,9 +557,11 @@ class _Reader:
             if node.primes > 1:
                 raise self.fail(node, f"'{node}': only first derivatives are known")
             arg = self.vector(node.args[0])
-            return ACTIVATIONS[f].prime(arg) if node.primes else f(arg)
-        # a symbol written directly before "(": U(r h) applies U, h_t(1 - z_t) is a product
-        sym = Sym(node.name + "'" * node.primes, sub=node.sub, col=node.col)
+            return (ACTIVATIONS[f].prime(arg) if node.primes else f(arg)) ** node.power
+        # a symbol written directly before "(": U(r h) applies U, h_t(1 - z_t) is a product,
+        # h^2(x) is h at time 2 times x
+        sup = Num(node.power) if node.power != 1 else None
+        sym = Sym(node.name + "'" * node.primes, sub=node.sub, sup=sup, col=node.col)
         if self.find(sym) is None:
             raise self.unknown(Sym(node.name, col=node.col), "function")
         return self.product(self.symbol(sym), self.value(node.args[0]), node)
