@@ -140,14 +140,14 @@ def derive(cell: Cell) -> Backward:
             and str(e.base).startswith("delta_"),
             lambda e: shift(folded[str(e.base)[6:]], time_offset(e)))
 
-    adjoints, intermediate = [], []
-    for name in reversed(cell.inputs + cell.quantities):
-        eq = Equation(adjoint(name)[t], fold(sp.Add(*into[name], *from_next[name])))
-        if name in kept:
-            adjoints.append(eq)
-        else:
-            intermediate.append(eq)
-            folded[name] = eq.rhs
+    order = list(reversed(cell.inputs + cell.quantities))  # readers before what they read
+    raw = {name: sp.Add(*into[name], *from_next[name]) for name in order}
+    for name in order:  # a folded adjoint reads only adjoints at t of later quantities
+        if name not in kept:
+            folded[name] = fold(raw[name])
+    # the kept ones last: one may read a folded adjoint at t+1 (a state read by one)
+    adjoints = [Equation(adjoint(n)[t], fold(raw[n])) for n in order if n in kept]
+    intermediate = [Equation(adjoint(n)[t], folded[n]) for n in order if n not in kept]
     initial = [Equation(adjoint(s)[0], fold(sp.Add(*from_next[s])).subs(t, 0))
                for s in cell.state]
     gradients = [Equation(gradient(p), sp.Sum(fold(sp.Add(*into_param[p])), (t, 1, T)))

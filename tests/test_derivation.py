@@ -198,3 +198,20 @@ def test_bad_cells_are_rejected_with_a_named_error():
         cb.build("a")
     with pytest.raises(CellError, match="unknown cell 'lstn'"):
         get_cell("lstn")
+
+
+def test_folded_adjoint_read_at_t_plus_1_is_substituted():
+    """A non-state quantity that reads a state at t-1 (h_in = f h^{t-1}): its adjoint at t+1
+    is folded into the state's recurrence, and the result matches the unrolled derivative."""
+    from verify.unrolled import check_unrolled
+    cb = CellBuilder("inner", "test")
+    x, h = cb.x, cb.quantity("h")
+    W, U = cb.weight("W", "I"), cb.weight("U")
+    f = cb.let("f", sigmoid(cb.let("fbar", W @ x[t] + U @ h[t - 1])[t]))
+    h_in = cb.let("h_in", f[t] * h[t - 1])
+    cb.let("h", tanh(h_in[t]))
+    cell = cb.build("h")
+    b = derive(cell)
+    kept = b.adjoints + b.initial + b.gradients
+    assert not any(eq.rhs.has(adjoint("h_in")) for eq in kept)
+    assert check_unrolled(cell, steps=3).ok
