@@ -7,7 +7,7 @@ The command-line program and the small public API::
     >>> cell.state
     ('h', 'c')
     >>> print(bptt.plain(bptt.derive(cell).adjoint_of("c")))
-    delta_c[t] = tanh_prime(c[t])*delta_h[t]*o[t] + delta_c[t+1]*f[t+1]
+    delta_c[t] = tanh'(c[t])*delta_h[t]*o[t] + delta_c[t+1]*f[t+1]
 """
 from __future__ import annotations
 

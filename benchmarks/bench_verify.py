@@ -45,7 +45,7 @@ def timed(cmd: list[str]) -> tuple[float, int, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cli", action="store_true", help="time bptt.py verify (once wired)")
+    parser.add_argument("--cli", action="store_true", help="time the bptt command (both checks) instead of the library")
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best counts")
     args = parser.parse_args()
     print(f"{'cell':<12} {'T':>3} {'H':>2} {'I':>2} {'seconds':>8} {'budget':>7}  verdict")

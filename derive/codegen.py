@@ -32,11 +32,11 @@ from typing import Callable
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
 
 from .derivation import Backward, adjoint, derive, through_outputs
 from .ir import (ACTIVATIONS, Activation, Cell, CellError, Delta, Equation, MatVec, MatVecT,
                  Outer, base_name, shift, sigmoid, t, tanh, time_offset)
+from .printers import PlainPrinter
 
 __all__ = ["code_latex", "generate_module", "load_module", "write_module"]
 
@@ -442,37 +442,14 @@ def _layout_backward(p: Plan) -> None:
 
 # --- printers ------------------------------------------------------------------------------
 
-class TextPrinter(StrPrinter):
-    """Equations as plain text for the module docstring and comments: ``W@x[t]``."""
-    printmethod = None  # SymPy objects' own _sympystr hooks would bypass the methods below
+class TextPrinter(PlainPrinter):
+    """Equations as plain text for the module docstring and comments (the terminal's text),
+    with stacked products in parentheses inside a product."""
 
     def parenthesize(self, item, level, strict=False):
-        if level >= PRECEDENCE["Mul"] and (isinstance(item, (MatVec, MatVecT, Outer))
-                                           or _is_product(item)):
+        if level >= PRECEDENCE["Mul"] and _is_product(item):
             return f"({self._print(item)})"
         return super().parenthesize(item, level, strict)
-
-    def _print_IndexedBase(self, e):
-        return str(e.label)
-
-    def _print_Indexed(self, e):
-        return f"{e.base.label}[{', '.join(self._print(i) for i in e.indices)}]"
-
-    def _print_MatVec(self, e):
-        return f"{self._print(e.args[0])}@{self.parenthesize(e.args[1], PRECEDENCE['Mul'])}"
-
-    def _print_MatVecT(self, e):
-        return f"{self._print(e.args[0])}.T@{self.parenthesize(e.args[1], PRECEDENCE['Mul'])}"
-
-    def _print_Outer(self, e):
-        return f"outer({self._print(e.args[0])}, {self._print(e.args[1])})"
-
-    def _print_Sum(self, e):
-        (var, lo, hi), = e.limits
-        return f"sum({self._print(e.function)} for {var} = {lo}..{hi})"
-
-    def _print_Function(self, e):
-        return f"{type(e).__name__.replace('_prime', chr(39))}({self._print(e.args[0])})"
 
 
 class ColumnPrinter(TextPrinter):

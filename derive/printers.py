@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from .ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, MatVec, MatVecT, Outer,
@@ -333,20 +334,33 @@ class TextbookLatexPrinter(LatexPrinter):
 
 
 class PlainPrinter(StrPrinter):
-    """Plain text for terminals: ``R_z.T @ delta_zbar[t+1]``, ``*`` elementwise."""
+    """Plain text for terminals and generated docstrings: ``R_z.T @ delta_zbar[t+1]``,
+    ``*`` elementwise, ``tanh'(c[t])``."""
     printmethod = "_bptt_plain"  # not Indexed._sympystr, which prints q[t - 1]
+
+    def parenthesize(self, item, level, strict=False):
+        if level >= PRECEDENCE["Mul"] and isinstance(item, (MatVec, MatVecT, Outer)):
+            return f"({self._print(item)})"
+        return super().parenthesize(item, level, strict)
 
     def _print_Indexed(self, q: sp.Indexed) -> str:
         return f"{q.base}[{_time(q.indices[0])}]"
 
     def _print_MatVec(self, e) -> str:
-        return f"{self._print(e.args[0])} @ {self.parenthesize(e.args[1], 60)}"
+        return f"{self._print(e.args[0])} @ {self.parenthesize(e.args[1], PRECEDENCE['Mul'])}"
 
     def _print_MatVecT(self, e) -> str:
-        return f"{self._print(e.args[0])}.T @ {self.parenthesize(e.args[1], 60)}"
+        return f"{self._print(e.args[0])}.T @ {self.parenthesize(e.args[1], PRECEDENCE['Mul'])}"
 
     def _print_Outer(self, e) -> str:
         return f"outer({self._print(e.args[0])}, {self._print(e.args[1])})"
+
+    def _print_Sum(self, e: sp.Sum) -> str:
+        (var, lo, hi), = e.limits
+        return f"sum({self._print(e.function)} for {var} = {lo}..{hi})"
+
+    def _print_Function(self, e: sp.Function) -> str:
+        return f"{type(e).__name__.replace('_prime', chr(39))}({self._print(e.args[0])})"
 
 
 def plain(expr: sp.Expr | Equation) -> str:

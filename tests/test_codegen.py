@@ -341,8 +341,8 @@ def test_write_module_is_atomic(tmp_path):
 
 def test_module_docstring_holds_the_equations():
     doc = kernel("lstm").__doc__
-    assert "c[t] = c[t - 1]*f[t] + g[t]*i[t]" in doc
-    assert "delta_c[t] = (1 - tanh(c[t])**2)*delta_h[t]*o[t] + delta_c[t + 1]*f[t + 1]" in doc
+    assert "c[t] = c[t-1]*f[t] + g[t]*i[t]" in doc
+    assert "delta_c[t] = (1 - tanh(c[t])**2)*delta_h[t]*o[t] + delta_c[t+1]*f[t+1]" in doc
     assert "weight_ih (4 * H, I) = [W_ii; W_if; W_ig; W_io]" in doc
 
 
