@@ -1450,5 +1450,7 @@ def code_latex(cell: Cell) -> str:
         # latexify 0.4.4 leaves "_" unescaped in \mathbf{W_hn} (transposes): W_{h}n otherwise
         array = re.sub(r"\\mathbf\{(\w+)\}",
                        lambda m: r"\mathbf{" + m[1].replace("_", r"\_") + "}", array)
+        # use_math_symbols turns the rnn's pre-activation "hbar" into Planck's \hbar
+        array = re.sub(r"\\hbar(?![a-zA-Z])", r"\\bar{h}", array)
         blocks.append(f"% {cell.name}: generated {title} (latexify-py)\n\\[ {array} \\]")
     return "\n".join(blocks) + "\n"

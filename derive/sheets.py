@@ -110,6 +110,17 @@ def markdown(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     return "\n".join(lines)
 
 
+def _markdown_code(code: str) -> str:
+    """The --with-code LaTeX (``% title`` lines and ``\\[ ... \\]`` blocks) as Markdown."""
+    lines = ["## Generated code, read as math", ""]
+    for line in code.splitlines():
+        if line.startswith("%"):
+            lines += [line.lstrip("% "), ""]
+        elif line.startswith(r"\["):
+            lines += ["$$", line.removeprefix(r"\[").removesuffix(r"\]").strip(), "$$", ""]
+    return "\n".join(lines)
+
+
 def pdf(tex_source: str) -> bytes:
     """Compile a LaTeX document with pdflatex; SheetError when it is missing or fails."""
     exe = shutil.which("pdflatex")
@@ -134,8 +145,7 @@ def render(cell: Cell, notation: str = "vector", fmt: str = "tex",
     if fmt not in FORMATS:
         raise SheetError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     if fmt == "md":
-        return markdown(cell, notation, unrolled) + (f"\n## Generated code\n\n$$\n{code}\n$$\n"
-                                                     if code else "")
+        return markdown(cell, notation, unrolled) + (_markdown_code(code) if code else "")
     source = tex(cell, notation, unrolled, code)
     return pdf(source) if fmt == "pdf" else source
 

@@ -142,3 +142,11 @@ def test_unrolled_sheet_shows_each_step(capsys, tmp_path):
 def test_unrolled_bounds():
     r = run("sheet", "rnn", "--unrolled", "0")
     assert r.returncode == 2 and "--unrolled 0" in r.stderr
+
+
+def test_with_code_in_markdown_is_math_blocks(capsys):
+    assert bptt.main(["sheet", "rnn", "--format", "md", "--with-code"]) == 0
+    md = capsys.readouterr().out
+    code = md.split("## Generated code")[1]
+    assert r"\[" not in code and code.count("$$") == 4
+    assert r"\hbar" not in code and r"\bar{h}_{t}" in code  # rnn's pre-activation, not Planck's
