@@ -65,8 +65,13 @@ VECTOR = Notation("vector", "Greff-style vector notation: bars mark pre-activati
                   r"$\Delta^t$ the gradient from the layer above")
 
 
+#: graves-lstm's gates (IR names) -> Graves' unit labels; the sheets print them and
+#: ``bptt compare`` reads them (verify/notations.py)
+GRAVES_GATES = {"z": "c", "i": "iota", "f": "phi", "o": "omega"}
+
+
 def _graves_lstm() -> Notation:
-    gates = {"i": r"\iota", "f": r"\phi", "o": r"\omega", "z": "c"}
+    gates = {k: f"\\{g}" if len(g) > 1 else g for k, g in GRAVES_GATES.items()}
     units = {f"{k}bar": Unit("a", g, g) for k, g in gates.items()}
     units |= {k: Unit("b", g, g) for k, g in gates.items() if k != "z"}
     units |= {"c": Unit("s", "c", "c"), "y": Unit("b", "c", "h"), "x": Unit("x", "i", "i")}

@@ -64,7 +64,7 @@ import sympy as sp
 from derive.derivation import adjoint, gradient
 from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
                        t, T)
-from derive.printers import vector_symbol
+from derive.printers import GRAVES_GATES, vector_symbol
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
                       parse_formula)
@@ -191,7 +191,7 @@ def _tex(label: str) -> str:
 
 
 def _graves_lstm() -> Profile:
-    gates = {"z": "c", "i": "iota", "f": "phi", "o": "omega"}  # IR gate -> Graves' label
+    gates = GRAVES_GATES
     symbols = {f"a_{_tex(g)}": f"{k}bar" for k, g in gates.items()}
     symbols |= {f"b_{_tex(g)}": k for k, g in gates.items() if k != "z"}
     symbols |= {f"\\delta_{_tex(g)}": f"delta_{k}bar" for k, g in gates.items()}
