@@ -12,8 +12,8 @@ from typing import Callable
 
 import sympy as sp
 
-from .ir import (ACTIVATIONS, Cell, Delta, Equation, MatVec, MatVecT, Outer, Weight,
-                 base_name, shift, t, T, time_offset)
+from .ir import (ACTIVATIONS, Cell, Delta, Equation, MatVec, MatVecT, Outer, base_name,
+                 shift, t, T, time_offset)
 
 
 def adjoint(name: str) -> sp.IndexedBase:

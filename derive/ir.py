@@ -103,7 +103,7 @@ def explicit(expr: sp.Expr) -> sp.Expr:
 # --- equations and cells --------------------------------------------------------------------
 
 def time_offset(q: sp.Indexed) -> int:
-    """The k in ``q[t + k]`` (0 for ``q[0]``-style absolute indices is not meaningful)."""
+    """The k in ``q[t + k]`` (only for per-step indices, not for unrolled ones like q[0])."""
     return int(q.indices[0] - t)
 
 

@@ -141,23 +141,21 @@ class TextbookLatexPrinter(LatexPrinter):
         self.lhs: sp.Expr = sp.S.Zero  # the left side of the equation being printed
 
     # --- symbols -------------------------------------------------------------------------
-    def _unit_of(self, q: sp.Indexed, summed: bool = False) -> str | None:
+    def _unit(self, q: sp.Indexed) -> Unit:
+        """How the notation writes the quantity (or the adjoint) q."""
         adj = _adjoint_name(q)
-        table = self.notation.adjoint_units if adj else self.notation.units
-        unit = table.get(adj or base_name(q))
+        unit = (self.notation.adjoint_units if adj else self.notation.units).get(adj or base_name(q))
         if unit is None:
-            return None
-        return unit.at(unit.summed if summed and unit.summed else unit.own)
+            raise CellError(f"notation {self.notation.name!r} has no symbol for {q.base}")
+        return unit
 
     def _print_Indexed(self, q: sp.Indexed, summed: bool = False) -> str:
         time = "{" + _time(q.indices[0]) + "}"
         if q.base == Delta:
             return self._from_above(time)
         if self.notation.per_unit:
-            symbol = self._unit_of(q, summed)
-            if symbol is None:
-                raise CellError(f"notation {self.notation.name!r} has no symbol for {q.base}")
-            return f"{symbol}^{time}"
+            unit = self._unit(q)
+            return f"{unit.at(unit.summed if summed and unit.summed else unit.own)}^{time}"
         adj = _adjoint_name(q)
         symbol = rf"\delta {vector_symbol(adj)}" if adj else vector_symbol(base_name(q))
         return f"{symbol}^{time}"
@@ -178,7 +176,7 @@ class TextbookLatexPrinter(LatexPrinter):
         if isinstance(s, Weight):  # its usual from-label: that of the vector it multiplies
             v = next(m.args[1] for eq in self.cell.equations for m in eq.rhs.atoms(MatVec)
                      if m.args[0] == s)
-            return self._weight(s, self._summed_label(v), self._own_label(s))
+            return self._weight(s, self._label(v), self._own_label(s))
         return self.notation.weights.get(name, name)
 
     def _weight(self, W: Weight, source: str, target: str) -> str:
@@ -201,7 +199,7 @@ class TextbookLatexPrinter(LatexPrinter):
         W, v = e.args
         if not self.notation.per_unit:
             return f"{self._print(W)} {self._operand(v)}"
-        index = self._summed_label(v)
+        index = self._label(v)
         limit = "I" if isinstance(v, sp.Indexed) and base_name(v) in self.cell.inputs else "H"
         w = self._weight(W, index, self._own_label(W))
         return rf"\sum_{{{index}=1}}^{{{limit}}} {w} {self._operand(v, summed=True)}"
@@ -210,19 +208,14 @@ class TextbookLatexPrinter(LatexPrinter):
         W, g = e.args
         if not self.notation.per_unit:
             return rf"{self._print(W)}^\top {self._operand(g)}"
-        label = self._summed_label(g)
+        label = self._label(g)
         w = self._weight(W, self._label(self.lhs, own=True), label)
         return rf"\sum_{{{label}}} {w} {self._operand(g, summed=True)}"
 
     def _label(self, v: sp.Expr, own: bool = False) -> str:
         """The unit label of the quantity in v (the one it is summed over, or its own)."""
-        q = next(iter(v.atoms(sp.Indexed)))
-        adj = _adjoint_name(q)
-        unit = (self.notation.adjoint_units if adj else self.notation.units)[adj or base_name(q)]
+        unit = self._unit(next(iter(v.atoms(sp.Indexed))))
         return unit.own if own or not unit.summed else unit.summed
-
-    def _summed_label(self, v: sp.Expr) -> str:
-        return self._label(v)
 
     def _print_Outer(self, e: Outer) -> str:
         g, v = e.args

@@ -4,7 +4,7 @@ import pytest
 import sympy as sp
 
 from derive import CellBuilder, CellError, derive, get_cell, sigmoid, t, tanh
-from derive.derivation import adjoint, gradient, through_outputs
+from derive.derivation import adjoint, through_outputs
 from derive.ir import Delta, MatVecT, Outer, T, sigmoid_prime, tanh_prime
 
 Q = sp.IndexedBase
@@ -109,7 +109,7 @@ def test_pytorch_lstm_and_gru_state_recurrences():
     assert_same(lstm.adjoint_of("c").rhs,
                 adjoint("c")[t + 1] * f[t + 1] + adjoint("h")[t] * o[t] * tanh_prime(c[t]))
     gru = derive(get_cell("gru"))
-    z, n = Q("z"), Q("n")
+    n = Q("n")
     # h = (1 - z) n + z h^{t-1}: dh/dz = h^{t-1} - n
     assert_same(gru.adjoint_of("zbar").rhs,
                 adjoint("h")[t] * (h[t - 1] - n[t]) * sigmoid_prime(Q("zbar")[t]))
@@ -156,7 +156,6 @@ def test_custom_cell_matches_exact_scalar_derivative():
              h0: sp.Rational(1, 3), u1: sp.Rational(2, 5), u2: sp.Rational(-3, 2)}
     # evaluate the derived recurrences at the same point, scalars, T = 2
     vals = {}
-    hv = point[h0]
     from derive.ir import explicit, MatVec
     scalar = {MatVec: lambda W_, v: W_ * v, MatVecT: lambda W_, g: W_ * g, Outer: lambda g, v: g * v}
     def ev(expr, k):
