@@ -35,7 +35,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .derivation import Backward, adjoint, derive, through_outputs
 from .ir import (ACTIVATIONS, Activation, Cell, CellError, Delta, Equation, MatVec, MatVecT,
-                 Outer, base_name, shift, sigmoid, t, tanh, time_offset)
+                 Outer, base_name, sigmoid, t, tanh, time_offset)
 from .printers import PlainPrinter
 
 __all__ = ["code_latex", "generate_module", "load_module", "write_module"]
@@ -262,7 +262,7 @@ def plan(cell: Cell) -> Plan:
     check_supported(cell)
     cell = lift_products(cell)
     back = derive(cell).map(lambda e: through_outputs(e, cell))
-    p = Plan(cell, _groups(cell), back.map(_folder(back)))
+    p = Plan(cell, _groups(cell), back)
     p.names = {*cell.quantities, *cell.params, *cell.stacks, *cell.inputs, *RESERVED,
                *(f"delta_{q}" for q in (*cell.quantities, *cell.inputs))}
     _cache_activations(p, p.sheet.equations)
@@ -295,22 +295,6 @@ def _groups(cell: Cell) -> list[Group]:
         for arg, prods in by_arg.items()]
     return sorted(groups, key=lambda g: (g.source not in cell.inputs,
                                          min(order[q.equation] for q in g.products)))
-
-
-def _folder(back) -> Callable[[sp.Expr], sp.Expr]:
-    """Substitute intermediate adjoints that ``derive`` left in an equation (a state read at
-    t-1 through a quantity it folds later), so that only kept adjoints remain."""
-    folded = {str(eq.lhs.base): eq.rhs for eq in back.intermediate}
-
-    def fold(expr: sp.Expr) -> sp.Expr:
-        for _ in range(len(folded) + 1):
-            left = [q for q in expr.atoms(sp.Indexed) if str(q.base) in folded]
-            if not left:
-                return expr
-            expr = expr.xreplace({q: shift(folded[str(q.base)], int(q.indices[0] - t))
-                                  for q in left})
-        raise CellError("codegen: intermediate adjoints refer to each other in a cycle")
-    return fold
 
 
 def _cache_activations(p: Plan, equations) -> None:
