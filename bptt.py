@@ -21,11 +21,18 @@ from pathlib import Path
 import sympy as sp
 
 from derive import Backward, Cell, CellBuilder, CellError, cell_names, derive, get_cell, t
+from derive.cells import load_cell, load_cells
+from derive.frontend import cell
+from derive.ir import (activation, cross_entropy, elu, exp, identity, leaky_relu, log, relu,
+                       sigmoid, softplus, softsign, squared_error, tanh)
+from derive.ir import Softmax as softmax
 from derive.printers import latex, plain
 from derive.sheets import FORMATS, render
 
-__all__ = ["Backward", "Cell", "CellBuilder", "CellError", "cell_names", "derive", "get_cell",
-           "latex", "main", "plain", "render"]
+__all__ = ["Backward", "Cell", "CellBuilder", "CellError", "activation", "cell", "cell_names",
+           "cross_entropy", "derive", "elu", "exp", "get_cell", "identity", "latex",
+           "leaky_relu", "load_cell", "log", "main", "plain", "relu", "render", "sigmoid",
+           "softmax", "softplus", "softsign", "squared_error", "tanh"]
 
 
 class UsageError(ValueError):
@@ -61,16 +68,18 @@ def write_output(data: str | bytes, path: str | None) -> None:
 # --- commands ------------------------------------------------------------------------------
 
 def cmd_cells(args: argparse.Namespace) -> int:
-    for name in cell_names():
-        cell = get_cell(name)
-        alias = f" (alias of {cell.name})" if cell.name != name else ""
-        print(f"{name}{alias}\n    {cell.description}\n    source: {cell.source}\n"
-              f"    state: {', '.join(cell.state)}")
+    listed = ({name: get_cell(name) for name in cell_names()} if args.spec is None
+              else load_cells(args.spec))
+    for name, c in listed.items():
+        alias = f" (alias of {c.name})" if c.name != name and args.spec is None else ""
+        sizes = ", ".join(f"{q}: {c.size(q)}" for q in c.state)
+        print(f"{name}{alias}\n    {c.description}\n    source: {c.source}\n"
+              f"    state: {sizes}")
     return 0
 
 
 def cmd_sheet(args: argparse.Namespace) -> int:
-    cell = get_cell(args.cell)
+    cell = load_cell(args.cell)
     code = ""
     if args.with_code:
         from derive.codegen import code_latex
@@ -107,18 +116,18 @@ def explain(cell: Cell) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    print(explain(get_cell(args.cell)), end="")
+    print(explain(load_cell(args.cell)), end="")
     return 0
 
 
 def cmd_codegen(args: argparse.Namespace) -> int:
     from derive.codegen import generate_module
-    write_output(generate_module(get_cell(args.cell)), args.output)
+    write_output(generate_module(load_cell(args.cell)), args.output)
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    cell = get_cell(args.cell)
+    cell = load_cell(args.cell)
     both = args.numeric == args.symbolic
     ok = True
     if args.symbolic or both:
@@ -150,9 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="bptt", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    cells_help = f"a built-in cell: {', '.join(cell_names())}"
+    cells_help = (f"a built-in cell ({', '.join(cell_names())}) or your own: PATH.py, "
+                  "PATH.py:NAME, package.module:NAME")
 
-    p = sub.add_parser("cells", help="list the built-in cells and their state variables")
+    p = sub.add_parser("cells", help="list the built-in cells, or a file's cells, and their "
+                       "state variables")
+    p.add_argument("spec", nargs="?", help="a cell file PATH.py or module (default: the "
+                   "built-in cells)")
     p.set_defaults(run=cmd_cells)
 
     p = sub.add_parser("sheet", help="the equation sheet of a cell")

@@ -17,6 +17,8 @@ The generated module imports nothing but NumPy. Its layout is planned from the e
 """
 from __future__ import annotations
 
+import dataclasses
+
 import atexit
 import importlib.util
 import itertools
@@ -97,8 +99,7 @@ def lift_products(cell: Cell) -> Cell:
         equations.append(Equation(eq.lhs, lift(eq.rhs, True, eq.name)))
     if len(equations) == len(cell.equations):
         return cell
-    return Cell(cell.name, cell.source, tuple(equations), dict(cell.params), cell.output,
-                cell.inputs, dict(cell.stacks), cell.description)
+    return dataclasses.replace(cell, equations=tuple(equations))
 
 
 def check_supported(cell: Cell) -> None:

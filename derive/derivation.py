@@ -12,8 +12,8 @@ from typing import Callable
 
 import sympy as sp
 
-from .ir import (ACTIVATIONS, Cell, Delta, Equation, MatVec, MatVecT, Outer, base_name,
-                 shift, t, T, time_offset)
+from .ir import (ACTIVATIONS, LOSSES, Cell, Delta, Equation, LossBase, MatVec, MatVecT, Outer,
+                 Softmax, UnitSum, base_name, shift, t, T, time_offset)
 
 
 def adjoint(name: str) -> sp.IndexedBase:
@@ -33,7 +33,12 @@ Rule = Callable[[sp.Expr, sp.Expr], list[tuple[sp.Expr, sp.Expr]]]
 RULES: dict[type, Rule] = {
     MatVec: lambda node, g: [(node.args[0], Outer(g, node.args[1])),   # dW += g v^T
                              (node.args[1], MatVecT(node.args[0], g))],  # dv += W^T g
+    # y = softmax(a): da = y (.) g - y (1^T (y (.) g)), the Jacobian diag(y) - y y^T applied to g
+    Softmax: lambda node, g: [(node.args[0], node * g - node * UnitSum(node * g))],
 }
+# a loss l(y, z) is a scalar: dy += g dl/dy; no gradient flows into the target z
+RULES |= {loss: (lambda node, g: [(node.args[0], g * type(node).grad(*node.args))])
+          for loss in LOSSES}
 
 
 def _is_leaf(expr: sp.Expr) -> bool:
@@ -78,7 +83,8 @@ class Backward:
     ``adjoints``: the recurrences kept by textbooks (state, output, input, pre-activations, i.e.
     the quantities whose adjoints feed a matrix), in evaluation order for one step t = T..1;
     ``intermediate``: the adjoints of the other quantities, already folded into ``adjoints``;
-    ``initial``: dL/ds^0 for each state variable; ``gradients``: dL/dP as sums over t.
+    ``initial``: dL/ds^0 for each state variable; ``gradients``: dL/dP as sums over t;
+    ``assumptions``: what the result takes for granted (targets of a cross-entropy sum to 1).
     The boundary is delta^{T+1} = 0 for every adjoint.
     """
     cell: Cell
@@ -86,6 +92,7 @@ class Backward:
     intermediate: tuple[Equation, ...]
     initial: tuple[Equation, ...]
     gradients: tuple[Equation, ...]
+    assumptions: tuple[str, ...] = ()
 
     @property
     def equations(self) -> tuple[Equation, ...]:
@@ -102,7 +109,7 @@ class Backward:
         def each(eqs):
             return tuple(Equation(eq.lhs, fn(eq.rhs)) for eq in eqs)
         return Backward(self.cell, each(self.adjoints), each(self.intermediate),
-                        each(self.initial), each(self.gradients))
+                        each(self.initial), each(self.gradients), self.assumptions)
 
     def _repr_latex_(self) -> str:
         from .printers import backward_latex
@@ -110,9 +117,31 @@ class Backward:
 
 
 def kept_adjoints(cell: Cell) -> set[str]:
-    """Quantities whose adjoint gets an equation of its own, as in the textbooks."""
+    """Quantities whose adjoint gets an equation of its own, as in the textbooks: state,
+    inputs, what feeds a matrix, and the output where the gradient arrives from above (a
+    loss's adjoint is 1, folded into what it reads)."""
     with_matrix = {eq.name for eq in cell.equations if eq.rhs.has(MatVec)}
-    return set(cell.state) | {cell.output} | set(cell.inputs) | with_matrix
+    output = set() if cell.loss else {cell.output}
+    kept = set(cell.state) | output | set(cell.inputs) | with_matrix
+    return kept - set(cell.targets) - {cell.loss}
+
+
+def named_values(cell: Cell) -> Callable[[sp.Expr], sp.Expr]:
+    """Write a softmax by the quantity that holds it (y for softmax(a) where y = softmax(a)),
+    so that the loss's dl/dy and the softmax rule cancel as in the textbooks."""
+    table = {shift(eq.rhs, k): shift(eq.lhs, k) for eq in cell.equations
+             if isinstance(eq.rhs, Softmax) for k in (-1, 0, 1)}
+    return lambda expr: expr.xreplace(table) if table else expr
+
+
+def loss_assumptions(cell: Cell) -> dict[sp.Expr, sp.Expr]:
+    """The sums over units the loss targets satisfy (a cross-entropy's targets sum to 1)."""
+    out: dict[sp.Expr, sp.Expr] = {}
+    for eq in cell.equations:
+        for loss in eq.rhs.atoms(LossBase):
+            for k in (-1, 0, 1):
+                out |= {shift(a, k): shift(b, k) for a, b in loss.assumes(loss.args[1]).items()}
+    return out
 
 
 def derive(cell: Cell) -> Backward:
@@ -120,27 +149,36 @@ def derive(cell: Cell) -> Backward:
     into: dict[str, list[sp.Expr]] = defaultdict(list)      # adjoint terms at step t
     from_next: dict[str, list[sp.Expr]] = defaultdict(list)  # terms coming from step t+1
     into_param: dict[str, list[sp.Expr]] = defaultdict(list)
+    name = named_values(cell)
     for eq in cell.equations:
         for leaf, term in pullback(eq.rhs, adjoint(eq.name)[t]):
+            term = name(term)
             if isinstance(leaf, sp.Indexed):
                 # step t reads leaf = q[t-1]: in q's recurrence at t that is step t+1's term
                 k = time_offset(leaf)
                 (from_next if k else into)[base_name(leaf)].append(shift(term, -k))
             else:
                 into_param[str(leaf)].append(term)
-    into[cell.output].append(Delta[t])
+    if cell.loss:  # L = sum over t of loss^t
+        into[cell.loss].append(sp.S.One)
+    else:  # dL/dy^t arrives from the layer above
+        into[cell.output].append(Delta[t])
 
     kept = kept_adjoints(cell)
     folded: dict[str, sp.Expr] = {}
+    assumed = loss_assumptions(cell)
+    of = {adjoint(n): n for n in cell.inputs + cell.quantities}
 
     def fold(expr: sp.Expr) -> sp.Expr:
         """Substitute the adjoints of folded quantities, at whatever step they are read."""
-        return expr.replace(
-            lambda e: isinstance(e, sp.Indexed) and str(e.base)[6:] in folded
-            and str(e.base).startswith("delta_"),
-            lambda e: shift(folded[str(e.base)[6:]], time_offset(e)))
+        expr = expr.replace(
+            lambda e: isinstance(e, sp.Indexed) and of.get(e.base) in folded,
+            lambda e: shift(folded[of[e.base]], time_offset(e)))
+        return expr.xreplace(assumed) if assumed else expr
 
-    order = list(reversed(cell.inputs + cell.quantities))  # readers before what they read
+    targets = set(cell.targets)
+    order = [n for n in reversed(cell.inputs + cell.quantities)  # readers before what they read
+             if n not in targets]
     raw = {name: sp.Add(*into[name], *from_next[name]) for name in order}
     for name in order:  # a folded adjoint reads only adjoints at t of later quantities
         if name not in kept:
@@ -152,7 +190,10 @@ def derive(cell: Cell) -> Backward:
                for s in cell.state]
     gradients = [Equation(gradient(p), sp.Sum(fold(sp.Add(*into_param[p])), (t, 1, T)))
                  for p in cell.params]
-    return Backward(cell, tuple(adjoints), tuple(intermediate), tuple(initial), tuple(gradients))
+    assumptions = tuple(f"{sp.sstr(a)} = {sp.sstr(b)}" for a, b in assumed.items()
+                        if a.has(t) and not a.has(t - 1) and not a.has(t + 1))
+    return Backward(cell, tuple(adjoints), tuple(intermediate), tuple(initial), tuple(gradients),
+                    assumptions)
 
 
 def through_outputs(expr: sp.Expr, cell: Cell) -> sp.Expr:

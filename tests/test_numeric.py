@@ -33,9 +33,9 @@ def cifg():
 
 def tied():
     """One weight in two products (input and recurrence): needs input size = hidden size."""
-    c = CellBuilder("tied", "test", "custom test cell with a shared weight")
+    c = CellBuilder("tied", "test", "custom test cell with a shared weight", input_size="H")
     x, h = c.x, c.quantity("h")
-    W, b = c.weight("W", "I"), c.vector("b")
+    W, b = c.weight("W", "H"), c.vector("b")
     c.let("h", tanh(W @ x[t] + W @ h[t - 1] + b))
     return c.build("h")
 

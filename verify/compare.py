@@ -42,6 +42,8 @@ one differs (by error or by a named convention, which the verdict tells apart), 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import argparse
 import json
 import random
@@ -161,8 +163,7 @@ def _variant_cell(cell: Cell, equations: list[Equation], label: str) -> Cell:
         if not unused:
             break
         equations = [eq for eq in equations if eq not in unused]
-    return Cell(f"{cell.name} ({label})", cell.source, tuple(equations), cell.params, cell.output,
-                cell.inputs, cell.stacks, cell.description)
+    return dataclasses.replace(cell, name=f"{cell.name} ({label})", equations=tuple(equations))
 
 
 def reset_before_product(ref: Reference) -> Reference | None:
@@ -255,7 +256,7 @@ def _elementwise(expr: Callable[[sp.Expr], sp.Expr]) -> np.ufunc:
 
 # Elementwise functions in 50-digit arithmetic, from the closed forms of ir.ACTIVATIONS.
 _ELEMENTWISE = {f: _elementwise(rule.explicit) for f, rule in ACTIVATIONS.items()} | {
-    rule.prime: _elementwise(lambda a, r=rule: sp.diff(r.explicit(a), a))
+    rule.prime: _elementwise(rule.explicit_prime)
     for rule in ACTIVATIONS.values()}
 _VECTOR_OPS = {MatVec: lambda W, v: W.dot(v), MatVecT: lambda W, v: W.T.dot(v),
                Outer: np.multiply.outer}
