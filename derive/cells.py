@@ -1,10 +1,12 @@
-"""The built-in cells, each written once as its forward equations (../shared/notes/textbooks.md).
+"""Finding cells: the built-in ones (derive/zoo.py) by name, a user's by file or module.
 
-Nothing here says how to differentiate a cell: the backward pass is derived from these
-equations alone (derive/derivation.py).
+``load_cell`` accepts a built-in name, ``PATH.py`` (the file's only cell), ``PATH.py:NAME`` and
+``package.module:NAME``; a file may hold ``@cell`` step functions, ``Cell`` objects or functions
+annotated to return a ``Cell``.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -15,99 +17,30 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-from .ir import Cell, CellBuilder, CellError, sigmoid, t, tanh
+from .ir import Cell, CellError
 
 
-def torch_stacks(gates: str) -> dict[str, tuple[str, ...]]:
-    """PyTorch's packed parameters: the per-gate blocks stacked by rows in the library's gate
-    order (``weight_ih`` = W_i{gate}..., ``bias_hh`` = b_h{gate}...; the rnn's one gate is h)."""
-    return {f"{name}_{src}": tuple(f"{p}_{src[0]}{g}" for g in gates)
-            for name, p in (("weight", "W"), ("bias", "b")) for src in ("ih", "hh")}
+ALIASES = {"greff-lstm": "graves-lstm", "greff-vanilla": "graves-lstm"}
 
 
-def rnn() -> Cell:
-    c = CellBuilder("rnn", "PyTorch torch.nn.RNNCell (Elman, tanh); Graves 2012 section 3.2",
-                    "Elman RNN with tanh, two biases")
-    x, h = c.x, c.quantity("h")
-    W_ih, W_hh = c.weight("W_ih", "I"), c.weight("W_hh")
-    b_ih, b_hh = c.vector("b_ih"), c.vector("b_hh")
-    hbar = c.let("hbar", W_ih @ x[t] + b_ih + W_hh @ h[t - 1] + b_hh)
-    c.let("h", tanh(hbar[t]))
-    return c.build("h", stacks=torch_stacks("h"))
-
-
-def lstm() -> Cell:
-    c = CellBuilder("lstm", "PyTorch torch.nn.LSTMCell (gates i, f, g, o; no peepholes)",
-                    "LSTM with forget gate, two biases, no peepholes")
-    x, h, cs = c.x, c.quantity("h"), c.quantity("c")
-    gates = {}
-    for gate, act in (("i", sigmoid), ("f", sigmoid), ("g", tanh), ("o", sigmoid)):
-        W, U = c.weight(f"W_i{gate}", "I"), c.weight(f"W_h{gate}")
-        b, d = c.vector(f"b_i{gate}"), c.vector(f"b_h{gate}")
-        pre = c.let(f"{gate}bar", W @ x[t] + b + U @ h[t - 1] + d)
-        gates[gate] = c.let(gate, act(pre[t]))
-    i, f, g, o = (gates[k][t] for k in "ifgo")
-    cs = c.let("c", f * cs[t - 1] + i * g)
-    c.let("h", o * tanh(cs[t]))
-    return c.build("h", stacks=torch_stacks("ifgo"))
-
-
-def gru() -> Cell:
-    c = CellBuilder("gru", "PyTorch torch.nn.GRUCell (reset gate after the recurrent product)",
-                    "GRU, PyTorch convention: r applied to W_hn h + b_hn")
-    x, h = c.x, c.quantity("h")
-    p = {f"{m}{k}": (c.weight(f"W_{m}{k}", "I" if m == "i" else "H"), c.vector(f"b_{m}{k}"))
-         for k in "rzn" for m in "ih"}
-    r, z = (c.let(k, sigmoid(c.let(f"{k}bar", p[f"i{k}"][0] @ x[t] + p[f"i{k}"][1]
-                                   + p[f"h{k}"][0] @ h[t - 1] + p[f"h{k}"][1])[t]))
-            for k in "rz")
-    hn = c.let("nbar_h", p["hn"][0] @ h[t - 1] + p["hn"][1])
-    nbar = c.let("nbar", p["in"][0] @ x[t] + p["in"][1] + r[t] * hn[t])
-    n = c.let("n", tanh(nbar[t]))
-    c.let("h", (1 - z[t]) * n[t] + z[t] * h[t - 1])
-    return c.build("h", stacks=torch_stacks("rzn"))
-
-
-def graves_lstm() -> Cell:
-    c = CellBuilder("graves-lstm", "Graves 2012 section 4.6 = Greff et al. 2017 vanilla LSTM",
-                    "LSTM with forget gate and peepholes; the output gate peeps at the current state")
-    x, y, cs = c.x, c.quantity("y"), c.quantity("c")
-    W = {k: c.weight(f"W_{k}", "I") for k in "zifo"}
-    R = {k: c.weight(f"R_{k}") for k in "zifo"}
-    b = {k: c.vector(f"b_{k}") for k in "zifo"}
-    p = {k: c.vector(f"p_{k}") for k in "ifo"}
-
-    def pre(k, peep=0):
-        return W[k] @ x[t] + R[k] @ y[t - 1] + peep + b[k]
-
-    z = c.let("z", tanh(c.let("zbar", pre("z"))[t]))
-    i = c.let("i", sigmoid(c.let("ibar", pre("i", p["i"] * cs[t - 1]))[t]))
-    f = c.let("f", sigmoid(c.let("fbar", pre("f", p["f"] * cs[t - 1]))[t]))
-    cs = c.let("c", z[t] * i[t] + cs[t - 1] * f[t])
-    o = c.let("o", sigmoid(c.let("obar", pre("o", p["o"] * cs[t]))[t]))
-    c.let("y", tanh(cs[t]) * o[t])
-    return c.build("y", stacks={"W": tuple(f"W_{k}" for k in "zifo"),
-                                "R": tuple(f"R_{k}" for k in "zifo"),
-                                "b": tuple(f"b_{k}" for k in "zifo")})
-
-
-BUILTIN: dict[str, Callable[[], Cell]] = {
-    "rnn": rnn, "lstm": lstm, "gru": gru, "graves-lstm": graves_lstm,
-}
-ALIASES = {"greff-lstm": "graves-lstm"}
+@functools.lru_cache(maxsize=None)
+def builtin_cells() -> dict[str, Cell]:
+    """The built-in cells by name (read from derive/zoo.py on first use)."""
+    from .zoo import ZOO
+    return {c.name: c for c in ZOO}
 
 
 def get_cell(name: str) -> Cell:
     """A built-in cell by name (``rnn``, ``lstm``, ``gru``, ``graves-lstm``/``greff-lstm``)."""
     key = ALIASES.get(name, name)
-    if key not in BUILTIN:
+    if key not in builtin_cells():
         raise CellError(f"unknown cell {name!r}; built-in cells: {', '.join(cell_names())}; "
                         "or a file of your own: PATH.py, PATH.py:NAME, package.module:NAME")
-    return BUILTIN[key]()
+    return builtin_cells()[key]
 
 
 def cell_names() -> list[str]:
-    return [*BUILTIN, *ALIASES]
+    return [*builtin_cells(), *ALIASES]
 
 
 # --- cells from files and modules ---------------------------------------------------------
