@@ -32,7 +32,7 @@ from derive.sheets import FORMATS, render
 __all__ = ["Backward", "Cell", "CellBuilder", "CellError", "activation", "cell", "cell_names",
            "cross_entropy", "derive", "elu", "exp", "get_cell", "identity", "latex",
            "leaky_relu", "load_cell", "log", "main", "plain", "relu", "render", "sigmoid",
-           "softmax", "softplus", "softsign", "squared_error", "tanh"]
+           "softmax", "softplus", "softsign", "squared_error", "t", "tanh"]
 
 
 class UsageError(ValueError):
