@@ -365,3 +365,26 @@ def test_builder_refuses_operations_no_stage_supports():
     b.let("h", sp.Abs(b.weight("W", "I") @ b.x[t]) + h[t - 1])
     with pytest.raises(CellError, match="operation Abs"):
         b.build("h")
+
+
+# --- the user guide's cell files work as written ----------------------------------------------
+
+def guide_cell_files():
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "user-guide.md").read_text()
+    return {m.group(1): m.group(0)[len("```python\n"):-3]
+            for m in re.finditer(r"```python\n# (\w+\.py)[^\n]*\n.*?```", text, re.S)}
+
+
+@pytest.mark.parametrize("name", sorted(guide_cell_files()))
+def test_user_guide_cell_files(tmp_path, name):
+    path = tmp_path / name
+    path.write_text(guide_cell_files()[name])
+    cell = load_cell(str(path))
+    assert check_unrolled(cell, steps=2).ok
+    assert bptt.main(["sheet", str(path), "--format", "md", "-o", str(tmp_path / "s.md")]) == 0
+
+
+def test_user_guide_has_the_two_worked_cells():
+    assert set(guide_cell_files()) >= {"lstmp_cell.py", "elman_cell.py"}
