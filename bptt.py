@@ -193,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "and numeric checks of the generated kernel; both by default)")
     p.add_argument("cell", help=cells_help)
     p.add_argument("--steps", type=int, default=3, help="unrolled steps T (default 3)")
-    p.add_argument("--hidden", type=int, default=2, help="hidden size H (default 2)")
-    p.add_argument("--inputs", type=int, default=2, help="input size I (default 2)")
+    p.add_argument("--hidden", type=int, help="units of size H in the unrolled check "
+                   "(default 3)")
+    p.add_argument("--inputs", type=int, help="units of size I (default 2); other sizes "
+                   "(P, K, ...) get 4, 5, ...")
     p.add_argument("--symbolic", action="store_true", help="only the unrolled exact check")
     p.add_argument("--numeric", action="store_true",
                    help="only the numeric checks of the generated kernel")

@@ -336,7 +336,7 @@ def test_unknown_cell_name():
 def test_format_is_one_line_per_row():
     report = check_unrolled("rnn", steps=2)
     lines = report.format().splitlines()
-    assert lines[0] == "rnn unrolled over T=2 steps, H=2, I=2; L = sum_t u^t . h^t, u symbolic"
+    assert lines[0] == "rnn unrolled over T=2 steps, I=2, H=3; L = sum_t u^t . h^t, u symbolic"
     assert lines[1].split() == ["quantity", "t", "method", "result", "max", "abs", "diff", "max",
                                 "rel", "diff"]
     assert len(lines) == 2 + len(report.rows) + 2
