@@ -11,9 +11,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .derivation import Backward, derive, through_outputs
-from .ir import Cell, CellError, base_name, t
-from .printers import TextbookLatexPrinter, get_notation
+import sympy as sp
+
+from .derivation import Backward, derive, loss_assumptions, through_outputs
+from .ir import SCALAR, Cell, CellError, LossBase, base_name, t
+from .printers import LOSS_LATEX, TextbookLatexPrinter, get_notation
 
 FORMATS = ("tex", "md", "pdf")
 
@@ -45,7 +47,8 @@ def sections(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     state = ", ".join(f"${printer.doprint(cell.equation(s).lhs)}$" for s in cell.state)
     out = [
         Section("Forward pass", rf"One time step $t = 1, \dots, T$. {profile.description}. "
-                rf"State variables (read at $t-1$): {state}; initial state at $t = 0$.",
+                rf"State variables (read at $t-1$): {state}; initial state at $t = 0$. "
+                f"{sizes_text(cell, printer)} {loss_text(cell, printer, backward)}".rstrip(),
                 show(cell.equations)),
         Section("Backward pass", "Adjoint recurrences, computed for $t = T, \\dots, 1$ with "
                 "the boundary: every adjoint at $T+1$ is zero. Terms at $t+1$ are the "
@@ -58,6 +61,60 @@ def sections(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     if unrolled:
         out += _unrolled_sections(cell, backward, unrolled, show, printer)
     return out
+
+
+def sizes_text(cell: Cell, printer: TextbookLatexPrinter) -> str:
+    """Sizes: the inputs and quantities grouped by their space, then the parameters' shapes."""
+    def space(shape: tuple[str, ...]) -> str:
+        dims = r" \times ".join(d for d in shape if d != SCALAR)
+        return r"\mathbb{R}" + (f"^{{{dims}}}" if dims else "")
+
+    def group(items) -> str:
+        by_space: dict[str, list[str]] = {}
+        for symbol, shape in items:
+            by_space.setdefault(space(shape), []).append(symbol)
+        return "; ".join(rf"${', '.join(symbols)} \in {where}$"
+                         for where, symbols in by_space.items())
+
+    quantities = group((printer.doprint(_at_t(q)), (cell.size(q),))
+                       for q in (*cell.inputs, *cell.quantities)
+                       if q not in printer.notation.inline)
+    text = f"Sizes: {quantities}."
+    if not printer.notation.per_unit:  # per-unit notations have scalar weights
+        params = group((printer.doprint(p.symbol), p.shape) for p in cell.params.values())
+        text += f" Parameters: {params}."
+    return text
+
+
+def _at_t(name: str) -> sp.Indexed:
+    return sp.IndexedBase(name)[t]
+
+
+def loss_text(cell: Cell, printer: TextbookLatexPrinter, backward: Backward) -> str:
+    """Where the gradient comes from: the cell's own loss (with what it assumes), or above."""
+    if not cell.loss:
+        if printer.notation.per_unit:  # the notation's description names it
+            return ""
+        return (rf"$\Delta^t = \partial L/\partial {printer.doprint(_at_t(cell.output))}$ is "
+                "the gradient from the layer above.")
+    loss = printer.doprint(_at_t(cell.loss))
+    functions = {type(f) for eq in cell.equations for f in eq.rhs.atoms(LossBase)}
+    defined = ", ".join(f"${LOSS_LATEX[f][0]}(y, z) = {LOSS_LATEX[f][1]}$"
+                        for f in sorted(functions, key=str) if f in LOSS_LATEX)
+    text = (rf"The cell computes its own loss: $L = \sum_{{t=1}}^{{T}} {loss}$, so no gradient "
+            f"arrives from above{'; ' + defined if defined else ''}.")
+    assumed = [f"${printer.doprint(a)} = {printer.doprint(b)}$"
+               for a, b in loss_assumptions(cell).items() if a.has(t) and not a.has(t - 1)
+               and not a.has(t + 1)]
+    if assumed:
+        text += (" The backward pass assumes that the targets are distributions (their units "
+                 f"sum to one): {', '.join(assumed)}.")
+    errors = {f.args[0] - f.args[1] for eq in cell.equations for f in eq.rhs.atoms(LossBase)}
+    textbook = [printer.equation(eq).replace("&=", "=") for eq in backward.adjoints
+                if eq.rhs in errors]
+    if textbook:
+        text += f" The adjoint is the prediction minus the target: ${'$, $'.join(textbook)}$."
+    return text
 
 
 def _unrolled_sections(cell: Cell, backward: Backward, steps: int, show,
