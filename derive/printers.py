@@ -384,16 +384,6 @@ class PlainPrinter(StrPrinter):
     def _print_Outer(self, e) -> str:
         return f"outer({self._print(e.args[0])}, {self._print(e.args[1])})"
 
-    def _print_Softmax(self, e: sp.Function) -> str:
-        return rf"\operatorname{{softmax}}\left({self._print(e.args[0])}\right)"
-
-    def _print_UnitSum(self, e: sp.Function) -> str:
-        return rf"\mathbf{{1}}^\top {self._operand(e.args[0])}"
-
-    def _print_LossBase(self, e: LossBase) -> str:
-        name = LOSS_LATEX.get(e.func, (rf"\operatorname{{{_escape_name(type(e).__name__)}}}",))[0]
-        return rf"{name}\left({self._print(e.args[0])}, {self._print(e.args[1])}\right)"
-
     def _print_Sum(self, e: sp.Sum) -> str:
         (var, lo, hi), = e.limits
         return f"sum({self._print(e.function)} for {var} = {lo}..{hi})"

@@ -5,9 +5,14 @@ document, as Markdown with ``$$`` blocks, or as a PDF compiled from the LaTeX.
 """
 from __future__ import annotations
 
+import ast
+import importlib.util
+import inspect
+import re
 import shutil
 import subprocess
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +20,7 @@ import sympy as sp
 
 from .derivation import Backward, derive, loss_assumptions, through_outputs
 from .ir import SCALAR, Cell, CellError, LossBase, base_name, t
-from .printers import LOSS_LATEX, TextbookLatexPrinter, get_notation
+from .printers import LOSS_LATEX, TextbookLatexPrinter, get_notation, vector_symbol
 
 FORMATS = ("tex", "md", "pdf")
 
@@ -150,7 +155,7 @@ def tex(cell: Cell, notation: str = "vector", unrolled: int | None = None,
         if sec.equations:
             parts += [r"\begin{align}", " \\\\\n".join(sec.equations), r"\end{align}"]
     if code:
-        parts += [r"\subsection*{Generated code, read as math}", code]
+        parts += [rf"\subsection*{{{_code_title(cell)}}}", code]
     parts.append(r"\end{document}")
     return "\n".join(parts) + "\n"
 
@@ -167,9 +172,61 @@ def markdown(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     return "\n".join(lines)
 
 
-def _markdown_code(code: str) -> str:
+def code_latex(cell: Cell) -> str:
+    """The ``--with-code`` LaTeX: the cell's own step function (``@cell``) when it has one,
+    else the generated kernel's step functions; ``% title`` lines and ``\\[ ... \\]`` blocks."""
+    if cell.function is None:
+        from .codegen import code_latex as generated
+        return generated(cell)
+    return step_function_latex(cell)
+
+
+def _code_title(cell: Cell) -> str:
+    return ("Generated code, read as math" if cell.function is None
+            else "The step function, read as math")
+
+
+class _Parenthesize(ast.NodeTransformer):
+    """latexify 0.4.4 drops the parentheses of ``W @ (f * h)`` (it treats @ and * as one
+    associative product): a one-element tuple keeps them, printed as ``(f h)``."""
+    GROUPED = (ast.Mult, ast.MatMult, ast.Div)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        right = node.right
+        if (isinstance(node.op, (ast.Mult, ast.MatMult)) and isinstance(right, ast.BinOp)
+                and isinstance(right.op, self.GROUPED)
+                and ast.MatMult in (type(node.op), type(right.op))):
+            node.right = ast.Tuple([right], ast.Load())
+        return node
+
+
+def step_function_latex(cell: Cell) -> str:
+    """The user's step function rendered by latexify-py (one ``\\[ array \\]`` block); names
+    written as in the sheets (``W_f`` -> ``W_{f}``, ``h_tilde`` -> ``\\tilde{h}``)."""
+    import latexify
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cell.function)))
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    fn.decorator_list = []
+    source = ast.unparse(ast.fix_missing_locations(_Parenthesize().visit(fn)))
+    with tempfile.TemporaryDirectory() as tmp:  # latexify reads the source from a file
+        path = Path(tmp) / f"_bptt_step_{fn.name}.py"
+        path.write_text(source + "\n")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        tex = latexify.get_latex(getattr(module, fn.name), use_math_symbols=True,
+                                 reduce_assignments=False)
+    names = {*cell.inputs, *cell.quantities, *cell.params}
+    tex = re.sub(r"\\mathrm\{([\w\\]+)\}", lambda m: vector_symbol(m[1].replace("\\_", "_"))
+                 if m[1].replace("\\_", "_") in names else m[0], tex)
+    return f"% {cell.name}: the step function (latexify-py)\n\\[ {tex} \\]\n"
+
+
+def _markdown_code(code: str, title: str) -> str:
     """The --with-code LaTeX (``% title`` lines and ``\\[ ... \\]`` blocks) as Markdown."""
-    lines = ["## Generated code, read as math", ""]
+    lines = [f"## {title}", ""]
     for line in code.splitlines():
         if line.startswith("%"):
             lines += [line.lstrip("% "), ""]
@@ -202,7 +259,8 @@ def render(cell: Cell, notation: str = "vector", fmt: str = "tex",
     if fmt not in FORMATS:
         raise SheetError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     if fmt == "md":
-        return markdown(cell, notation, unrolled) + (_markdown_code(code) if code else "")
+        return markdown(cell, notation, unrolled) + (_markdown_code(code, _code_title(cell))
+                                                     if code else "")
     source = tex(cell, notation, unrolled, code)
     return pdf(source) if fmt == "pdf" else source
 
