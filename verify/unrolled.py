@@ -448,18 +448,24 @@ def _limit(name: str, value: int, low: int, high: int | None) -> None:
 
 def unit_counts(cell: Cell, hidden: int | None = None, inputs: int | None = None,
                 sizes: dict[str, int] | None = None) -> dict[str, int]:
-    """The number of units of each size name the cell uses: I = ``inputs`` (default 2),
-    H = ``hidden`` (default 3), any other name as in ``sizes``, else the smallest number from 2
-    up that no other size has."""
+    """The number of units of each size name the cell uses (I and H first): H = ``hidden``,
+    I = ``inputs``, any other name as in ``sizes``; a name not given takes its default (I = 2,
+    H = 3) if no other size has it, else the smallest number from 2 up that none has."""
     given = {**(sizes or {})}
     given |= {name: n for name, n in (("H", hidden), ("I", inputs)) if n is not None}
     for name, n in given.items():
         high = {"H": MAX_HIDDEN, "I": MAX_INPUTS}.get(name, MAX_UNITS)
         _limit({"H": "hidden", "I": "inputs"}.get(name, f"size {name}"), n, 1, high)
-    counts = {name: given.get(name, DEFAULT_UNITS.get(name)) for name in cell.size_names}
-    taken = {n for n in counts.values() if n is not None}
-    free = (n for n in itertools.count(2) if n not in taken)
-    return {name: n if n is not None else next(free) for name, n in counts.items()}
+    names = [n for n in DEFAULT_UNITS if n in cell.size_names]
+    names += [n for n in cell.size_names if n not in DEFAULT_UNITS]
+    counts = {name: given[name] for name in names if name in given}
+    for name in names:
+        if name not in counts:
+            taken = set(counts.values())
+            default = DEFAULT_UNITS.get(name)
+            counts[name] = default if default is not None and default not in taken else next(
+                n for n in itertools.count(2) if n not in taken)
+    return {name: counts[name] for name in names}
 
 
 def check_unrolled(cell: Cell | str, steps: int = 3, hidden: int | None = None,
