@@ -82,7 +82,7 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     cell = load_cell(args.cell)
     code = ""
     if args.with_code:
-        from derive.codegen import code_latex
+        from derive.sheets import code_latex
         code = code_latex(cell)
     if args.unrolled is not None and not 1 <= args.unrolled <= 10:
         raise UsageError(f"--unrolled {args.unrolled}: choose 1 to 10 steps")
@@ -93,10 +93,25 @@ def cmd_sheet(args: argparse.Namespace) -> int:
 def explain(cell: Cell) -> str:
     """What the state of ``cell`` is, in words and equations."""
     backward = derive(cell)
-    lines = [f"{cell.name}: {cell.description}",
+    sizes: dict[str, list[str]] = {}
+    for q in (*cell.inputs, *cell.quantities):
+        sizes.setdefault(cell.size(q), []).append(q)
+    inputs = " and ".join(f"{x}^t" for x in cell.inputs if x not in cell.targets)
+    if cell.loss:
+        loss = (f"Loss: L = sum over t of {cell.loss}^t ({plain(cell.equation(cell.loss))}); "
+                "no gradient arrives from above.")
+        loss += "".join(f" Assumed: {a} (the targets are distributions)."
+                        for a in backward.assumptions)
+    else:
+        loss = (f"Loss: from the layer above, Delta^t = dL/d{cell.output}^t; L itself is not "
+                "part of the cell.")
+    lines = [f"{cell.name}: {cell.description}" if cell.description else cell.name,
              f"State variables: {', '.join(cell.state)}. A state variable is a quantity that "
              "one step computes and the next step reads (at t-1); everything else is "
-             "recomputed from x^t and the state at each step.", ""]
+             f"recomputed from {inputs} and the state at each step.",
+             "Sizes: " + "; ".join(f"{', '.join(names)}: {size}"
+                                   for size, names in sizes.items()) + ".",
+             loss, ""]
     for s in cell.state:
         role = "the cell output and a state variable" if s == cell.output else "a state variable"
         eq = backward.adjoint_of(s)
@@ -193,8 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "and numeric checks of the generated kernel; both by default)")
     p.add_argument("cell", help=cells_help)
     p.add_argument("--steps", type=int, default=3, help="unrolled steps T (default 3)")
-    p.add_argument("--hidden", type=int, default=2, help="hidden size H (default 2)")
-    p.add_argument("--inputs", type=int, default=2, help="input size I (default 2)")
+    p.add_argument("--hidden", type=int, help="units of size H in the unrolled check "
+                   "(default 3)")
+    p.add_argument("--inputs", type=int, help="units of size I (default 2); other sizes "
+                   "(P, K, ...) get 4, 5, ...")
     p.add_argument("--symbolic", action="store_true", help="only the unrolled exact check")
     p.add_argument("--numeric", action="store_true",
                    help="only the numeric checks of the generated kernel")

@@ -130,7 +130,8 @@ def named_values(cell: Cell) -> Callable[[sp.Expr], sp.Expr]:
     """Write a softmax by the quantity that holds it (y for softmax(a) where y = softmax(a)),
     so that the loss's dl/dy and the softmax rule cancel as in the textbooks."""
     table = {shift(eq.rhs, k): shift(eq.lhs, k) for eq in cell.equations
-             if isinstance(eq.rhs, Softmax) for k in (-1, 0, 1)}
+             if isinstance(eq.rhs, Softmax) for k in (-1, 1, 0)}  # a softmax of parameters
+    # only (no t in it) is the same at every shift: the unshifted row, written last, wins
     return lambda expr: expr.xreplace(table) if table else expr
 
 
@@ -202,6 +203,9 @@ def through_outputs(expr: sp.Expr, cell: Cell) -> sp.Expr:
     named = {(type(eq.rhs), eq.rhs.args[0]): eq.lhs for eq in cell.equations
              if type(eq.rhs) in ACTIVATIONS}
     for act, rule in ACTIVATIONS.items():
+        if rule.through_output is None:  # relu, elu, ...: f'(a) stays as it is
+            continue
+
         def rewrite(arg, act=act, rule=rule):
             for k in (0, 1, -1):
                 q = named.get((act, shift(arg, -k)))

@@ -14,8 +14,8 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from .ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, MatVec, MatVecT, Outer,
-                 Weight, base_name, sigmoid, t, tanh)
+from .ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, LossBase, MatVec, MatVecT,
+                 Outer, Weight, base_name, cross_entropy, sigmoid, squared_error, t, tanh)
 
 
 @dataclass(frozen=True)
@@ -47,22 +47,36 @@ class Notation:
         return bool(self.units)
 
 
-_GREEK = {"iota": r"\iota", "phi": r"\phi", "omega": r"\omega"}
+# accents a name may carry, as a suffix (ibar, htilde) or as its first subscript (h_tilde)
+ACCENTS = {"bar": r"\bar", "tilde": r"\tilde", "hat": r"\hat"}
+GREEK = {g: "\\" + g for g in (
+    "alpha beta gamma epsilon varepsilon zeta eta theta iota kappa mu nu xi pi rho sigma tau "
+    "upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega").split()}
 
 
 def vector_symbol(name: str) -> str:
-    """``ibar`` -> ``\\bar{i}``, ``W_ih`` -> ``W_{ih}``, ``nbar_h`` -> ``\\bar{n}_{h}``."""
+    """``ibar`` -> ``\\bar{i}``, ``W_ih`` -> ``W_{ih}``, ``nbar_h`` -> ``\\bar{n}_{h}``,
+    ``h_tilde`` -> ``\\tilde{h}``, ``alpha`` -> ``\\alpha``, ``loss`` -> ``\\mathrm{loss}``."""
     base, _, sub = name.partition("_")
-    if base.endswith("bar") and len(base) > 3:
-        base = rf"\bar{{{base[:-3]}}}"
-    elif base == "Delta":
-        base = r"\Delta"
-    return f"{base}_{{{sub}}}" if sub else base
+    first, _, rest = sub.partition("_")
+    accent = first if first in ACCENTS else None
+    if accent:
+        sub = rest
+    else:
+        accent = next((a for a in ACCENTS if base.endswith(a) and len(base) > len(a)), None)
+        base = base[:-len(accent)] if accent else base
+    core = GREEK.get(base) or (base if len(base) == 1 else rf"\mathrm{{{base}}}")
+    core = rf"{ACCENTS[accent]}{{{core}}}" if accent else core
+    return f"{core}_{{{sub}}}" if sub else core
+
+
+# per-step losses: (LaTeX name, definition for the sheet's text)
+LOSS_LATEX = {cross_entropy: (r"\mathcal{L}_{\mathrm{CE}}", r"-\sum_j z_j \log y_j"),
+              squared_error: (r"\mathcal{L}_{\mathrm{SE}}", r"\tfrac{1}{2} \sum_j (y_j - z_j)^2")}
 
 
 VECTOR = Notation("vector", "Greff-style vector notation: bars mark pre-activations, "
-                  r"$\odot$ the elementwise product, $\delta q^t = \partial L/\partial q^t$, "
-                  r"$\Delta^t$ the gradient from the layer above")
+                  r"$\odot$ the elementwise product, $\delta q^t = \partial L/\partial q^t$")
 
 
 #: graves-lstm's gates (IR names) -> Graves' unit labels; the sheets print them and
@@ -130,6 +144,10 @@ def _time(index: sp.Expr) -> str:
 def _adjoint_name(q: sp.Indexed) -> str | None:
     name = base_name(q)
     return name[6:] if name.startswith("delta_") else None
+
+
+def _escape_name(name: str) -> str:
+    return name.replace("_", r"\_")
 
 
 class TextbookLatexPrinter(LatexPrinter):
@@ -223,6 +241,16 @@ class TextbookLatexPrinter(LatexPrinter):
             return f"{self._operand(g)}\\, {self._operand(v, summed=True)}"
         return rf"{self._operand(g)} \left({self._print(v)}\right)^\top"
 
+    def _print_Softmax(self, e: sp.Function) -> str:
+        return rf"\operatorname{{softmax}}\left({self._print(e.args[0])}\right)"
+
+    def _print_UnitSum(self, e: sp.Function) -> str:
+        return rf"\mathbf{{1}}^\top {self._operand(e.args[0])}"
+
+    def _print_LossBase(self, e: LossBase) -> str:
+        name = LOSS_LATEX.get(e.func, (rf"\operatorname{{{_escape_name(type(e).__name__)}}}",))[0]
+        return rf"{name}\left({self._print(e.args[0])}, {self._print(e.args[1])}\right)"
+
     def _print_Sum(self, e: sp.Sum) -> str:
         (var, lo, hi), = e.limits
         body = e.function
@@ -233,23 +261,20 @@ class TextbookLatexPrinter(LatexPrinter):
     def _function_name(self, f: type, arg: sp.Expr) -> str:
         names = self.notation.functions
         key = base_name(arg) if isinstance(arg, sp.Indexed) else None
-        return names.get((f, key)) or names.get((f, None)) or {sigmoid: r"\sigma",
-                                                                tanh: r"\tanh"}[f]
+        return names.get((f, key)) or names.get((f, None)) or ACTIVATIONS[f].latex
 
-    def _print_Activation(self, e: sp.Function) -> str:
+    # SymPy's dispatcher finds a Function subclass's methods by its own name or a *Base name
+    def _print_ActivationBase(self, e: sp.Function) -> str:
         return rf"{self._function_name(e.func, e.args[0])}\left({self._print(e.args[0])}\right)"
 
-    # SymPy's dispatcher skips intermediate Function classes, so each activation needs a name
-    _print_sigmoid = _print_tanh = _print_Activation
-
-    def _print_prime(self, e: sp.Function) -> str:
+    def _print_PrimeBase(self, e: sp.Function) -> str:
         name = self._function_name(PRIMES[e.func], e.args[0])
         return rf"{name}'\left({self._print(e.args[0])}\right)"
 
-    _print_sigmoid_prime = _print_tanh_prime = _print_prime
-
     def _print_Pow(self, e: sp.Pow) -> str:
         base, exp = e.args
+        if exp.is_number and exp.is_negative:
+            return rf"\frac{{1}}{{{self._print(base ** -exp)}}}"
         if isinstance(base, (sp.Indexed, sp.Symbol)) and not self.notation.per_unit:
             return rf"\left({self._print(base)}\right)^{{{self._print(exp)}}}"
         if isinstance(base, sp.Function) and type(base) in ACTIVATIONS:
@@ -279,6 +304,11 @@ class TextbookLatexPrinter(LatexPrinter):
         return self._product(factors)
 
     def _product(self, factors) -> str:
+        below = [f for f in factors if f.is_Pow and f.exp.is_number and f.exp.is_negative]
+        if below:  # a fraction: what divides, over the product of the divisors
+            above = [f for f in factors if f not in below]
+            over = self._print(sp.Mul(*(f.base ** -f.exp for f in below)))
+            return rf"\frac{{{self._product(above) if above else '1'}}}{{{over}}}"
         if len(factors) == 1:
             return self._print(factors[0])
         sep = " " if self.notation.per_unit else r" \odot "
@@ -296,7 +326,8 @@ class TextbookLatexPrinter(LatexPrinter):
         if offsets:
             return (max(offsets), term.has(MatVecT), negative, str(term))
         reads = term.atoms(sp.Indexed)
-        inputs = self.cell.inputs if self.cell else ("x",)
+        inputs = ([x for x in self.cell.inputs if x not in self.cell.targets] if self.cell
+                  else ("x",))
         kind = (-1 if term.is_number else 0 if any(base_name(q) in inputs for q in reads)
                 else 1 if term.has(MatVec) else 2 if reads else 3)
         declared = list(self.cell.params) if self.cell else []
@@ -309,7 +340,7 @@ class TextbookLatexPrinter(LatexPrinter):
         for i, term in enumerate(sorted(e.args, key=self._term_rank)):
             text = self._print(term)
             if text.startswith("-"):
-                out += " - " + text[1:]
+                out += (" - " if i else "-") + text[1:]
             else:
                 out += (" + " if i else "") + text
         return out
@@ -358,7 +389,8 @@ class PlainPrinter(StrPrinter):
         return f"sum({self._print(e.function)} for {var} = {lo}..{hi})"
 
     def _print_Function(self, e: sp.Function) -> str:
-        return f"{type(e).__name__.replace('_prime', chr(39))}({self._print(e.args[0])})"
+        args = ", ".join(self._print(a) for a in e.args)
+        return f"{type(e).__name__.replace('_prime', chr(39))}({args})"
 
 
 def plain(expr: sp.Expr | Equation) -> str:

@@ -5,15 +5,22 @@ document, as Markdown with ``$$`` blocks, or as a PDF compiled from the LaTeX.
 """
 from __future__ import annotations
 
+import ast
+import importlib.util
+import inspect
+import re
 import shutil
 import subprocess
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from .derivation import Backward, derive, through_outputs
-from .ir import Cell, CellError, base_name, t
-from .printers import TextbookLatexPrinter, get_notation
+import sympy as sp
+
+from .derivation import Backward, derive, loss_assumptions, through_outputs
+from .ir import SCALAR, Cell, CellError, LossBase, base_name, t
+from .printers import LOSS_LATEX, TextbookLatexPrinter, get_notation, vector_symbol
 
 FORMATS = ("tex", "md", "pdf")
 
@@ -45,7 +52,8 @@ def sections(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     state = ", ".join(f"${printer.doprint(cell.equation(s).lhs)}$" for s in cell.state)
     out = [
         Section("Forward pass", rf"One time step $t = 1, \dots, T$. {profile.description}. "
-                rf"State variables (read at $t-1$): {state}; initial state at $t = 0$.",
+                rf"State variables (read at $t-1$): {state}; initial state at $t = 0$. "
+                f"{sizes_text(cell, printer)} {loss_text(cell, printer, backward)}".rstrip(),
                 show(cell.equations)),
         Section("Backward pass", "Adjoint recurrences, computed for $t = T, \\dots, 1$ with "
                 "the boundary: every adjoint at $T+1$ is zero. Terms at $t+1$ are the "
@@ -58,6 +66,60 @@ def sections(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     if unrolled:
         out += _unrolled_sections(cell, backward, unrolled, show, printer)
     return out
+
+
+def sizes_text(cell: Cell, printer: TextbookLatexPrinter) -> str:
+    """Sizes: the inputs and quantities grouped by their space, then the parameters' shapes."""
+    def space(shape: tuple[str, ...]) -> str:
+        dims = r" \times ".join(d for d in shape if d != SCALAR)
+        return r"\mathbb{R}" + (f"^{{{dims}}}" if dims else "")
+
+    def group(items) -> str:
+        by_space: dict[str, list[str]] = {}
+        for symbol, shape in items:
+            by_space.setdefault(space(shape), []).append(symbol)
+        return "; ".join(rf"${', '.join(symbols)} \in {where}$"
+                         for where, symbols in by_space.items())
+
+    quantities = group((printer.doprint(_at_t(q)), (cell.size(q),))
+                       for q in (*cell.inputs, *cell.quantities)
+                       if q not in printer.notation.inline)
+    text = f"Sizes: {quantities}."
+    if not printer.notation.per_unit:  # per-unit notations have scalar weights
+        params = group((printer.doprint(p.symbol), p.shape) for p in cell.params.values())
+        text += f" Parameters: {params}."
+    return text
+
+
+def _at_t(name: str) -> sp.Indexed:
+    return sp.IndexedBase(name)[t]
+
+
+def loss_text(cell: Cell, printer: TextbookLatexPrinter, backward: Backward) -> str:
+    """Where the gradient comes from: the cell's own loss (with what it assumes), or above."""
+    if not cell.loss:
+        if printer.notation.per_unit:  # the notation's description names it
+            return ""
+        return (rf"$\Delta^t = \partial L/\partial {printer.doprint(_at_t(cell.output))}$ is "
+                "the gradient from the layer above.")
+    loss = printer.doprint(_at_t(cell.loss))
+    functions = {type(f) for eq in cell.equations for f in eq.rhs.atoms(LossBase)}
+    defined = ", ".join(f"${LOSS_LATEX[f][0]}(y, z) = {LOSS_LATEX[f][1]}$"
+                        for f in sorted(functions, key=str) if f in LOSS_LATEX)
+    text = (rf"The cell computes its own loss: $L = \sum_{{t=1}}^{{T}} {loss}$, so no gradient "
+            f"arrives from above{'; ' + defined if defined else ''}.")
+    assumed = [f"${printer.doprint(a)} = {printer.doprint(b)}$"
+               for a, b in loss_assumptions(cell).items() if a.has(t) and not a.has(t - 1)
+               and not a.has(t + 1)]
+    if assumed:
+        text += (" The backward pass assumes that the targets are distributions (their units "
+                 f"sum to one): {', '.join(assumed)}.")
+    errors = {f.args[0] - f.args[1] for eq in cell.equations for f in eq.rhs.atoms(LossBase)}
+    textbook = [printer.equation(eq).replace("&=", "=") for eq in backward.adjoints
+                if eq.rhs in errors]
+    if textbook:
+        text += f" The adjoint is the prediction minus the target: ${'$, $'.join(textbook)}$."
+    return text
 
 
 def _unrolled_sections(cell: Cell, backward: Backward, steps: int, show,
@@ -93,7 +155,7 @@ def tex(cell: Cell, notation: str = "vector", unrolled: int | None = None,
         if sec.equations:
             parts += [r"\begin{align}", " \\\\\n".join(sec.equations), r"\end{align}"]
     if code:
-        parts += [r"\subsection*{Generated code, read as math}", code]
+        parts += [rf"\subsection*{{{_code_title(cell)}}}", code]
     parts.append(r"\end{document}")
     return "\n".join(parts) + "\n"
 
@@ -110,9 +172,61 @@ def markdown(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     return "\n".join(lines)
 
 
-def _markdown_code(code: str) -> str:
+def code_latex(cell: Cell) -> str:
+    """The ``--with-code`` LaTeX: the cell's own step function (``@cell``) when it has one,
+    else the generated kernel's step functions; ``% title`` lines and ``\\[ ... \\]`` blocks."""
+    if cell.function is None:
+        from .codegen import code_latex as generated
+        return generated(cell)
+    return step_function_latex(cell)
+
+
+def _code_title(cell: Cell) -> str:
+    return ("Generated code, read as math" if cell.function is None
+            else "The step function, read as math")
+
+
+class _Parenthesize(ast.NodeTransformer):
+    """latexify 0.4.4 drops the parentheses of ``W @ (f * h)`` (it treats @ and * as one
+    associative product): a one-element tuple keeps them, printed as ``(f h)``."""
+    GROUPED = (ast.Mult, ast.MatMult, ast.Div)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        right = node.right
+        if (isinstance(node.op, (ast.Mult, ast.MatMult)) and isinstance(right, ast.BinOp)
+                and isinstance(right.op, self.GROUPED)
+                and ast.MatMult in (type(node.op), type(right.op))):
+            node.right = ast.Tuple([right], ast.Load())
+        return node
+
+
+def step_function_latex(cell: Cell) -> str:
+    """The user's step function rendered by latexify-py (one ``\\[ array \\]`` block); names
+    written as in the sheets (``W_f`` -> ``W_{f}``, ``h_tilde`` -> ``\\tilde{h}``)."""
+    import latexify
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cell.function)))
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    fn.decorator_list = []
+    source = ast.unparse(ast.fix_missing_locations(_Parenthesize().visit(fn)))
+    with tempfile.TemporaryDirectory() as tmp:  # latexify reads the source from a file
+        path = Path(tmp) / f"_bptt_step_{fn.name}.py"
+        path.write_text(source + "\n")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        tex = latexify.get_latex(getattr(module, fn.name), use_math_symbols=True,
+                                 reduce_assignments=False)
+    names = {*cell.inputs, *cell.quantities, *cell.params}
+    tex = re.sub(r"\\mathrm\{([\w\\]+)\}", lambda m: vector_symbol(m[1].replace("\\_", "_"))
+                 if m[1].replace("\\_", "_") in names else m[0], tex)
+    return f"% {cell.name}: the step function (latexify-py)\n\\[ {tex} \\]\n"
+
+
+def _markdown_code(code: str, title: str) -> str:
     """The --with-code LaTeX (``% title`` lines and ``\\[ ... \\]`` blocks) as Markdown."""
-    lines = ["## Generated code, read as math", ""]
+    lines = [f"## {title}", ""]
     for line in code.splitlines():
         if line.startswith("%"):
             lines += [line.lstrip("% "), ""]
@@ -145,7 +259,8 @@ def render(cell: Cell, notation: str = "vector", fmt: str = "tex",
     if fmt not in FORMATS:
         raise SheetError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     if fmt == "md":
-        return markdown(cell, notation, unrolled) + (_markdown_code(code) if code else "")
+        return markdown(cell, notation, unrolled) + (_markdown_code(code, _code_title(cell))
+                                                     if code else "")
     source = tex(cell, notation, unrolled, code)
     return pdf(source) if fmt == "pdf" else source
 

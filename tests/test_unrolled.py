@@ -336,7 +336,7 @@ def test_unknown_cell_name():
 def test_format_is_one_line_per_row():
     report = check_unrolled("rnn", steps=2)
     lines = report.format().splitlines()
-    assert lines[0] == "rnn unrolled over T=2 steps, H=2, I=2; L = sum_t u^t . h^t, u symbolic"
+    assert lines[0] == "rnn unrolled over T=2 steps, I=2, H=3; L = sum_t u^t . h^t, u symbolic"
     assert lines[1].split() == ["quantity", "t", "method", "result", "max", "abs", "diff", "max",
                                 "rel", "diff"]
     assert len(lines) == 2 + len(report.rows) + 2
@@ -408,3 +408,123 @@ def test_unroll_rejects_bad_steps(steps):
 @pytest.mark.parametrize("module", [unroll_module, unrolled_module])
 def test_docstring_examples(module):
     assert doctest.testmod(module).failed == 0
+
+
+# --- every operation and size of the front end ----------------------------------------------
+
+from zoo import ZOO, elman, lstmp, regression  # noqa: E402  (cells shared with test_sheets)
+
+
+@pytest.mark.parametrize("cell", ZOO, ids=lambda c: c.name)
+def test_front_end_cells_agree(cell):
+    report = check_unrolled(cell, steps=3)
+    assert report.ok, report.format()
+    assert not _missing_rows(report)
+
+
+def _missing_rows(report):
+    return [row for row in report.rows if row.note]
+
+
+@pytest.mark.parametrize("cell, hidden, inputs, sizes, expected", [
+    (lstmp, None, None, None, {"I": 2, "H": 3, "P": 4}),
+    (lstmp, 2, 2, None, {"I": 2, "H": 2, "P": 3}),     # explicit equal sizes are the user's
+    (lstmp, None, None, {"P": 1}, {"I": 2, "H": 3, "P": 1}),
+    (regression, None, 3, None, {"I": 3, "H": 2, "K": 4}),  # H's default 3 is taken: H < K
+    (get_cell("rnn"), None, None, None, {"I": 2, "H": 3}),
+])
+def test_every_size_name_has_its_own_number_of_units(cell, hidden, inputs, sizes, expected):
+    from verify.unrolled import unit_counts
+    got = unit_counts(cell, hidden, inputs, sizes)
+    assert got == expected and list(got) == list(expected)
+
+
+def test_sizes_are_distinct_by_default_so_a_misshapen_product_is_caught():
+    # delta_c = (W_r^T delta_h) ... with W_r (P x H): written without the transpose, it reads
+    # P = 4 columns of a P-vector at H = 3 rows; caught at every step
+    W_r = lstmp.params["W_r"].symbol
+    delta_h = sp.IndexedBase("delta_h")
+    backward = mutate(derive(lstmp), "delta_c", lambda rhs: rhs.xreplace(
+        {MatVecT(W_r, delta_h[t]): MatVec(W_r, delta_h[t])}))
+    report = check_unrolled(lstmp, steps=2, backward=backward)
+    assert {row.where for row in report.failures} == {"delta_c at t=2", "delta_c at t=1"}
+    assert report.format().splitlines()[0] == (
+        "lstmp unrolled over T=2 steps, I=2, H=3, P=4; L = sum_t u^t . h^t, u symbolic")
+
+
+def test_loss_cell_sums_its_own_loss_and_has_no_upstream_gradient():
+    report = check_unrolled(elman, steps=3)
+    assert report.ok, report.format()
+    assert report.loss == "L = sum_t loss^t"
+    where = rows_by_where(report)
+    assert ("delta_a", 3) in where and ("delta_loss", 3) in where
+    assert not any(q == "delta_z" for q, _ in where)  # no gradient flows into a target
+    graph = _Graph(elman, 2, {"I": 2, "H": 3})
+    assert not any(str(s).startswith("u^") for s in graph.leaves)
+    assert set(graph.loss.values()) == {1}
+
+
+def test_cross_entropy_targets_lie_on_the_simplex_exactly():
+    graph = _Graph(elman, 2, {"I": 2, "H": 3})
+    s = graph.scalars
+    z = sp.IndexedBase("z")
+    last = s.read(z[2], (2,))
+    assert last == 1 - s.value("z", 2, 0) - s.value("z", 2, 1)
+    point = graph.at_point(random.Random(5))
+    for k in (1, 2):
+        units = [last.xreplace({s.value("z", 2, 0): s.value("z", k, 0),
+                                s.value("z", 2, 1): s.value("z", k, 1)}).xreplace(point.values)]
+        units += [point.values[s.value("z", k, m)] for m in (0, 1)]
+        assert all(u > 0 for u in units) and abs(sum(units) - 1) < sp.Float("1e-55")
+
+
+def test_without_the_simplex_the_softmax_cross_entropy_adjoint_is_wrong(monkeypatch):
+    # the derivation's delta_a = y - z holds only where the targets sum to 1: drawn freely,
+    # the check rejects exactly those rows (dL/da = y 1^T z - z)
+    monkeypatch.setattr(unrolled_module, "_simplex_targets", lambda cell: {})
+    report = check_unrolled(elman, steps=2)
+    failing = {row.quantity for row in report.failures}
+    assert "delta_a" in failing and failing <= {"delta_a", "delta_h", "delta_x", "delta_c",
+                                                "delta_V", "delta_W", "delta_U", "delta_b"}
+
+
+def test_softmax_cross_entropy_unrolled_derivative_matches_pytorch_autograd():
+    torch = pytest.importorskip("torch")
+    steps, H, I = 3, 3, 2
+    graph = _Graph(elman, steps, {"I": I, "H": H})
+    point = graph.at_point(random.Random(11))
+    s = graph.scalars
+    val = lambda sym: float(sym.xreplace(point.values))  # noqa: E731
+
+    def tensor(rows, cols, entry):
+        return torch.tensor([[val(entry(j, m)) for m in range(cols)] for j in range(rows)],
+                            dtype=torch.float64, requires_grad=True)
+
+    W, U, V = (tensor(H, n, lambda j, m, p=p: s.entry(p, (j, m)))
+               for p, n in (("W", I), ("U", H), ("V", H)))
+    b, c = (tensor(H, 1, lambda j, m, p=p: s.entry(p, (j,))) for p in "bc")
+    h0 = tensor(H, 1, lambda j, m: s.value("h", 0, j))
+    z = sp.IndexedBase("z")
+    h, loss = h0, 0
+    for k in range(1, steps + 1):
+        x = tensor(I, 1, lambda j, m: s.value("x", k, j))
+        target = torch.tensor([[val(s.read(z[k], (j,)))] for j in range(H)], dtype=torch.float64)
+        h = torch.tanh(W @ x + U @ h + b)
+        y = torch.softmax(V @ h + c, dim=0)
+        loss = loss - (target * torch.log(y)).sum()
+    loss.backward()
+    for name, tensor_ in (("W", W), ("U", U), ("V", V)):
+        ours = [[float(point.total[s.entry(name, (j, m))]) for m in range(tensor_.shape[1])]
+                for j in range(H)]
+        assert tensor_.grad.tolist() == [pytest.approx(row, rel=1e-10, abs=1e-12) for row in ours]
+    assert [g[0] for g in h0.grad.tolist()] == pytest.approx(
+        [float(point.total[s.value("h", 0, j)]) for j in range(H)], rel=1e-10, abs=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"sizes": {"P": 7}}, "size P must be an integer >= 1, got 7|size P=7 is above the limit"),
+    ({"sizes": {"P": 0}}, "size P must be an integer >= 1, got 0"),
+])
+def test_bad_sizes_raise_verify_error(kwargs, words):
+    with pytest.raises(VerifyError, match=words):
+        check_unrolled(lstmp, **kwargs)
