@@ -202,6 +202,9 @@ def through_outputs(expr: sp.Expr, cell: Cell) -> sp.Expr:
     named = {(type(eq.rhs), eq.rhs.args[0]): eq.lhs for eq in cell.equations
              if type(eq.rhs) in ACTIVATIONS}
     for act, rule in ACTIVATIONS.items():
+        if rule.through_output is None:  # relu, softplus, ...: f'(a) stays as it is
+            continue
+
         def rewrite(arg, act=act, rule=rule):
             for k in (0, 1, -1):
                 q = named.get((act, shift(arg, -k)))
