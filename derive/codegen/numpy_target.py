@@ -1,32 +1,132 @@
 """The NumPy writer: a plan printed as in-place NumPy code (``out=``), one module."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+
+from sympy.printing.precedence import PRECEDENCE
 from typing import Callable
 
 import sympy as sp
 
 from ..derivation import adjoint
-from ..ir import Cell, CellError, Delta, Equation, MatVec, Outer, base_name, t
-from .plan import (AS_TANH, NUMPY_FUNCTIONS, POWERS, AllStepsPrinter, Buffer, ColumnPrinter,
-                   Group, Plan, _cols, _group_of, _index, _is_product, _text, _uncache, _width)
+from ..ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, LossBase, MatVec,
+                  Outer, Softmax, UnitSum, base_name, sigmoid, t, tanh)
+from .plan import (AS_TANH, Buffer, Group, Plan, TextPrinter, _cols, _group_of, _index,
+                   _is_product, _text, _uncache, _width)
+
+# --- tables -------------------------------------------------------------------------------
+
+# Elementwise functions with a NumPy ufunc that writes in place (``out=``; ``sigma`` is the
+# generated module's stable sigmoid). Other activations are evaluated from their NumPy source
+# in ``ir.ACTIVATIONS``. Adding a function is adding a row.
+NUMPY_FUNCTIONS: dict[type, str] = {
+    sigmoid: "sigma", tanh: "np.tanh",
+    sp.tanh: "np.tanh", sp.exp: "np.exp", sp.log: "np.log", sp.Abs: "np.abs",
+}
+# Powers with a cheaper NumPy call than np.power.
+POWERS = {2: "np.square", -1: "np.reciprocal", sp.Rational(1, 2): "np.sqrt"}
+
+
+def numpy_source(f: type) -> Callable[[str], str] | None:
+    """NumPy source of an elementwise function of an operand (a new array), from the tables:
+    an activation's or its derivative's NumPy source (``ir.ACTIVATIONS``), the softmax."""
+    if f in ACTIVATIONS:
+        return lambda a: ACTIVATIONS[f].numpy.format(a=a)
+    if f in PRIMES:
+        return lambda a: ACTIVATIONS[PRIMES[f]].numpy_prime.format(a=a)
+    if f is Softmax:
+        return lambda a: f"softmax({a})"
+    return None
+
+
+# --- printers ------------------------------------------------------------------------------
+
+class ColumnPrinter(TextPrinter):
+    """Runnable column form (one example; vectors as (n, 1) columns) that latexify renders as
+    math: ``W @ x[t]``, ``np.transpose(W) @ g``, ``sigma(a)``."""
+
+    def _print_MatVec(self, e):
+        return f"{self._print(e.args[0])} @ {self.parenthesize(e.args[1], PRECEDENCE['Mul'])}"
+
+    def _print_MatVecT(self, e):
+        return (f"np.transpose({self._print(e.args[0])}) @ "
+                f"{self.parenthesize(e.args[1], PRECEDENCE['Mul'])}")
+
+    def _print_Outer(self, e):   # latexify renders np.transpose only of a plain name
+        return f"outer({self._print(e.args[0])}, {self._print(e.args[1])})"
+
+    units = 0   #: the axis of the units (0 in column form, -1 batched)
+
+    def _print_Function(self, e):
+        if type(e) in NUMPY_FUNCTIONS:
+            return f"{NUMPY_FUNCTIONS[type(e)]}({self._print(e.args[0])})"
+        if isinstance(e, LossBase):
+            return self._print(type(e).value(*e.args))
+        if isinstance(e, UnitSum):
+            return f"np.sum({self._print(e.args[0])}, axis={self.units}, keepdims=True)"
+        if isinstance(e, Softmax):
+            return f"softmax({self._print(e.args[0])}, axis={self.units})"
+        if (source := numpy_source(type(e))) is not None:
+            return source(self._print(e.args[0]))
+        raise CellError(f"codegen: no NumPy rule for {type(e).__name__} (in {e})")
+
+    def _print_Rational(self, e):
+        return repr(float(e))
+
+    _print_Half = _print_Rational
+
+
+class AllStepsPrinter(ColumnPrinter):
+    """Batched expressions over all steps at once (after the backward loop): ``q[t]`` is
+    ``q[1:]``, ``q[t-1]`` is ``q[:-1]``, a stacked product is one GEMM."""
+
+    units = -1
+
+    def __init__(self, p: Plan) -> None:
+        super().__init__()
+        self.plan = p
+
+    def _print_Indexed(self, q):
+        index = q.indices[0]
+        if _is_product(q):
+            gi = _group_of(q)
+            if not index.has(t):
+                return f"{self.plan.delta(gi, str(index))} @ {self.plan.weights[gi]}"
+            if index != t:
+                raise CellError(f"codegen: a sum over t reads {q}")
+            return f"_steps_matmul({self.plan.delta_all(gi)}, {self.plan.weights[gi]})"
+        if base_name(q) in self.plan.cell.inputs:
+            return base_name(q)
+        if q.base == Delta:
+            return "dy"
+        if not index.has(t):
+            return f"{q.base}[{index}]"
+        k = int(index - t)
+        if k not in (0, -1):
+            raise CellError(f"codegen: a sum over t reads {q}")
+        return f"{q.base}[{'1:' if k == 0 else ':-1'}]"
 
 
 # --- in-place elementwise code ---------------------------------------------------------------
 
 class Temps:
-    """Scratch (B, H) arrays, reused from one equation to the next."""
+    """Scratch (B, size) arrays, reused from one equation to the next: ``tmp0, tmp1, ...``."""
 
     def __init__(self) -> None:
-        self.used = self.count = 0
+        self.free: dict[str, list[str]] = {}
+        self.size: dict[str, str] = {}   # name -> its size name
 
-    def take(self) -> str:
-        self.used += 1
-        self.count = max(self.count, self.used)
-        return f"tmp{self.used - 1}"
+    def take(self, size: str) -> str:
+        free = self.free.setdefault(size, [])
+        if free:
+            return free.pop()
+        name = f"tmp{len(self.size)}"
+        self.size[name] = size
+        return name
 
-    def give(self) -> None:
-        self.used -= 1
+    def give(self, name: str) -> None:
+        self.free[self.size[name]].append(name)
 
 
 class InPlace:
@@ -34,12 +134,16 @@ class InPlace:
     composite terms first so that leaves need no scratch space.
 
     ``leaf(e)`` prints an operand that needs no computation (a quantity at a step, a parameter,
-    a number) or returns None; ``product(q, out)`` prints a stacked product into ``out``.
+    a number) or returns None; ``product(q, out)`` prints a stacked product into ``out``;
+    ``size(e)`` is the size name of a subexpression (for its scratch array). Operations that
+    have no in-place ufunc (activations from their NumPy source, softmax, sums over units)
+    compute a new array and copy it into ``out``, broadcasting a sum over units.
     """
 
     def __init__(self, leaf: Callable[[sp.Expr], str | None],
-                 product: Callable[[sp.Indexed, str], str], temps: Temps) -> None:
-        self.leaf, self.product, self.temps = leaf, product, temps
+                 product: Callable[[sp.Indexed, str], str], temps: Temps,
+                 size: Callable[[sp.Expr], str]) -> None:
+        self.leaf, self.product, self.temps, self.size = leaf, product, temps, size
 
     def assign(self, expr: sp.Expr, out: str) -> list[str]:
         """``out = expr``."""
@@ -59,9 +163,17 @@ class InPlace:
             call = POWERS.get(exp)
             fmt = (f"{call}({{}}, out={out})" if call else
                    f"np.power({{}}, {float(exp)!r}, out={out})")
-            return self._unary(fmt, base, out)
+            return self._unary(fmt.format, base, out)
         if type(expr) in NUMPY_FUNCTIONS:
-            return self._unary(f"{NUMPY_FUNCTIONS[type(expr)]}({{}}, out={out})", expr.args[0], out)
+            return self._unary(f"{NUMPY_FUNCTIONS[type(expr)]}({{}}, out={out})".format,
+                               expr.args[0], out)
+        if isinstance(expr, LossBase):
+            return self.assign(type(expr).value(*expr.args), out)
+        if isinstance(expr, UnitSum):
+            operand, code = self._operand(expr.args[0])
+            return code + [f"np.copyto({out}, np.sum({operand}, axis=-1, keepdims=True))"]
+        if (source := numpy_source(type(expr))) is not None:
+            return self._unary(lambda a: f"np.copyto({out}, {source(a)})", expr.args[0], out)
         raise CellError(f"codegen: no NumPy rule for {type(expr).__name__} (in {expr})")
 
     def add_to(self, expr: sp.Expr, out: str) -> list[str]:
@@ -77,15 +189,15 @@ class InPlace:
         """A leaf as is, else e computed into a scratch array."""
         if (s := self.leaf(e)) is not None:
             return s, []
-        tmp = self.temps.take()
+        tmp = self.temps.take(self.size(e))
         code = self.assign(e, tmp)
-        self.temps.give()
+        self.temps.give(tmp)
         return tmp, code
 
-    def _unary(self, fmt: str, arg: sp.Expr, out: str) -> list[str]:
+    def _unary(self, call: Callable[[str], str], arg: sp.Expr, out: str) -> list[str]:
         if (s := self.leaf(arg)) is not None:
-            return [fmt.format(s)]
-        return self.assign(arg, out) + [fmt.format(out)]
+            return [call(s)]
+        return self.assign(arg, out) + [call(out)]
 
     def _ordered(self, items: list) -> list:
         """Stacked products first (they write out= directly), other composites, then leaves."""
@@ -226,8 +338,8 @@ class ModuleWriter:
         out = {name: (members, self.cell.params[members[0]].shape)
                for name, members in self.cell.stacks.items()}
         stacked = {m for ms in self.cell.stacks.values() for m in ms}
-        out.update({name: ((name,), prm.shape) for name, prm in self.cell.params.items()
-                    if name not in stacked})
+        out.update({self.p.name(name): ((name,), prm.shape)
+                    for name, prm in self.cell.params.items() if name not in stacked})
         return out
 
     def packed_shape(self, name: str) -> str:
@@ -240,19 +352,20 @@ class ModuleWriter:
         for name, (members, _) in self.packed().items():
             if param in members:
                 k, n = members.index(param), len(members)
-                return f"params[{name!r}]" if n == 1 else f"params[{name!r}][{_cols(k, k + 1, n)}]"
+                rows = [self.cell.params[param].shape[0]] * n
+                return f"params[{name!r}]" if n == 1 else f"params[{name!r}][{_cols(k, k + 1, rows)}]"
         raise KeyError(param)
 
     def stack(self, g: Group) -> str:
         """A group's stacked weight: a packed parameter (or a slice) where the order matches."""
-        for name, (members, _) in self.packed().items():
+        for name, (members, (rows, *_)) in self.packed().items():
             ws = [q.weight for q in g.products]
             n = len(ws)
             for a in range(len(members) - n + 1):
                 if list(members[a:a + n]) == ws:
                     whole = n == len(members)
                     return f"params[{name!r}]" if whole else \
-                        f"params[{name!r}][{_cols(a, a + n, len(members))}]"
+                        f"params[{name!r}][{_cols(a, a + n, [rows] * len(members))}]"
         return f"np.concatenate([{', '.join(self.view(q.weight) for q in g.products)}])"
 
     def vectors(self, exprs) -> list[str]:
@@ -270,7 +383,7 @@ class ModuleWriter:
         if isinstance(e, sp.Indexed) and not _is_product(e):
             k = int(e.indices[0] - t)
             if base_name(e) in self.cell.inputs:
-                return f"x[{_index(k - 1)}]"        # x and dy count steps from 0
+                return f"{e.base}[{_index(k - 1)}]"   # inputs and dy count steps from 0
             if e.base == Delta:
                 return f"dy[{_index(k - 1)}]"
             return f"{e.base}[{_index(k)}]"
@@ -287,10 +400,26 @@ class ModuleWriter:
         return sp.Add(*(a for a in sp.Add.make_args(self.cell.equation(q).rhs)
                         if not a.atoms(sp.Indexed) and not isinstance(a, MatVec)))
 
-    def vector(self, parts: list[sp.Expr]) -> str:
-        """One array of len(parts) H-wide blocks of constant terms."""
+    def size(self, e: sp.Expr) -> str:
+        """The size name of a per-step expression ("1" for a scalar per example)."""
+        if isinstance(e, sp.Indexed):
+            if _is_product(e):
+                return self.cell.size(self.p.groups[_group_of(e)].source)
+            return self.p.size(self.cell.output if e.base == Delta else str(e.base))
+        if isinstance(e, sp.Symbol) and str(e) in self.cell.params:
+            return self.cell.params[str(e)].shape[0]
+        if isinstance(e, MatVec):
+            return self.cell.params[str(e.args[0])].shape[0]
+        if isinstance(e, (UnitSum, LossBase)) or not e.args:
+            return "1"
+        sizes = [self.size(a) for a in e.args]
+        return next((n for n in sizes if n != "1"), "1")
+
+    def vector(self, parts: list[sp.Expr], widths: list[str]) -> str:
+        """One array of blocks (of the given widths) of constant terms."""
         items = [self.all_steps.doprint(e) if e.free_symbols else
-                 f"np.full(H, {self.all_steps.doprint(e)}, dtype)" for e in parts]
+                 f"np.full({w}, {self.all_steps.doprint(e)}, dtype)"
+                 for e, w in zip(parts, widths)]
         return items[0] if len(items) == 1 else f"np.concatenate([{', '.join(items)}])"
 
     # -- docstring -------------------------------------------------------------------------
@@ -301,11 +430,13 @@ class ModuleWriter:
                  "cell's equations.", ""]
         if c.description or c.source:
             lines += [f"Cell: {c.description}" + (f" ({c.source})." if c.source else "."), ""]
-        lines += [f"Forward, t = 1..T (input x[t]; {', '.join(f'{s}[0]' for s in c.state)} "
+        inputs = ", ".join(f"{x}[t]" for x in c.inputs)
+        lines += [f"Forward, t = 1..T (input {inputs}; {', '.join(f'{s}[0]' for s in c.state)} "
                   "given, zero if missing):"]
         lines += [f"    {_text(eq)}" for eq in c.equations]
-        lines += ["", f"Backward, t = T..1 (Delta[t] = dL/d{c.output}[t] from the layer above; "
-                  "every adjoint is zero at T+1):"]
+        given = (f"L = the sum over t of {c.loss}[t]" if c.loss else
+                 f"Delta[t] = dL/d{c.output}[t] from the layer above")
+        lines += ["", f"Backward, t = T..1 ({given}; every adjoint is zero at T+1):"]
         lines += [f"    {_text(eq)}" for eq in p.sheet.adjoints]
         lines += ["", "Initial state:"] + [f"    {_text(eq)}" for eq in p.sheet.initial]
         lines += ["", "Gradients:"] + [f"    {_text(eq)}" for eq in p.sheet.gradients]
@@ -313,7 +444,12 @@ class ModuleWriter:
         for name, (members, _) in self.packed().items():
             blocks = f" = [{'; '.join(members)}]" if len(members) > 1 else ""
             lines.append(f"    {name} {self.packed_shape(name)}{blocks}")
-        lines += ["", "Arrays are batched, steps first: x (T, B, I), y (T, B, H), states (B, H)."]
+        if p.sheet.assumptions:
+            lines += ["", f"Assumed (the backward pass is exact only then): "
+                      f"{'; '.join(p.sheet.assumptions)}."]
+        shapes = [f"{x} (T, B, {self.public_size(x)})" for x in (*c.inputs, c.output)]
+        states = ", ".join(f"{s} (B, {self.public_size(s)})" for s in c.state)
+        lines += ["", f"Arrays are batched, steps first: {', '.join(shapes)}; states {states}."]
         return "\n".join(lines)
 
     # -- forward ---------------------------------------------------------------------------
@@ -321,16 +457,21 @@ class ModuleWriter:
     def forward(self) -> list[str]:
         p, c = self.p, self.cell
         temps = Temps()
-        code = InPlace(self.leaf, lambda q, out: "", temps)
-        L = ["def forward(params, x, state0=None):",
-             '    """Run the cell over x (T, B, I); returns (y, stateT, cache).',
-             "",
-             "    y (T, B, H): the cell output at every step (a read-only view into cache).",
-             "    state0, stateT: state name -> (B, H) array; a missing entry of state0 is zero.",
+        code = InPlace(self.leaf, lambda q, out: "", temps, self.size)
+        inputs = ", ".join(c.inputs)
+        what = (f"(loss, stateT, cache).\n\n    loss: the sum over steps and examples of "
+                f"{c.loss}[t]" if c.loss else
+                f"(y, stateT, cache).\n\n    y (T, B, {self.public_size(c.output)}): the output "
+                f"{c.output}[t] at every step (a read-only view into cache)")
+        L = [f"def forward(params, {inputs}, state0=None):",
+             f'    """Run the cell over {self.input_shapes()}; returns {what}.',
+             "    state0, stateT: state name -> (B, size) array; a missing entry of state0 is "
+             "zero.",
              '    """',
-             "    params, x, T, B, I, H = _check_input(params, x)",
-             "    dtype = x.dtype",
-             "    state0 = _states(state0, B, H, dtype, 'state0')"]
+             f"    params, ({inputs},), T, B, sizes = _check_input(params, ({inputs},))",
+             f"    {', '.join(c.size_names)}, = sizes.values()",
+             f"    dtype = {c.inputs[0]}.dtype",
+             "    state0 = _states(state0, B, sizes, dtype, 'state0')"]
         vectors = self.vectors([eq.rhs for eq in c.equations])
         if vectors:
             L.append("    # parameters used elementwise (views of the packed ones)")
@@ -345,32 +486,41 @@ class ModuleWriter:
                          f"  # {blocks}; contiguous for the per-step product")
         L.append("    # histories q[t], t = 1..T; a state's q[0] is its initial value")
         L += self.allocate(p.forward_buffers, [*c.quantities, *p.cached.values()], p.home)
-        L += [f"    {s}[0] = state0[{s!r}]" for s in c.state]
-        L += [f"    {NUMPY_FUNCTIONS[f]}({q}[0], out={name}[0])"
+        L += [f"    {s}[0] = state0[{p.name(s)!r}]" for s in c.state]
+        L += [f"    {self.call(f, f'{q}[0]', f'{name}[0]')}"
               for (f, q), name in p.cached.items() if self.reads_initial(name)]
         step = self.schedule(self.forward_ops(code))
         L += ["    " + s for s in self.hoisted_products() + self.prelude]
-        L += [f"    tmp{k} = np.empty((B, H), dtype)" for k in range(temps.count)]
+        L += [f"    {k} = np.empty((B, {n}), dtype)" for k, n in temps.size.items()]
         L.append("    for t in range(1, T + 1):")
         L += ["        " + s for s in step]
-        saved = ", ".join(f"{n!r}: {n}" for n in self.saved())
-        L += [f"    cache = {{'sizes': (T, B, I, H), 'dtype': dtype, 'x': x, {saved}}}",
-              f"    stateT = {{{', '.join(f'{s!r}: {s}[T].copy()' for s in c.state)}}}",
-              f"    return _readonly({c.output}[1:]), stateT, cache"]
+        saved = ", ".join(f"{n!r}: {n}" for n in (*c.inputs, *self.saved()))
+        result = f"{c.loss}[1:].sum()" if c.loss else f"_readonly({c.output}[1:])"
+        L += ["    cache = {'kernel': _KERNEL, 'params': params, 'T': T, 'B': B, 'sizes': sizes,",
+              f"             'dtype': dtype, {saved}}}",
+              f"    stateT = {{{', '.join(f'{p.name(s)!r}: {s}[T].copy()' for s in c.state)}}}",
+              f"    return {result}, stateT, cache"]
         return L
+
+    def public_size(self, name: str) -> str:
+        return self.p.name(self.cell.size(name))
+
+    def input_shapes(self) -> str:
+        return ", ".join(f"{x} (T, B, {self.public_size(x)})" for x in self.cell.inputs)
 
     def allocate(self, buffers: list[Buffer], names: list[str],
                  home: dict[str, tuple[Buffer, int]], new: str = "np.empty") -> list[str]:
         L = []
         for buf in buffers:
             n = len(buf.holds)
-            shape = f"(T + 1, B, {_width(n)})" if buf.history else f"(B, {_width(n)})"
+            shape = f"(T + 1, B, {buf.width})" if buf.history else f"(B, {buf.width})"
             L.append(f"    {buf.name} = {new}({shape}, dtype)")
             if any(buf.blocks):
                 views = ", ".join(q or "_" for q in buf.blocks)
-                L.append(f"    {views} = _blocks({buf.name}, {n})" if n > 1 else
-                         f"    {views} = {buf.name}")
-        L += [f"    {q} = {new}((T + 1, B, H), dtype)" for q in names if q not in home]
+                L.append(f"    {views} = _blocks({buf.name}, {', '.join(buf.widths)})" if n > 1
+                         else f"    {views} = {buf.name}")
+        L += [f"    {q} = {new}((T + 1, B, {self.p.size(q)}), dtype)"
+              for q in names if q not in home]
         if buffers is self.p.forward_buffers and self.p.aliases:
             L.append(f"    {', '.join(self.p.aliases)} = {', '.join(self.p.aliases.values())}"
                      "  # in place: nothing else reads these pre-activations")
@@ -385,13 +535,14 @@ class ModuleWriter:
             buf = self.p.products[gi]
             L += [f"# {', '.join(f'{q.weight}@{g.source}[t]' for q in g.products)}: "
                   "all steps in one product",
-                  f"np.matmul(x.reshape(T * B, I), {self.p.weights[gi]}.T, "
-                  f"out={buf.name}[1:].reshape(T * B, {_width(len(buf.holds))}))"]
+                  f"np.matmul({g.source}.reshape(T * B, {self.cell.size(g.source)}), "
+                  f"{self.p.weights[gi]}.T, out={buf.name}[1:].reshape(T * B, {buf.width}))"]
             consts = [self.constant(q) if q else sp.S.Zero for q in buf.blocks]
             if any(consts):
                 terms = ", ".join(f"{q}: {_text(k)}" for q, k in zip(buf.blocks, consts) if k)
                 L += [f"# plus the constant terms ({terms})",
-                      f"np.add({buf.name}[1:], {self.vector(consts)}, out={buf.name}[1:])"]
+                      f"np.add({buf.name}[1:], {self.vector(consts, buf.widths)}, "
+                      f"out={buf.name}[1:])"]
         return L
 
     def forward_ops(self, code: InPlace) -> list[Op | BlockOp]:
@@ -421,7 +572,7 @@ class ModuleWriter:
                 ops.append(Op([f"# {_text(Equation(eq.lhs, rhs))}"]
                               + code.assign(rhs, f"{eq.name}[t]"), self.reads(rhs), {eq.name}))
             ops += [Op([f"# {name}[t] = {f.__name__}({q}[t])",
-                        f"{NUMPY_FUNCTIONS[f]}({q}[t], out={name}[t])"], {q}, {name})
+                        self.call(f, f"{q}[t]", f"{name}[t]")], {q}, {name})
                     for (f, q), name in p.cached.items() if q == eq.name]
         return ops
 
@@ -479,7 +630,7 @@ class ModuleWriter:
         if op.kind == "copy":
             return lines + [f"np.copyto({dst}, {src})"]
         if op.kind == "bias":
-            vec = self.vector(op.extra)
+            vec = self.vector(op.extra, op.dst.widths[op.a:op.b])
             if op.b - op.a > 1 or not isinstance(op.extra[0], sp.Symbol):
                 name = self.p.fresh(f"{op.dst.name}_constant")
                 self.prelude.append(f"{name} = {vec}")
@@ -487,18 +638,32 @@ class ModuleWriter:
             return lines + [f"np.add({dst}, {vec}, out={dst})"]
         kinds = set(op.extra)          # "activate"
         if len(kinds) == 1:
-            return lines + [f"{NUMPY_FUNCTIONS[kinds.pop()]}({src}, out={dst})"]
+            return lines + [self.call(kinds.pop(), src, dst)]
         gates = "_".join(filter(None, op.dst_names))
         scale, shift_ = self.p.fresh(f"{gates}_scale"), self.p.fresh(f"{gates}_shift")
         self.prelude += [
             f"# {', '.join(filter(None, op.dst_names))} as scale * tanh(scale * a) + shift: "
             "one tanh call for all",
-            f"{scale} = np.repeat(np.array({[AS_TANH[f][0] for f in op.extra]}, dtype), H)",
-            f"{shift_} = np.repeat(np.array({[AS_TANH[f][1] for f in op.extra]}, dtype), H)"]
+            f"{scale} = {self.blocks_of([AS_TANH[f][0] for f in op.extra], op)}",
+            f"{shift_} = {self.blocks_of([AS_TANH[f][1] for f in op.extra], op)}"]
         return lines + [f"np.multiply({src}, {scale}, out={dst})",
                         f"np.tanh({dst}, out={dst})",
                         f"np.multiply({dst}, {scale}, out={dst})",
                         f"np.add({dst}, {shift_}, out={dst})"]
+
+    def blocks_of(self, numbers: list[float], op: BlockOp) -> str:
+        """One number per block of op's destination, as an array of the blocks' widths."""
+        widths = op.dst.widths[op.a:op.b]
+        if len(set(widths)) == 1:
+            return f"np.repeat(np.array({numbers}, dtype), {widths[0]})"
+        return ("np.concatenate([" + ", ".join(f"np.full({w}, {k}, dtype)"
+                                               for k, w in zip(numbers, widths)) + "])")
+
+    def call(self, f: type, arg: str, out: str) -> str:
+        """``out = f(arg)`` for an elementwise function: in place where NumPy has a ufunc."""
+        if f in NUMPY_FUNCTIONS:
+            return f"{NUMPY_FUNCTIONS[f]}({arg}, out={out})"
+        return f"np.copyto({out}, {numpy_source(f)(arg)})"
 
     def reads_initial(self, name: str) -> bool:
         """Whether a history is read at step 0 (at t-1 in a step, or by the initial state)."""
@@ -526,18 +691,28 @@ class ModuleWriter:
             gi = _group_of(q)
             return (f"np.matmul({p.delta(gi, _index(int(q.indices[0] - t)))}, {p.weights[gi]}, "
                     f"out={out})")
-        code = InPlace(self.leaf, product, temps)
-        L = ["def backward(params, cache, dy, dstateT=None):",
-             '    """Gradients of a loss L from dy = dL/dy (T, B, H) and dstateT (state name ->',
-             "    dL/dstate at T; missing = 0); returns (dparams, dx, dstate0), dparams with the",
-             '    keys and shapes of params."""',
-             "    T, B, I, H = cache['sizes']",
-             "    dtype = cache['dtype']",
-             "    params = _check_params(params, I, H, dtype)",
-             "    dy = _array('dy', dy, (T, B, H), dtype)",
-             "    dstateT = _states(dstateT, B, H, dtype, 'dstateT')",
-             "    x = cache['x']"]
-        L += [f"    {n} = cache[{n!r}]" for n in self.saved()]
+        code = InPlace(self.leaf, product, temps, self.size)
+        dx = [f"d{x}" for x in self.differentiable()]
+        dx = dx[0] if len(dx) == 1 else f"({', '.join(dx)})"
+        if c.loss:
+            head = ["def backward(params, cache, dstateT=None):",
+                    f'    """Gradients of L = the sum of {c.loss}[t] over steps and examples, '
+                    "plus sum(dstateT * stateT)",
+                    "    (dstateT: state name -> dL/dstate at T; missing = 0); returns "
+                    f"(dparams, {dx}, dstate0),"]
+        else:
+            head = ["def backward(params, cache, dy, dstateT=None):",
+                    f"    \"\"\"Gradients of a loss L from dy = dL/d{c.output} "
+                    f"(T, B, {self.public_size(c.output)}) and dstateT (state name ->",
+                    f"    dL/dstate at T; missing = 0); returns (dparams, {dx}, dstate0),"]
+        L = head + [
+             '    dparams with the keys and shapes of params."""',
+             "    params, T, B, sizes, dtype = _check_cache(params, cache)",
+             f"    {', '.join(c.size_names)}, = sizes.values()"]
+        if not c.loss:
+            L.append(f"    dy = _array('dy', dy, (T, B, {c.size(c.output)}), dtype)")
+        L += ["    dstateT = _states(dstateT, B, sizes, dtype, 'dstateT')"]
+        L += [f"    {n} = cache[{n!r}]" for n in (*c.inputs, *self.saved())]
         L += [f"    {n} = {self.view(n)}"
               for n in self.vectors([eq.rhs for eq in (*p.adjoints, *p.initial, *p.gradients)])]
         L += [f"    {p.weights[gi]} = {self.stack(g)}" for gi, g in enumerate(p.groups)]
@@ -546,13 +721,13 @@ class ModuleWriter:
         L += self.allocate(p.backward_buffers, [eq.name for eq in in_loop], p.adjoint_home,
                            new="_scratch")
         step = self.schedule([op for eq in in_loop for op in self.adjoint_ops(eq, code)])
-        L += [f"    tmp{k} = _scratch((B, H), dtype)" for k in range(temps.count)]
+        L += [f"    {k} = _scratch((B, {n}), dtype)" for k, n in temps.size.items()]
         L.append("    for t in range(T, 0, -1):")
         L += ["        " + s for s in step]
         L += ["    " + s for s in self.after_loop()]
         scratch = [buf.name for buf in p.backward_buffers] + [
             eq.name for eq in in_loop if eq.name not in p.adjoint_home] + [
-            f"tmp{k}" for k in range(temps.count)]
+            *temps.size]
         L[-1:-1] = [f"    _recycle({', '.join(scratch)})"]
         return L
 
@@ -567,7 +742,7 @@ class ModuleWriter:
             lines += ["if t < T:"]
             lines += ["    " + s for s in (code.assign(later, out) if later != 0 else
                                            [f"{out}.fill(0)"])]
-            lines += ["else:", f"    np.copyto({out}, dstateT[{name[6:]!r}])"]
+            lines += ["else:", f"    np.copyto({out}, dstateT[{p.name(name[6:])!r}])"]
             if eq.rhs != later:
                 lines += code.add_to(eq.rhs - later, out)
         else:
@@ -585,14 +760,16 @@ class ModuleWriter:
     def after_loop(self) -> list[str]:
         p, c, print_ = self.p, self.cell, self.all_steps.doprint
         L = []
-        dx = next((eq for eq in p.adjoints if eq.name[6:] in c.inputs), None)
-        if dx is not None and dx.rhs != 0:
-            L += [f"# {_text(p.derived(dx))}, all steps at once", f"dx = {print_(dx.rhs)}"]
-        else:
-            L.append("dx = np.zeros_like(x)")
+        for x in self.differentiable():
+            dx = next((eq for eq in p.adjoints if eq.name == f"delta_{x}"), None)
+            if dx is not None and dx.rhs != 0:
+                L += [f"# {_text(p.derived(dx))}, all steps at once",
+                      f"delta_{x} = {print_(dx.rhs)}"]
+            else:
+                L.append(f"delta_{x} = np.zeros_like({x})")
         L += [f"# {_text(p.derived(eq))}" for eq in p.initial]
         L.append("dstate0 = {" + ", ".join(  # a bare adjoint would be a view of scratch memory
-            f"{eq.name[6:]!r}: {print_(eq.rhs)}"
+            f"{p.name(eq.name[6:])!r}: {print_(eq.rhs)}"
             f"{'.copy()' if eq.rhs.is_Indexed and not _is_product(eq.rhs) else ''}"
             for eq in p.initial) + "}")
         # each gradient as pieces: (array, first block, end block, blocks) or code
@@ -603,7 +780,8 @@ class ModuleWriter:
                   "outer products, one product",
                   f"{dW} = _outer_sum({p.delta_all(gi)}, {print_(g.arg)})"]
             for k, q in enumerate(g.products):
-                pieces.setdefault(q.weight, []).append((dW, k, k + 1, len(g.products)))
+                rows = [c.params[r.weight].shape[0] for r in g.products]
+                pieces.setdefault(q.weight, []).append((dW, k, k + 1, rows))
         sums: dict[str, str] = {}
         for eq in p.gradients:
             name, body = eq.name[6:], eq.rhs
@@ -615,17 +793,23 @@ class ModuleWriter:
                 if buf.name not in sums:
                     sums[buf.name] = p.fresh(f"{buf.name}_sum")
                     L.append(f"{sums[buf.name]} = {buf.name}[1:].sum(axis=(0, 1))")
-                pieces[name] = [(sums[buf.name], k, k + 1, len(buf.holds))]
+                pieces[name] = [(sums[buf.name], k, k + 1, buf.widths)]
             else:
                 L.append(f"# {_text(eq)}")
                 pieces[name] = [f"({print_(body)}).sum(axis=(0, 1))" if body != 0
-                                else "np.zeros(H, dtype)"]
+                                else f"np.zeros({c.params[name].shape[0]}, dtype)"]
         L.append("dparams = {")
         for name, (members, (rows, *cols)) in self.packed().items():
             zero = f"np.zeros(({', '.join([rows, *cols])},), dtype)"
             gradient = _row_stack([_sum_of(pieces.get(m, [zero])) for m in members])
             L.append(f"    {name!r}: {gradient},")
-        return L + ["}", "return dparams, dx, dstate0"]
+        dx = [f"delta_{x}" for x in self.differentiable()]
+        return L + ["}", f"return dparams, {dx[0] if len(dx) == 1 else '(' + ', '.join(dx) + ')'}"
+                    ", dstate0"]
+
+    def differentiable(self) -> list[str]:
+        """The inputs that get a gradient (all but a loss's targets)."""
+        return [x for x in self.cell.inputs if x not in self.cell.targets]
 
     def check_outer(self, name: str, eq: Equation) -> None:
         """A weight's gradient must be the sum of its groups' outer products."""
@@ -669,39 +853,56 @@ class ModuleWriter:
     # -- the module ------------------------------------------------------------------------
 
     def module(self) -> str:
-        c = self.cell
+        c, p = self.cell, self.p
         forward = self.forward()
         self.prelude = []
         backward = self.backward()
-        first, (members, (rows, *_)) = next(iter(self.packed().items()))
+        sizes = ", ".join(c.size_names)
         shapes = ", ".join(f"{n!r}: {self.packed_shape(n)}" for n in self.packed())
-        views = ", ".join(f"{m!r}: {self.view(m)}" for m in c.params)
+        views = ", ".join(f"{p.name(m)!r}: {self.view(m)}" for m in c.params)
+        docstring = self.docstring()
+        init = "H" if "H" in c.size_names else c.size(c.output)
+        aliases = {"input_size": p.name(c.size(c.inputs[0]))}
+        if "H" in c.size_names:
+            aliases["hidden_size"] = "H"
         return "\n".join([
-            f'"""{self.docstring()}\n"""',
+            f'"""{docstring}\n"""',
             "import numpy as np",
             "",
             f"CELL = {c.name!r}",
-            f"STATE = {tuple(c.state)!r}",
-            f"OUTPUT = {c.output!r}",
+            f"SIZES = {tuple(p.name(n) for n in c.size_names)!r}  # size names, in the order "
+            "of positional sizes",
+            f"INPUTS = {tuple(p.name(x) for x in c.inputs)!r}  # forward's arrays after params",
+            f"TARGETS = {tuple(p.name(x) for x in c.targets)!r}  # inputs without a gradient "
+            "(targets of the loss)",
+            f"LOSS = {p.name(c.loss) if c.loss else None!r}  # the per-step loss, if the cell "
+            "computes one",
+            f"STATE = {tuple(p.name(s) for s in c.state)!r}",
+            f"OUTPUT = {p.name(c.output)!r}",
+            f"SIZE_OF = {({p.name(q): self.public_size(q) for q in (*c.inputs, *c.state, c.output)})!r}",
             "",
             "",
-            "def param_shapes(input_size, hidden_size):",
-            '    """Parameter name -> shape; the layout of PyTorch for its cells."""',
-            "    I, H = input_size, hidden_size",
+            "def param_shapes(*sizes, **named):",
+            '    """Parameter name -> shape, for the sizes given in the order of SIZES, as a dict or',
+            '    by name; the layout of PyTorch for its cells."""',
+            f"    {sizes}, = _sizes(sizes, named).values()",
             f"    return {{{shapes}}}",
             "",
             "",
-            "def init_params(input_size, hidden_size, seed=0, dtype=np.float64):",
-            '    """Parameters drawn uniformly from (-1/sqrt(H), 1/sqrt(H)), as PyTorch does."""',
+            "def init_params(*sizes, seed=0, dtype=np.float64, **named):",
+            f'    """Parameters drawn uniformly from (-1/sqrt({p.name(init)}), '
+            f'1/sqrt({p.name(init)})), as PyTorch does; sizes as',
+            '    for param_shapes."""',
+            "    sizes = _sizes(sizes, named)",
             "    rng = np.random.default_rng(seed)",
-            "    bound = 1 / np.sqrt(hidden_size)",
+            f"    bound = 1 / np.sqrt(sizes[{p.name(init)!r}])",
             "    return {name: rng.uniform(-bound, bound, shape).astype(dtype)",
-            "            for name, shape in param_shapes(input_size, hidden_size).items()}",
+            "            for name, shape in param_shapes(sizes).items()}",
             "",
             "",
             "def unpack(params):",
             '    """The parameters of the equations (per gate), as views of the packed ones."""',
-            *(["    H = _hidden_size(params)"] if "H" in views else []),
+            f"    {sizes}, = _infer_sizes(params).values()",
             f"    return {{{views}}}",
             "",
             "",
@@ -714,9 +915,28 @@ class ModuleWriter:
             *self.step_functions(),
             "",
             "",
-            f"_FIRST = ({first!r}, {len(members)})  # the parameter that gives H: "
-            f"{len(members)} blocks of {rows} rows",
+            "# where each size is read from: (input or parameter, axis, blocks along it)",
+            f"_SIZE_FROM = {self.size_sources()!r}",
+            f"_SHAPES = {({n: self.packed_shape(n) for n in self.packed()})!r}",
+            f"_ALIASES = {aliases!r}",
+            f"_KERNEL = {c.name + ':' + hashlib.sha256(docstring.encode()).hexdigest()[:16]!r}"
+            "  # marks this module's caches",
             HELPERS])
+
+    def size_sources(self) -> dict[str, list[tuple[str, int, int]]]:
+        """Each size name -> where forward reads it: an input's last axis, else a packed
+        parameter's axis (rows of a stack of n blocks count n times)."""
+        c, p = self.cell, self.p
+        out = {}
+        for size in c.size_names:
+            found = [(p.name(x), 2, 1) for x in c.inputs if c.size(x) == size]
+            found += [(key, axis, len(members) if axis == 0 else 1)
+                      for key, (members, shape) in self.packed().items()
+                      for axis, d in enumerate(shape) if d == size]
+            if not found:
+                raise CellError(f"cell {c.name!r}: no input or parameter has size {size}")
+            out[p.name(size)] = found
+        return out
 
 
 def _sum_of(pieces: list) -> tuple | str:
@@ -744,7 +964,7 @@ def _row_stack(parts: list) -> str:
     (q,) = runs
     if isinstance(q, str):
         return q
-    if (q[1], q[2]) == (0, q[3]):   # a whole product is a fresh array; a shared sum is not
+    if (q[1], q[2]) == (0, len(q[3])):   # a whole product is a fresh array; a shared sum is not
         return f"{q[0]}.copy()" if q[0].endswith("_sum") else q[0]
     return f"{_piece(q)}.copy()"
 
@@ -786,10 +1006,10 @@ def _recycle(*arrays):
             spare.append(a)
 
 
-def _blocks(a, n):
-    """The n H-wide column blocks of a stacked array, as views."""
-    H = a.shape[-1] // n
-    return tuple(a[..., k * H:(k + 1) * H] for k in range(n))
+def _blocks(a, *widths):
+    """The column blocks of the given widths of a stacked array, as views."""
+    ends = np.cumsum(widths)
+    return tuple(a[..., end - n:end] for n, end in zip(widths, ends))
 
 
 def _steps_matmul(a, w):
@@ -808,22 +1028,62 @@ def _readonly(a):
     return a
 
 
-def _hidden_size(params):
-    name, blocks = _FIRST
+def _sizes(args, named):
+    """Sizes by name in the order of SIZES, from positional values, one dict, or keywords."""
+    if len(args) == 1 and isinstance(args[0], dict):
+        args, named = (), {**args[0], **named}
+    named = {_ALIASES.get(name, name): n for name, n in named.items()}
+    if len(args) > len(SIZES):
+        raise ValueError(f"sizes: expected at most {len(SIZES)} ({', '.join(SIZES)}), got "
+                         f"{len(args)}")
+    named = {**dict(zip(SIZES, args)), **named}
+    for name in named:
+        if name not in SIZES:
+            raise ValueError(f"sizes: unexpected {name!r}; the sizes are {', '.join(SIZES)}")
+    for name in SIZES:
+        n = named.get(name)
+        if n is None:
+            raise ValueError(f"sizes: missing {name!r}; the sizes are {', '.join(SIZES)}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"sizes[{name!r}]: expected a positive integer, got {n!r}")
+    return {name: int(named[name]) for name in SIZES}
+
+
+def _infer_sizes(params, inputs=None):
+    """The sizes read from the inputs and parameters (see _SIZE_FROM); shapes are checked
+    against them afterwards."""
     if not isinstance(params, dict):
         raise ValueError(f"params: expected a dict of arrays, got {type(params).__name__}")
-    if name not in params:
-        raise ValueError(f"params: missing {name!r} (expected shape "
-                         f"{param_shapes('I', 'H')[name]})")
-    shape = np.shape(params[name])
-    if not shape or shape[0] % blocks or shape[0] == 0:
-        raise ValueError(f"params[{name!r}]: expected shape {param_shapes('I', 'H')[name]}, "
-                         f"got {shape}")
-    return shape[0] // blocks
+    sizes = {}
+    for size, sources in _SIZE_FROM.items():
+        for where, axis, blocks in sources:
+            if where in INPUTS:
+                if inputs is not None:
+                    sizes[size] = inputs[INPUTS.index(where)].shape[2]
+                    break
+                continue
+            if where not in params:
+                raise ValueError(f"params: missing {where!r} (expected shape {_SHAPES[where]})")
+            shape = np.shape(_array_like(f"params[{where!r}]", params[where]))
+            if len(shape) <= axis or shape[axis] % blocks or shape[axis] == 0:
+                raise ValueError(f"params[{where!r}]: expected shape {_SHAPES[where]}, "
+                                 f"got {shape}")
+            sizes[size] = shape[axis] // blocks
+            break
+    return sizes
+
+
+def _array_like(name, a):
+    """a, if NumPy can take it as it is (an array, a list, a number); tensors of other
+    libraries are refused rather than silently copied."""
+    if not isinstance(a, (np.ndarray, np.generic, list, tuple, int, float)):
+        raise ValueError(f"{name}: expected a NumPy array, got {type(a).__module__}."
+                         f"{type(a).__name__} (convert it, e.g. tensor.detach().numpy())")
+    return a
 
 
 def _array(name, a, shape, dtype):
-    a = np.asarray(a)
+    a = np.asarray(_array_like(name, a))
     if a.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {a.shape}")
     if a.dtype != dtype:
@@ -832,9 +1092,11 @@ def _array(name, a, shape, dtype):
     return a
 
 
-def _check_params(params, I, H, dtype):
-    """params as arrays, each checked against param_shapes(I, H) and x's dtype."""
-    shapes = param_shapes(I, H)
+def _check_params(params, sizes, dtype):
+    """params as arrays, each checked against param_shapes(sizes) and the inputs' dtype."""
+    if not isinstance(params, dict):
+        raise ValueError(f"params: expected a dict of arrays, got {type(params).__name__}")
+    shapes = param_shapes(sizes)
     for name in params:
         if name not in shapes:
             raise ValueError(f"params: unexpected {name!r}; expected {', '.join(shapes)}")
@@ -845,24 +1107,60 @@ def _check_params(params, I, H, dtype):
             for name, shape in shapes.items()}
 
 
-def _check_input(params, x):
-    """(params, x, T, B, I, H) of a forward call, every array checked."""
-    x = np.asarray(x)
-    if x.ndim != 3 or 0 in x.shape:
-        raise ValueError(f"x: expected shape (T, B, input_size), T and B >= 1, got {x.shape}")
-    if x.dtype not in (np.float32, np.float64):
-        raise ValueError(f"x: expected dtype float32 or float64, got {x.dtype}")
-    T, B, I = x.shape
-    H = _hidden_size(params)
-    return _check_params(params, I, H, x.dtype), x, T, B, I, H
+def _check_input(params, inputs):
+    """(params, inputs, T, B, sizes) of a forward call, every array checked; the inputs are
+    copies, so that backward does not depend on the caller leaving them unchanged."""
+    checked = []
+    for name, a in zip(INPUTS, inputs):
+        a = np.array(_array_like(name, a))
+        if a.ndim != 3 or 0 in a.shape:
+            raise ValueError(f"{name}: expected shape (T, B, {SIZE_OF[name]}), T and B >= 1, "
+                             f"got {a.shape}")
+        if a.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{name}: expected dtype float32 or float64, got {a.dtype}")
+        if checked and (a.shape[:2] != checked[0].shape[:2] or a.dtype != checked[0].dtype):
+            raise ValueError(f"{name}: expected shape (T, B) = {checked[0].shape[:2]} and dtype "
+                             f"{checked[0].dtype} as {INPUTS[0]}, got {a.shape}, {a.dtype}")
+        checked.append(a)
+    T, B = checked[0].shape[:2]
+    sizes = _infer_sizes(params, checked)
+    for name, a in zip(INPUTS, checked):
+        if a.shape[2] != sizes[SIZE_OF[name]]:
+            raise ValueError(f"{name}: expected shape (T, B, {sizes[SIZE_OF[name]]}) "
+                             f"({SIZE_OF[name]}), got {a.shape}")
+    return _check_params(params, sizes, checked[0].dtype), tuple(checked), T, B, sizes
 
 
-def _states(states, B, H, dtype, what):
-    states = {} if states is None else dict(states)
+def _check_cache(params, cache):
+    """(params, T, B, sizes, dtype) of a backward call: the cache must come from this
+    module's forward, with the same parameters."""
+    if not isinstance(cache, dict) or cache.get("kernel") != _KERNEL:
+        raise ValueError(f"cache: not made by the forward of this module (cell {CELL!r})")
+    sizes, dtype = cache["sizes"], cache["dtype"]
+    params = _check_params(params, sizes, dtype)
+    for name, a in params.items():
+        if a is not cache["params"][name] and not np.array_equal(a, cache["params"][name]):
+            raise ValueError(f"params[{name!r}]: differs from the params of the forward call "
+                             "that made cache")
+    return params, cache["T"], cache["B"], sizes, dtype
+
+
+def _states(states, B, sizes, dtype, what):
+    if states is None:
+        states = {}
+    if not isinstance(states, dict):
+        raise ValueError(f"{what}: expected a dict state name -> array (states "
+                         f"{', '.join(STATE)}), got {type(states).__name__}")
     for name in states:
         if name not in STATE:
             raise ValueError(f"{what}: unexpected {name!r}; the states are {', '.join(STATE)}")
-    return {s: _array(f"{what}[{s!r}]", states[s], (B, H), dtype) if s in states
-            else np.zeros((B, H), dtype) for s in STATE}
+    return {s: _array(f"{what}[{s!r}]", states[s], (B, sizes[SIZE_OF[s]]), dtype)
+            if s in states else np.zeros((B, sizes[SIZE_OF[s]]), dtype) for s in STATE}
+
+
+def softmax(a, axis=-1):
+    """exp(a) / sum(exp(a)) over the units, shifted by the largest unit: no overflow."""
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
 '''
 

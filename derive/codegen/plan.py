@@ -3,6 +3,7 @@ lifted, the products grouped into stacked GEMMs, the derived backward pass with 
 ``W^T delta`` placeholders, and the memory layout (buffers, homes) of the recurrent loop."""
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import itertools
 import keyword
@@ -14,25 +15,66 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..derivation import Backward, adjoint, derive, through_outputs
 from ..ir import (ACTIVATIONS, Activation, Cell, CellError, Delta, Equation, MatVec, MatVecT,
-                  Outer, base_name, sigmoid, t, tanh, time_offset)
+                  Outer, Param, base_name, sigmoid, t, tanh, time_offset)
 from ..printers import PlainPrinter
 
 # --- tables -------------------------------------------------------------------------------
 
-# Elementwise functions and the NumPy call that evaluates them (``sigma`` is the generated
-# module's stable sigmoid). Adding a function is adding a row.
-NUMPY_FUNCTIONS: dict[type, str] = {
-    sigmoid: "sigma", tanh: "np.tanh",
-    sp.tanh: "np.tanh", sp.exp: "np.exp", sp.log: "np.log", sp.Abs: "np.abs",
-}
 # Activations as scale * tanh(scale * a) + shift: adjacent gates of mixed kinds are then one
 # tanh call (and the sigmoid cannot overflow).
 AS_TANH: dict[type, tuple[float, float]] = {sigmoid: (0.5, 0.5), tanh: (1.0, 0.0)}
-# Powers with a cheaper NumPy call than np.power.
-POWERS = {2: "np.square", -1: "np.reciprocal", sp.Rational(1, 2): "np.sqrt"}
-# Names the generated functions use themselves; a cell must not use them.
-RESERVED = {"np", "T", "B", "I", "H", "t", "dy", "dx", "params", "cache", "state0", "stateT",
-            "dstateT", "dstate0", "dparams", "dtype", "sigma", "outer", "Delta"}
+# Names the generated modules (every target) use themselves; a cell's names that clash with
+# them, with Python's keywords or builtins, are renamed inside the generated code.
+RESERVED = {"np", "torch", "jax", "jnp", "lax", "nn", "math", "T", "B", "t", "dy", "dx",
+            "params", "cache", "state0", "stateT", "dstateT", "dstate0", "dparams", "dtype",
+            "sigma", "outer", "Delta", "sizes", "ctx", "self", "carry",
+            "forward", "backward", "unpack", "param_shapes", "init_params", "forward_step",
+            "backward_step", "CELL", "STATE", "OUTPUT", "SIZES", "INPUTS", "TARGETS", "LOSS",
+            "SIZE_OF", "device", "grads", "xs", "ys"}
+
+
+def clashes(name: str) -> bool:
+    """Whether a cell's name cannot be a variable of the generated code as it is."""
+    return (keyword.iskeyword(name) or name in RESERVED or name in dir(builtins)
+            or re.fullmatch(r"tmp\d+", name) is not None)
+
+
+def unclash(cell: Cell) -> tuple[Cell, dict[str, str]]:
+    """The cell with every clashing name (quantity, input, parameter, size) renamed, and the
+    map from the new names back to the cell's own (its public names: parameters' keys,
+    states' keys)."""
+    sizes = set(cell.size_names)
+    names = {*cell.quantities, *cell.inputs, *cell.params}
+    taken = names | sizes | set(cell.stacks)
+    rename: dict[str, str] = {}
+    for name in [*names, *sizes]:
+        if clashes(name) or (name in names and name in sizes and name not in rename):
+            new = next(n for n in (name + "_" * k for k in itertools.count(1))
+                       if n not in taken and not clashes(n))
+            taken.add(new)
+            rename[name] = new
+    if not rename:
+        return cell, {}
+
+    def size(n: str) -> str:
+        return rename.get(n, n) if n in sizes else n
+    bases = {sp.IndexedBase(n): sp.IndexedBase(rename.get(n, n))
+             for n in (*cell.quantities, *cell.inputs)}
+    params = {}
+    for name, prm in cell.params.items():
+        new = rename.get(name, name)
+        symbol = type(prm.symbol)(new)
+        bases[prm.symbol] = symbol
+        params[new] = Param(new, tuple(size(d) for d in prm.shape), symbol)
+    equations = tuple(Equation(eq.lhs.xreplace(bases), eq.rhs.xreplace(bases))
+                      for eq in cell.equations)
+    return dataclasses.replace(
+        cell, equations=equations, params=params,
+        inputs=tuple(rename.get(n, n) for n in cell.inputs),
+        output=rename.get(cell.output, cell.output),
+        stacks={k: tuple(rename.get(m, m) for m in ms) for k, ms in cell.stacks.items()},
+        sizes={rename.get(n, n): size(d) for n, d in cell.sizes.items()},
+    ), {new: old for old, new in rename.items()}
 
 
 # --- stage 1: a cell whose kernels can be planned -------------------------------------------
@@ -80,12 +122,9 @@ def lift_products(cell: Cell) -> Cell:
 def check_supported(cell: Cell) -> None:
     """Raise CellError naming the first operation or name the generator cannot handle."""
     where = f"cell {cell.name!r}"
-    if cell.inputs != ("x",):
-        raise CellError(f"{where}: codegen supports the one input x, got {cell.inputs}")
-    for name in (*cell.quantities, *cell.params, *cell.stacks):
-        if not name.isidentifier() or keyword.iskeyword(name) or name in RESERVED \
-                or re.fullmatch(r"tmp\d+", name):
-            raise CellError(f"{where}: {name!r} cannot be a variable of the generated code")
+    for name in cell.stacks:
+        if not name.isidentifier():
+            raise CellError(f"{where}: stack name {name!r} is not an identifier")
     for packed, members in cell.stacks.items():
         unknown = [m for m in members if m not in cell.params]
         if unknown:
@@ -109,10 +148,6 @@ def check_supported(cell: Cell) -> None:
                 raise CellError(f"{where}: equation {eq} reads {expr}; codegen needs the "
                                 "input at t")
             return
-        supported = (sp.Add, sp.Mul, sp.Pow, sp.Symbol, sp.Number)
-        if not isinstance(expr, supported) and type(expr) not in NUMPY_FUNCTIONS:
-            raise CellError(f"{where}: equation {eq}: no NumPy rule for "
-                            f"{type(expr).__name__} (in {expr})")
         for a in expr.args:
             visit(a, eq)
 
@@ -146,36 +181,45 @@ class Group:
 
 @dataclass(eq=False)
 class Buffer:
-    """A stacked array of H-wide blocks, over steps 0..T if ``history``.
+    """A stacked array of blocks, over steps 0..T if ``history``.
 
     ``holds[k]`` is the quantity block k contains; ``blocks[k]`` is the same name where the
-    block is that quantity's home (its own variable, a view), else None.
+    block is that quantity's home (its own variable, a view), else None; ``widths[k]`` is the
+    block's size name.
     """
     name: str
     holds: list[str | None]
     history: bool = True
     blocks: list[str | None] = field(default_factory=list)
+    widths: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> str:
+        return _width(self.widths)
 
     def at(self, a: int, b: int, index: str, name: str | None = None) -> str:
         """Blocks a..b-1 at a step, by a quantity's own name where there is one."""
         name = name or (self.blocks[a] if b - a == 1 else None)
         if b - a == 1 and name:
             return f"{name}[{index}]"
-        cols = "" if (a, b) == (0, len(self.holds)) else _cols(a, b, len(self.holds))
+        cols = "" if (a, b) == (0, len(self.holds)) else _cols(a, b, self.widths)
         if self.history:
             return f"{self.name}[{index}, :, {cols}]" if cols else f"{self.name}[{index}]"
         return f"{self.name}[:, {cols}]" if cols else self.name
 
 
-def _cols(a: int, b: int, n: int) -> str:
-    """The column slice of blocks a..b-1 of n: ``H:3 * H``."""
-    def bound(k: int) -> str:
-        return "H" if k == 1 else f"{k} * H"
-    return f"{bound(a) if a else ''}:{bound(b) if b < n else ''}"
+def _cols(a: int, b: int, widths: list[str] | tuple[str, ...]) -> str:
+    """The column slice of blocks a..b-1 of blocks of the given widths: ``H:3 * H``."""
+    n = len(widths)
+    return f"{_width(widths[:a]) if a else ''}:{_width(widths[:b]) if b < n else ''}"
 
 
-def _width(k: int) -> str:
-    return "H" if k == 1 else f"{k} * H"
+def _width(widths: list[str] | tuple[str, ...]) -> str:
+    """The total width of blocks of the given size names: ``2 * H + P``."""
+    counts: dict[str, int] = {}
+    for w in widths:
+        counts[w] = counts.get(w, 0) + 1
+    return " + ".join(w if k == 1 else f"{k} * {w}" for w, k in counts.items())
 
 
 def _index(k: int) -> str:
@@ -205,10 +249,23 @@ class Plan:
     adjoint_home: dict[str, tuple[Buffer, int]] = field(default_factory=dict)
     delta_of: dict[int, tuple[Buffer, int]] = field(default_factory=dict)  # group -> blocks
     names: set[str] = field(default_factory=set)
+    public: dict[str, str] = field(default_factory=dict)  # renamed -> the cell's own name
+
+    def name(self, name: str) -> str:
+        """A name as the cell has it (for keys of params and states)."""
+        return self.public.get(name, name)
+
+    def size(self, name: str) -> str:
+        """The size name of a quantity, input, its adjoint or a cached activation of one."""
+        name = name.removeprefix("delta_")
+        for (f, q), cached in self.cached.items():
+            if name == cached:
+                return self.cell.size(q)
+        return self.cell.size(name)
 
     def fresh(self, stem: str) -> str:
         name = next(n for n in itertools.chain([stem], (f"{stem}_{k}" for k in itertools.count(2)))
-                    if n not in self.names)
+                    if n not in self.names and not clashes(n))
         self.names.add(name)
         return name
 
@@ -230,16 +287,18 @@ class Plan:
         n = len(self.groups[gi].products)
         if (a, a + n) == (0, len(buf.holds)):
             return f"{buf.name}[1:]"
-        return f"{buf.name}[1:, :, {_cols(a, a + n, len(buf.holds))}]"
+        return f"{buf.name}[1:, :, {_cols(a, a + n, buf.widths)}]"
 
 
 def plan(cell: Cell) -> Plan:
     """Lift, derive and lay out the kernels of ``cell``."""
     check_supported(cell)
+    cell, public = unclash(cell)
     cell = lift_products(cell)
     back = derive(cell).map(lambda e: through_outputs(e, cell))
-    p = Plan(cell, _groups(cell), back)
+    p = Plan(cell, _groups(cell), back, public=public)
     p.names = {*cell.quantities, *cell.params, *cell.stacks, *cell.inputs, *RESERVED,
+               *cell.size_names,
                *(f"delta_{q}" for q in (*cell.quantities, *cell.inputs))}
     _cache_activations(p, p.sheet.equations)
 
@@ -340,7 +399,8 @@ def _layout_forward(p: Plan) -> None:
         homes = [q if first[q] == (gi, k) else None for k, q in enumerate(holds)]
         stem = "_".join(q for q in homes if q) if p.hoisted(g) and any(homes) \
             else f"{g.source}_products"
-        buf = Buffer(p.fresh(stem), holds, history=p.hoisted(g) or any(homes), blocks=homes)
+        buf = Buffer(p.fresh(stem), holds, history=p.hoisted(g) or any(homes), blocks=homes,
+                     widths=[p.size(q) for q in holds])
         p.products[gi] = buf
         p.forward_buffers.append(buf)
         p.home.update({q: (buf, k) for k, q in enumerate(homes) if q})
@@ -371,7 +431,8 @@ def _layout_forward(p: Plan) -> None:
         blocks: list[str | None] = [None] * len(src.holds)
         for k, q in mine:
             blocks[k] = q
-        buf = Buffer(p.fresh("_".join(q for q in blocks if q)), list(blocks), blocks=blocks)
+        buf = Buffer(p.fresh("_".join(q for q in blocks if q)), list(blocks), blocks=blocks,
+                     widths=src.widths)
         p.forward_buffers.append(buf)
         p.home.update({q: (buf, k) for k, q in mine})
     p.activated = {*p.aliases, *(q for mine in claims.values() if len(mine) > 1
@@ -390,7 +451,8 @@ def _layout_backward(p: Plan) -> None:
                 p.delta_of[gi] = (buf, a)
                 break
         else:
-            buf = Buffer(p.fresh("delta_" + "_".join(layout)), layout)
+            buf = Buffer(p.fresh("delta_" + "_".join(layout)), layout,
+                         widths=[p.size(q) for q in layout])
             p.backward_buffers.append(buf)
             p.delta_of[gi] = (buf, 0)
     for buf in p.backward_buffers:
@@ -410,60 +472,6 @@ class TextPrinter(PlainPrinter):
         if level >= PRECEDENCE["Mul"] and _is_product(item):
             return f"({self._print(item)})"
         return super().parenthesize(item, level, strict)
-
-
-class ColumnPrinter(TextPrinter):
-    """Runnable column form (one example; vectors as (n, 1) columns) that latexify renders as
-    math: ``W @ x[t]``, ``np.transpose(W) @ g``, ``sigma(a)``."""
-
-    def _print_MatVec(self, e):
-        return f"{self._print(e.args[0])} @ {self.parenthesize(e.args[1], PRECEDENCE['Mul'])}"
-
-    def _print_MatVecT(self, e):
-        return (f"np.transpose({self._print(e.args[0])}) @ "
-                f"{self.parenthesize(e.args[1], PRECEDENCE['Mul'])}")
-
-    def _print_Outer(self, e):   # latexify renders np.transpose only of a plain name
-        return f"outer({self._print(e.args[0])}, {self._print(e.args[1])})"
-
-    def _print_Function(self, e):
-        if type(e) not in NUMPY_FUNCTIONS:
-            raise CellError(f"codegen: no NumPy rule for {type(e).__name__} (in {e})")
-        return f"{NUMPY_FUNCTIONS[type(e)]}({self._print(e.args[0])})"
-
-    def _print_Rational(self, e):
-        return repr(float(e))
-
-    _print_Half = _print_Rational
-
-
-class AllStepsPrinter(ColumnPrinter):
-    """Batched expressions over all steps at once (after the backward loop): ``q[t]`` is
-    ``q[1:]``, ``q[t-1]`` is ``q[:-1]``, a stacked product is one GEMM."""
-
-    def __init__(self, p: Plan) -> None:
-        super().__init__()
-        self.plan = p
-
-    def _print_Indexed(self, q):
-        index = q.indices[0]
-        if _is_product(q):
-            gi = _group_of(q)
-            if not index.has(t):
-                return f"{self.plan.delta(gi, str(index))} @ {self.plan.weights[gi]}"
-            if index != t:
-                raise CellError(f"codegen: a sum over t reads {q}")
-            return f"_steps_matmul({self.plan.delta_all(gi)}, {self.plan.weights[gi]})"
-        if base_name(q) in self.plan.cell.inputs:
-            return "x"
-        if q.base == Delta:
-            return "dy"
-        if not index.has(t):
-            return f"{q.base}[{index}]"
-        k = int(index - t)
-        if k not in (0, -1):
-            raise CellError(f"codegen: a sum over t reads {q}")
-        return f"{q.base}[{'1:' if k == 0 else ':-1'}]"
 
 
 TEXT = TextPrinter()
