@@ -27,24 +27,34 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from ..ir import Cell
+from ..ir import Cell, CellError
+from .jax_target import JaxWriter
 from .numpy_target import ModuleWriter
+from .torch_target import TorchWriter
 from .plan import plan
 
-__all__ = ["code_latex", "generate_module", "load_module", "write_module"]
+__all__ = ["TARGETS", "code_latex", "generate_module", "load_module", "write_module"]
 
 # --- public API ------------------------------------------------------------------------------
 
-def generate_module(cell: Cell) -> str:
-    """The source of a standalone NumPy module with the cell's forward and backward kernels
-    (raises CellError for a cell it cannot generate, naming the operation)."""
-    return ModuleWriter(plan(cell)).module()
+#: one writer per target, each printing the same plan
+WRITERS: dict[str, type] = {"numpy": ModuleWriter, "torch": TorchWriter, "jax": JaxWriter}
+TARGETS = tuple(WRITERS)
 
 
-def write_module(cell: Cell, path: str | os.PathLike) -> None:
+def generate_module(cell: Cell, target: str = "numpy") -> str:
+    """The source of a standalone module (importing only the target's library) with the cell's
+    forward and backward kernels (raises CellError for a cell it cannot generate, naming the
+    operation, and for an unknown target)."""
+    if target not in WRITERS:
+        raise CellError(f"unknown target {target!r}; the targets are {', '.join(WRITERS)}")
+    return WRITERS[target](plan(cell)).module()
+
+
+def write_module(cell: Cell, path: str | os.PathLike, target: str = "numpy") -> None:
     """Write the generated module to ``path`` atomically: a temporary file, then a rename."""
     path = Path(path)
-    source = generate_module(cell)
+    source = generate_module(cell, target)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -67,7 +77,7 @@ def _scratch() -> Path:
     return _scratch_dir
 
 
-def load_module(cell_or_path: Cell | str | os.PathLike) -> ModuleType:
+def load_module(cell_or_path: Cell | str | os.PathLike, target: str = "numpy") -> ModuleType:
     """Import a generated module from a file, or generate one for a cell into a temporary
     file (a real file, so that inspect and latexify can read its source).
 
@@ -82,8 +92,8 @@ def load_module(cell_or_path: Cell | str | os.PathLike) -> ModuleType:
     """
     if isinstance(cell_or_path, Cell):
         stem = "".join(ch if ch.isalnum() else "_" for ch in cell_or_path.name)
-        path = _scratch() / f"bptt_{stem}_{next(_serial)}.py"
-        write_module(cell_or_path, path)
+        path = _scratch() / f"bptt_{stem}_{target}_{next(_serial)}.py"
+        write_module(cell_or_path, path, target)
     else:
         path = Path(cell_or_path)
         if not path.is_file():

@@ -12,7 +12,7 @@ import sympy as sp
 from ..derivation import adjoint
 from ..ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, LossBase, MatVec,
                   Outer, Softmax, UnitSum, base_name, sigmoid, t, tanh)
-from .plan import (AS_TANH, Buffer, Group, Plan, TextPrinter, _cols, _group_of, _index,
+from .plan import (AS_TANH, SIZES_HELPER, Buffer, Group, Plan, TextPrinter, _cols, _group_of, _index,
                    _is_product, _text, _uncache, _width)
 
 # --- tables -------------------------------------------------------------------------------
@@ -334,45 +334,19 @@ class ModuleWriter:
     # -- parameters ------------------------------------------------------------------------
 
     def packed(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        """Packed parameter -> (its blocks, the shape of one block in size names)."""
-        out = {name: (members, self.cell.params[members[0]].shape)
-               for name, members in self.cell.stacks.items()}
-        stacked = {m for ms in self.cell.stacks.values() for m in ms}
-        out.update({self.p.name(name): ((name,), prm.shape)
-                    for name, prm in self.cell.params.items() if name not in stacked})
-        return out
+        return self.p.packed()
 
     def packed_shape(self, name: str) -> str:
-        members, (rows, *cols) = self.packed()[name]
-        rows = rows if len(members) == 1 else f"{len(members)} * {rows}"
-        return f"({rows}, {cols[0]})" if cols else f"({rows},)"
+        return self.p.packed_shape(name)
 
     def view(self, param: str) -> str:
-        """A per-gate parameter as a view of its packed parameter."""
-        for name, (members, _) in self.packed().items():
-            if param in members:
-                k, n = members.index(param), len(members)
-                rows = [self.cell.params[param].shape[0]] * n
-                return f"params[{name!r}]" if n == 1 else f"params[{name!r}][{_cols(k, k + 1, rows)}]"
-        raise KeyError(param)
+        return self.p.view(param)
 
     def stack(self, g: Group) -> str:
-        """A group's stacked weight: a packed parameter (or a slice) where the order matches."""
-        for name, (members, (rows, *_)) in self.packed().items():
-            ws = [q.weight for q in g.products]
-            n = len(ws)
-            for a in range(len(members) - n + 1):
-                if list(members[a:a + n]) == ws:
-                    whole = n == len(members)
-                    return f"params[{name!r}]" if whole else \
-                        f"params[{name!r}][{_cols(a, a + n, [rows] * len(members))}]"
-        return f"np.concatenate([{', '.join(self.view(q.weight) for q in g.products)}])"
+        return self.p.stack(g, "np.concatenate")
 
     def vectors(self, exprs) -> list[str]:
-        """The vector parameters used elementwise by exprs, as views."""
-        used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
-        return [n for n, prm in self.cell.params.items()
-                if len(prm.shape) == 1 and prm.symbol in used]
+        return self.p.vectors(exprs)
 
     # -- operands --------------------------------------------------------------------------
 
@@ -921,7 +895,7 @@ class ModuleWriter:
             f"_ALIASES = {aliases!r}",
             f"_KERNEL = {c.name + ':' + hashlib.sha256(docstring.encode()).hexdigest()[:16]!r}"
             "  # marks this module's caches",
-            HELPERS])
+            HELPERS + SIZES_HELPER])
 
     def size_sources(self) -> dict[str, list[tuple[str, int, int]]]:
         """Each size name -> where forward reads it: an input's last axis, else a packed
@@ -1026,27 +1000,6 @@ def _readonly(a):
     a = a.view()
     a.flags.writeable = False
     return a
-
-
-def _sizes(args, named):
-    """Sizes by name in the order of SIZES, from positional values, one dict, or keywords."""
-    if len(args) == 1 and isinstance(args[0], dict):
-        args, named = (), {**args[0], **named}
-    named = {_ALIASES.get(name, name): n for name, n in named.items()}
-    if len(args) > len(SIZES):
-        raise ValueError(f"sizes: expected at most {len(SIZES)} ({', '.join(SIZES)}), got "
-                         f"{len(args)}")
-    named = {**dict(zip(SIZES, args)), **named}
-    for name in named:
-        if name not in SIZES:
-            raise ValueError(f"sizes: unexpected {name!r}; the sizes are {', '.join(SIZES)}")
-    for name in SIZES:
-        n = named.get(name)
-        if n is None:
-            raise ValueError(f"sizes: missing {name!r}; the sizes are {', '.join(SIZES)}")
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"sizes[{name!r}]: expected a positive integer, got {n!r}")
-    return {name: int(named[name]) for name in SIZES}
 
 
 def _infer_sizes(params, inputs=None):

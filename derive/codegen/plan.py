@@ -30,7 +30,7 @@ RESERVED = {"np", "torch", "jax", "jnp", "lax", "nn", "math", "T", "B", "t", "dy
             "sigma", "outer", "Delta", "sizes", "ctx", "self", "carry",
             "forward", "backward", "unpack", "param_shapes", "init_params", "forward_step",
             "backward_step", "CELL", "STATE", "OUTPUT", "SIZES", "INPUTS", "TARGETS", "LOSS",
-            "SIZE_OF", "device", "grads", "xs", "ys"}
+            "SIZE_OF", "PARAMS", "device", "grads", "xs", "ys", "dloss", "with_state", "without"}
 
 
 def clashes(name: str) -> bool:
@@ -263,6 +263,51 @@ class Plan:
                 return self.cell.size(q)
         return self.cell.size(name)
 
+    # -- parameters: packed as a library packs them, per-gate views --------------------------
+
+    def packed(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Packed parameter -> (its blocks, the shape of one block in size names)."""
+        out = {name: (members, self.cell.params[members[0]].shape)
+               for name, members in self.cell.stacks.items()}
+        stacked = {m for ms in self.cell.stacks.values() for m in ms}
+        out.update({self.name(name): ((name,), prm.shape)
+                    for name, prm in self.cell.params.items() if name not in stacked})
+        return out
+
+    def packed_shape(self, name: str) -> str:
+        members, (rows, *cols) = self.packed()[name]
+        rows = rows if len(members) == 1 else f"{len(members)} * {rows}"
+        return f"({rows}, {cols[0]})" if cols else f"({rows},)"
+
+    def view(self, param: str, ref=repr) -> str:
+        """A per-gate parameter as a view of its packed parameter."""
+        for name, (members, _) in self.packed().items():
+            if param in members:
+                k, n = members.index(param), len(members)
+                rows = [self.cell.params[param].shape[0]] * n
+                whole = f"params[{ref(name)}]" if ref is repr else ref(name)
+                return whole if n == 1 else f"{whole}[{_cols(k, k + 1, rows)}]"
+        raise KeyError(param)
+
+    def stack(self, g: Group, concat: str, ref=repr) -> str:
+        """A group's stacked weight: a packed parameter (or a slice) where the order matches."""
+        for name, (members, (rows, *_)) in self.packed().items():
+            ws = [q.weight for q in g.products]
+            n = len(ws)
+            for a in range(len(members) - n + 1):
+                if list(members[a:a + n]) == ws:
+                    whole = n == len(members)
+                    packed = f"params[{ref(name)}]" if ref is repr else ref(name)
+                    return packed if whole else \
+                        f"{packed}[{_cols(a, a + n, [rows] * len(members))}]"
+        return f"{concat}([{', '.join(self.view(q.weight, ref) for q in g.products)}])"
+
+    def vectors(self, exprs) -> list[str]:
+        """The vector parameters used elementwise by exprs, as views."""
+        used = set().union(*(e.free_symbols for e in exprs)) if exprs else set()
+        return [n for n, prm in self.cell.params.items()
+                if len(prm.shape) == 1 and prm.symbol in used]
+
     def fresh(self, stem: str) -> str:
         name = next(n for n in itertools.chain([stem], (f"{stem}_{k}" for k in itertools.count(2)))
                     if n not in self.names and not clashes(n))
@@ -482,3 +527,27 @@ def _text(e: Equation | sp.Expr) -> str:
         return f"{TEXT.doprint(e.lhs)} = {TEXT.doprint(e.rhs)}"
     return TEXT.doprint(e)
 
+
+# The sizes argument of every generated module's param_shapes (SIZES, _ALIASES: its constants).
+SIZES_HELPER = '''
+
+def _sizes(args, named):
+    """Sizes by name in the order of SIZES, from positional values, one dict, or keywords."""
+    if len(args) == 1 and isinstance(args[0], dict):
+        args, named = (), {**args[0], **named}
+    named = {_ALIASES.get(name, name): n for name, n in named.items()}
+    if len(args) > len(SIZES):
+        raise ValueError(f"sizes: expected at most {len(SIZES)} ({', '.join(SIZES)}), got "
+                         f"{len(args)}")
+    named = {**dict(zip(SIZES, args)), **named}
+    for name in named:
+        if name not in SIZES:
+            raise ValueError(f"sizes: unexpected {name!r}; the sizes are {', '.join(SIZES)}")
+    for name in SIZES:
+        n = named.get(name)
+        if n is None:
+            raise ValueError(f"sizes: missing {name!r}; the sizes are {', '.join(SIZES)}")
+        if isinstance(n, bool) or not hasattr(n, "__index__") or n < 1:
+            raise ValueError(f"sizes[{name!r}]: expected a positive integer, got {n!r}")
+    return {name: int(named[name]) for name in SIZES}
+'''
