@@ -223,7 +223,7 @@ class ArrayWriter:
     def vector_views(self, exprs) -> list[str]:
         return [f"{n} = {self.p.view(n, self.ref)}" for n in self.p.vectors(list(exprs))]
 
-    def forward_rhs(self, eq: Equation, product_var) -> str:
+    def forward_rhs(self, eq: Equation, product_var, printer: ArrayPrinter | None = None) -> str:
         """An equation's right side with each product a block of its group's stacked product
         (``product_var(gi)``: the code of the whole stacked product at this step)."""
         rhs = _uncache(self.p, eq.rhs)
@@ -231,7 +231,7 @@ class ArrayWriter:
         for term, (gi, k) in self.products_of(eq).items():
             cols = self.block(gi, k)
             blocks[term] = Code(f"{product_var(gi)}[..., {cols}]" if cols else product_var(gi))
-        return self.step.doprint(rhs.xreplace(blocks))
+        return (printer or self.step).doprint(rhs.xreplace(blocks))
 
     def saved(self) -> list[str]:
         """The forward histories the backward pass reads."""

@@ -30,7 +30,8 @@ RESERVED = {"np", "torch", "jax", "jnp", "lax", "nn", "math", "T", "B", "t", "dy
             "sigma", "outer", "Delta", "sizes", "ctx", "self", "carry",
             "forward", "backward", "unpack", "param_shapes", "init_params", "forward_step",
             "backward_step", "CELL", "STATE", "OUTPUT", "SIZES", "INPUTS", "TARGETS", "LOSS",
-            "SIZE_OF", "PARAMS", "device", "grads", "xs", "ys", "dloss", "with_state", "without"}
+            "SIZE_OF", "PARAMS", "device", "grads", "xs", "ys", "dloss", "with_state", "without", "prev", "v0", "vm", "vp", "dn", "out",
+            "step", "zero", "base", "full", "dparams", "edge"}
 
 
 def clashes(name: str) -> bool:
