@@ -179,3 +179,22 @@ def test_the_training_example_of_the_user_guide_runs(tmp_path, monkeypatch):
     exec(compile(code, "user-guide.md", "exec"), namespace)
     losses = namespace["losses"]
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_graves_lstm_module_gradients_equal_autograd():
+    """The acceptance example: k.GravesLSTM(I, H) in float64, gradients of the derived BPTT
+    against autograd of the plain loop to 1e-10."""
+    cell, module, _ = kernels("graves-lstm")
+    torch.manual_seed(3)
+    net = module.GravesLSTM(3, 8).double()
+    x = torch.randn(12, 4, 3, dtype=torch.float64, requires_grad=True)
+    y, stateT = net(x)
+    (torch.sin(y).sum() + stateT["c"].sum()).backward()
+    params = {k: v.detach().clone().requires_grad_() for k, v in net.named_parameters()}
+    x_ref = x.detach().clone().requires_grad_()
+    zeros = {s: torch.zeros(4, 8, dtype=torch.float64) for s in cell.state}
+    y_ref, state_ref = oracles.run(cell, "torch", params, {"x": x_ref}, zeros)
+    (torch.sin(y_ref).sum() + state_ref["c"].sum()).backward()
+    for k, v in net.named_parameters():
+        assert relative(v.grad, params[k].grad) < 1e-10, k
+    assert relative(x.grad, x_ref.grad) < 1e-10

@@ -1,19 +1,36 @@
-"""NumPy kernels generated from a cell's IR: forward and backward through time, batched.
+"""Kernels generated from a cell's IR: forward and backward through time, batched, for NumPy,
+torch and jax. One plan of the computation (``plan.py``) feeds one writer per target.
 
-The generated module imports nothing but NumPy. Its layout is planned from the equations:
+The plan, read from the equations and the derived backward pass:
 
 * every matrix product ``W @ v`` joins the *group* of products with the same argument ``v``;
   a group is one stacked GEMM (the per-gate weights stacked in the packed parameters' order,
   so a packed parameter is used as is). The input's group runs for all steps at once before
   the loop; the group of a state ``h[t-1]`` runs once per step;
-* an equation holding products keeps its value in a block of a stacked buffer (its *home*),
-  where the other groups' products and its constant terms are added; activations of adjacent
-  blocks are one call; all elementwise work is done in place (``out=``);
-* backward, the adjoints of those equations fill the same stacked layout, so ``W^T delta`` of
-  a group is again one product per step, and dL/dx and each dL/dW one product after the loop.
+* an equation holding products keeps its value in a block of a stacked buffer (its *home*);
+  backward, the adjoints of those equations fill the same stacked layout, so ``W^T delta`` of
+  a group is again one product per step, and dL/dx and each dL/dW one product after the loop;
+* names of the cell that clash with the generated code's own (``range``, ``np``, ``dx``) are
+  renamed inside; parameters and states keep the cell's names as keys.
+
+The writers: ``numpy_target.py`` (in-place NumPy, ``out=``, adjacent gate activations as one
+call), ``torch_target.py`` (a ``torch.autograd.Function`` and an ``nn.Module``),
+``jax_target.py`` (``jax.custom_vjp`` over ``lax.scan``); ``arrays.py`` holds what the torch
+and jax writers share. Each module imports only its library.
+
+How a NumPy module is called (the torch and jax modules alike, see docs/user-guide.md):
+
+* ``forward(params, x, state0=None) -> (y, stateT, cache)`` and
+  ``backward(params, cache, dy, dstateT=None) -> (dparams, dx, dstate0)``; sizes by name
+  (``param_shapes(I, H)``, ``param_shapes({"I": 8, "H": 16, "P": 4})``, ``init_params(I=8, H=16)``);
+* several inputs come in the order of ``INPUTS``: ``forward(params, x, u)``, and backward
+  returns their gradients as a tuple ``(dparams, (dx, du), dstate0)``;
+* a cell with a loss takes the loss's targets as inputs and returns the summed loss:
+  ``forward(params, x, z) -> (L, stateT, cache)``; ``backward(params, cache, dstateT=None)``
+  needs no ``dy`` and gives no gradient for the targets.
 
 ``generate_module`` gives the source, ``write_module`` writes it, ``load_module`` imports it,
-``code_latex`` renders its per-step functions with latexify-py.
+``code_latex`` renders the NumPy module's per-step functions with latexify-py.
 """
 from __future__ import annotations
 

@@ -149,6 +149,24 @@ class ArrayWriter:
     def differentiable(self) -> list[str]:
         return [x for x in self.cell.inputs if x not in self.cell.targets]
 
+    def size_lines(self, ref) -> list[str]:
+        """The size variables, read from the arrays: an input's last axis, else a packed
+        parameter's axis (``ref(key)``: its code)."""
+        c, p = self.cell, self.p
+        lines = []
+        for size in c.size_names:
+            x = next((x for x in c.inputs if c.size(x) == size), None)
+            if x is not None:
+                lines.append(f"{size} = {x}.shape[2]")
+                continue
+            key, axis, blocks = next(
+                (key, axis, len(members) if axis == 0 else 1)
+                for key, (members, shape) in p.packed().items()
+                for axis, d in enumerate(shape) if d == size)
+            div = f" // {blocks}" if blocks > 1 else ""
+            lines.append(f"{size} = {ref(key)}.shape[{axis}]{div}")
+        return lines
+
     # -- module text -------------------------------------------------------------------------
 
     def constants(self) -> list[str]:

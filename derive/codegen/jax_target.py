@@ -155,22 +155,6 @@ class JaxWriter(ArrayWriter):
     def ref(self, key: str) -> str:
         return f"params[{key!r}]"
 
-    def size_lines(self, ref) -> list[str]:
-        c, p = self.cell, self.p
-        lines = []
-        for size in c.size_names:
-            x = next((x for x in c.inputs if c.size(x) == size), None)
-            if x is not None:
-                lines.append(f"{size} = {x}.shape[2]")
-                continue
-            key, axis, blocks = next(
-                (key, axis, len(members) if axis == 0 else 1)
-                for key, (members, shape) in p.packed().items()
-                for axis, d in enumerate(shape) if d == size)
-            div = f" // {blocks}" if blocks > 1 else ""
-            lines.append(f"{size} = {ref(key)}.shape[{axis}]{div}")
-        return lines
-
     def backward_call(self, result: str) -> list[str]:
         c = self.cell
         head = [f"dstateT = {{s: dstateT[s] for s in STATE}}"]

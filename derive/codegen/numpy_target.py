@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-
-from sympy.printing.precedence import PRECEDENCE
 from typing import Callable
 
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 
 from ..derivation import adjoint
-from ..ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, LossBase, MatVec,
+from ..ir import (ACTIVATIONS, PRIMES, CellError, Delta, Equation, LossBase, MatVec,
                   Outer, Softmax, UnitSum, base_name, sigmoid, t, tanh)
 from .plan import (AS_TANH, SIZES_HELPER, Buffer, Group, Plan, TextPrinter, _cols, _group_of, _index,
-                   _is_product, _text, _uncache, _width)
+                   _is_product, _text, _uncache)
 
 # --- tables -------------------------------------------------------------------------------
 
@@ -24,6 +23,7 @@ NUMPY_FUNCTIONS: dict[type, str] = {
     sigmoid: "sigma", tanh: "np.tanh",
     sp.tanh: "np.tanh", sp.exp: "np.exp", sp.log: "np.log", sp.Abs: "np.abs",
 }
+CONCAT = "np.concatenate"
 # Powers with a cheaper NumPy call than np.power.
 POWERS = {2: "np.square", -1: "np.reciprocal", sp.Rational(1, 2): "np.sqrt"}
 
@@ -333,21 +333,6 @@ class ModuleWriter:
 
     # -- parameters ------------------------------------------------------------------------
 
-    def packed(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        return self.p.packed()
-
-    def packed_shape(self, name: str) -> str:
-        return self.p.packed_shape(name)
-
-    def view(self, param: str) -> str:
-        return self.p.view(param)
-
-    def stack(self, g: Group) -> str:
-        return self.p.stack(g, "np.concatenate")
-
-    def vectors(self, exprs) -> list[str]:
-        return self.p.vectors(exprs)
-
     # -- operands --------------------------------------------------------------------------
 
     def leaf(self, e: sp.Expr) -> str | None:
@@ -415,9 +400,9 @@ class ModuleWriter:
         lines += ["", "Initial state:"] + [f"    {_text(eq)}" for eq in p.sheet.initial]
         lines += ["", "Gradients:"] + [f"    {_text(eq)}" for eq in p.sheet.gradients]
         lines += ["", "Parameters (a packed parameter is the row-stack of its blocks):"]
-        for name, (members, _) in self.packed().items():
+        for name, (members, _) in self.p.packed().items():
             blocks = f" = [{'; '.join(members)}]" if len(members) > 1 else ""
-            lines.append(f"    {name} {self.packed_shape(name)}{blocks}")
+            lines.append(f"    {name} {self.p.packed_shape(name)}{blocks}")
         if p.sheet.assumptions:
             lines += ["", f"Assumed (the backward pass is exact only then): "
                       f"{'; '.join(p.sheet.assumptions)}."]
@@ -446,17 +431,17 @@ class ModuleWriter:
              f"    {', '.join(c.size_names)}, = sizes.values()",
              f"    dtype = {c.inputs[0]}.dtype",
              "    state0 = _states(state0, B, sizes, dtype, 'state0')"]
-        vectors = self.vectors([eq.rhs for eq in c.equations])
+        vectors = self.p.vectors([eq.rhs for eq in c.equations])
         if vectors:
             L.append("    # parameters used elementwise (views of the packed ones)")
-            L += [f"    {n} = {self.view(n)}" for n in vectors]
+            L += [f"    {n} = {self.p.view(n)}" for n in vectors]
         L.append("    # stacked weights: one matrix product per argument")
         for gi, g in enumerate(p.groups):
             blocks = ", ".join(q.weight for q in g.products)
             if p.hoisted(g):
-                L.append(f"    {p.weights[gi]} = {self.stack(g)}  # {blocks}")
+                L.append(f"    {p.weights[gi]} = {self.p.stack(g, CONCAT)}  # {blocks}")
             else:
-                L.append(f"    {p.transposed[gi]} = np.ascontiguousarray({self.stack(g)}.T)"
+                L.append(f"    {p.transposed[gi]} = np.ascontiguousarray({self.p.stack(g, CONCAT)}.T)"
                          f"  # {blocks}; contiguous for the per-step product")
         L.append("    # histories q[t], t = 1..T; a state's q[0] is its initial value")
         L += self.allocate(p.forward_buffers, [*c.quantities, *p.cached.values()], p.home)
@@ -687,9 +672,9 @@ class ModuleWriter:
             L.append(f"    dy = _array('dy', dy, (T, B, {c.size(c.output)}), dtype)")
         L += ["    dstateT = _states(dstateT, B, sizes, dtype, 'dstateT')"]
         L += [f"    {n} = cache[{n!r}]" for n in (*c.inputs, *self.saved())]
-        L += [f"    {n} = {self.view(n)}"
-              for n in self.vectors([eq.rhs for eq in (*p.adjoints, *p.initial, *p.gradients)])]
-        L += [f"    {p.weights[gi]} = {self.stack(g)}" for gi, g in enumerate(p.groups)]
+        L += [f"    {n} = {self.p.view(n)}"
+              for n in self.p.vectors([eq.rhs for eq in (*p.adjoints, *p.initial, *p.gradients)])]
+        L += [f"    {p.weights[gi]} = {self.p.stack(g, CONCAT)}" for gi, g in enumerate(p.groups)]
         in_loop = [eq for eq in p.adjoints if eq.name[6:] not in c.inputs]
         L.append("    # scratch arrays, recycled from the previous call of the same shape")
         L += self.allocate(p.backward_buffers, [eq.name for eq in in_loop], p.adjoint_home,
@@ -773,7 +758,7 @@ class ModuleWriter:
                 pieces[name] = [f"({print_(body)}).sum(axis=(0, 1))" if body != 0
                                 else f"np.zeros({c.params[name].shape[0]}, dtype)"]
         L.append("dparams = {")
-        for name, (members, (rows, *cols)) in self.packed().items():
+        for name, (members, (rows, *cols)) in self.p.packed().items():
             zero = f"np.zeros(({', '.join([rows, *cols])},), dtype)"
             gradient = _row_stack([_sum_of(pieces.get(m, [zero])) for m in members])
             L.append(f"    {name!r}: {gradient},")
@@ -832,8 +817,8 @@ class ModuleWriter:
         self.prelude = []
         backward = self.backward()
         sizes = ", ".join(c.size_names)
-        shapes = ", ".join(f"{n!r}: {self.packed_shape(n)}" for n in self.packed())
-        views = ", ".join(f"{p.name(m)!r}: {self.view(m)}" for m in c.params)
+        shapes = ", ".join(f"{n!r}: {self.p.packed_shape(n)}" for n in self.p.packed())
+        views = ", ".join(f"{p.name(m)!r}: {self.p.view(m)}" for m in c.params)
         docstring = self.docstring()
         init = "H" if "H" in c.size_names else c.size(c.output)
         aliases = {"input_size": p.name(c.size(c.inputs[0]))}
@@ -891,7 +876,7 @@ class ModuleWriter:
             "",
             "# where each size is read from: (input or parameter, axis, blocks along it)",
             f"_SIZE_FROM = {self.size_sources()!r}",
-            f"_SHAPES = {({n: self.packed_shape(n) for n in self.packed()})!r}",
+            f"_SHAPES = {({n: self.p.packed_shape(n) for n in self.p.packed()})!r}",
             f"_ALIASES = {aliases!r}",
             f"_KERNEL = {c.name + ':' + hashlib.sha256(docstring.encode()).hexdigest()[:16]!r}"
             "  # marks this module's caches",
@@ -905,7 +890,7 @@ class ModuleWriter:
         for size in c.size_names:
             found = [(p.name(x), 2, 1) for x in c.inputs if c.size(x) == size]
             found += [(key, axis, len(members) if axis == 0 else 1)
-                      for key, (members, shape) in self.packed().items()
+                      for key, (members, shape) in self.p.packed().items()
                       for axis, d in enumerate(shape) if d == size]
             if not found:
                 raise CellError(f"cell {c.name!r}: no input or parameter has size {size}")

@@ -14,8 +14,8 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from ..derivation import Backward, adjoint, derive, through_outputs
-from ..ir import (ACTIVATIONS, Activation, Cell, CellError, Delta, Equation, MatVec, MatVecT,
-                  Outer, Param, base_name, sigmoid, t, tanh, time_offset)
+from ..ir import (ACTIVATIONS, Activation, Cell, CellError, Equation, MatVec, MatVecT, Param,
+                  base_name, sigmoid, t, tanh, time_offset)
 from ..printers import PlainPrinter
 
 # --- tables -------------------------------------------------------------------------------

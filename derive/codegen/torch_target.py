@@ -102,21 +102,7 @@ class TorchWriter(ArrayWriter):
     # -- pieces ------------------------------------------------------------------------------
 
     def unpack_sizes(self) -> list[str]:
-        """The size variables read from the tensors (an input's last axis, else a parameter)."""
-        c, p = self.cell, self.p
-        lines = []
-        for size in c.size_names:
-            x = next((x for x in c.inputs if c.size(x) == size), None)
-            if x is not None:
-                lines.append(f"{size} = {x}.shape[2]")
-                continue
-            key, axis, blocks = next(
-                (key, axis, len(members) if axis == 0 else 1)
-                for key, (members, shape) in p.packed().items()
-                for axis, d in enumerate(shape) if d == size)
-            div = f" // {blocks}" if blocks > 1 else ""
-            lines.append(f"{size} = {self.param_var(key)}.shape[{axis}]{div}")
-        return lines
+        return self.size_lines(self.param_var)
 
     def backward_call(self, result: str) -> list[str]:
         c = self.cell
@@ -181,7 +167,7 @@ class TorchWriter(ArrayWriter):
             "for s in STATE}",
             "        states = [state0.get(s, zero[s]) for s in STATE]",
             f"        out = BPTT.apply({inputs}, *states, "
-            f"{', '.join(f'self.{k}' if k.isidentifier() else f'getattr(self, {k!r})' for k in keys)})",
+            f"{', '.join(f'self.{k}' for k in keys)})",
             "        return out[0], dict(zip(STATE, out[1:]))",
             "",
             "    def extra_repr(self):",
