@@ -137,7 +137,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_codegen(args: argparse.Namespace) -> int:
     from derive.codegen import generate_module
-    write_output(generate_module(load_cell(args.cell)), args.output)
+    write_output(generate_module(load_cell(args.cell), args.target), args.output)
     return 0
 
 
@@ -199,8 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cell", help=cells_help)
     p.set_defaults(run=cmd_explain)
 
-    p = sub.add_parser("codegen", help="write a standalone NumPy forward/backward module")
+    p = sub.add_parser("codegen", help="write a standalone forward/backward module (NumPy, "
+                       "torch or jax)")
     p.add_argument("cell", help=cells_help)
+    p.add_argument("--target", choices=("numpy", "torch", "jax"), default="numpy",
+                   help="the library the module imports (default numpy)")
     p.add_argument("-o", "--output", required=True, help="the module to write (PATH.py)")
     p.set_defaults(run=cmd_codegen)
 

@@ -216,8 +216,9 @@ def step_function_latex(cell: Cell) -> str:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        tex = latexify.get_latex(getattr(module, fn.name), use_math_symbols=True,
-                                 reduce_assignments=False)
+        # no use_math_symbols: it makes rnn's "hbar" Planck's \hbar; the sheets' own
+        # vector_symbol below writes Greek names (alpha) and accents (hbar, h_tilde)
+        tex = latexify.get_latex(getattr(module, fn.name), reduce_assignments=False)
     names = {*cell.inputs, *cell.quantities, *cell.params}
     tex = re.sub(r"\\mathrm\{([\w\\]+)\}", lambda m: vector_symbol(m[1].replace("\\_", "_"))
                  if m[1].replace("\\_", "_") in names else m[0], tex)

@@ -147,6 +147,7 @@ def test_unrolled_bounds():
 def test_with_code_in_markdown_is_math_blocks(capsys):
     assert bptt.main(["sheet", "rnn", "--format", "md", "--with-code"]) == 0
     md = capsys.readouterr().out
-    code = md.split("## Generated code")[1]
-    assert r"\[" not in code and code.count("$$") == 4
-    assert r"\hbar" not in code and r"\bar{h}_{t}" in code  # rnn's pre-activation, not Planck's
+    code = md.split("## The step function, read as math")[1]
+    assert r"\[" not in code and code.count("$$") == 2
+    # rnn's pre-activation hbar, not Planck's constant
+    assert r"\hbar" not in code and r"\bar{h} = W_{ih} \cdot x + b_{ih}" in code

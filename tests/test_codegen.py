@@ -20,6 +20,8 @@ from derive.codegen import code_latex, generate_module, load_module, write_modul
 from derive.ir import CellBuilder, CellError, sigmoid, t, tanh
 from verify.numeric import central_differences
 
+import kernel_cells
+
 BUILTIN = ["rnn", "lstm", "gru", "graves-lstm"]
 
 
@@ -217,7 +219,7 @@ def _bad_calls():
     missing = dict(params)
     del missing["bias_hh"]
     return [
-        ("x not 3-d", lambda: m.forward(params, x[0]), r"x: expected shape \(T, B, input_size\)"),
+        ("x not 3-d", lambda: m.forward(params, x[0]), r"x: expected shape \(T, B, I\), T and B >= 1, got \(3, 4\)"),
         ("wrong weight shape", lambda: m.forward(with_param("weight_hh", params["weight_hh"][:, :5]), x),
          r"params\['weight_hh'\]: expected shape \(24, 6\), got \(24, 5\)"),
         ("x columns vs weight_ih", lambda: m.forward(params, x[:, :, :3]),
@@ -415,3 +417,117 @@ def test_code_latex_compiles_with_amsmath_and_amssymb(tmp_path):
                            "sheet.tex"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+# --- any cell: sizes by name, several inputs, losses, clashing names --------------------------
+
+def test_sizes_positional_by_dict_by_name_and_the_old_names():
+    m = kernel("lstm")
+    want = m.param_shapes(3, 5)
+    assert want["weight_ih"] == (20, 3) and m.SIZES == ("I", "H")
+    assert m.param_shapes({"I": 3, "H": 5}) == m.param_shapes(I=3, H=5) == want
+    assert m.param_shapes(input_size=3, hidden_size=5) == want
+    p = load_module(kernel_cells.lstmp)
+    assert p.SIZES == ("I", "H", "P")
+    assert p.param_shapes(3, 4, 2)["U_i"] == (4, 2) and p.param_shapes(3, 4, 2)["W_r"] == (2, 4)
+    params = p.init_params({"I": 3, "H": 4, "P": 2}, seed=1)
+    y, stateT, _ = p.forward(params, np.zeros((5, 2, 3)))
+    assert y.shape == (5, 2, 2) and stateT["h"].shape == (2, 2) and stateT["c"].shape == (2, 4)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.param_shapes(3), r"sizes: missing 'H'; the sizes are I, H"),
+    (lambda m: m.param_shapes(3, 4, 5), r"sizes: expected at most 2 \(I, H\), got 3"),
+    (lambda m: m.param_shapes(I=3, H=4, P=2), r"sizes: unexpected 'P'; the sizes are I, H"),
+    (lambda m: m.init_params({"I": 3, "H": 0}), r"sizes\['H'\]: expected a positive integer"),
+])
+def test_bad_sizes_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(kernel("lstm"))
+
+
+def test_a_loss_cell_takes_its_targets_and_returns_the_loss():
+    m = load_module(kernel_cells.elman)
+    assert (m.INPUTS, m.TARGETS, m.LOSS, m.OUTPUT) == (("x", "z"), ("z",), "loss", "y")
+    sizes = {"I": 3, "H": 4, "O": 5}
+    params = m.init_params(sizes, seed=2)
+    rng = np.random.default_rng(2)
+    x, z = rng.standard_normal((6, 2, 3)), rng.dirichlet(np.ones(5), (6, 2))
+    loss, stateT, cache = m.forward(params, x, z)
+    # the loss by hand, from the same parameters
+    h = np.zeros((2, 4))
+    total = 0.0
+    for k in range(6):
+        h = np.tanh(x[k] @ params["W"].T + h @ params["U"].T + params["b"])
+        a = h @ params["V"].T + params["c"]
+        y = np.exp(a) / np.exp(a).sum(axis=1, keepdims=True)
+        total += -(z[k] * np.log(y)).sum()
+    assert abs(loss - total) < 1e-12 * abs(total)
+    dparams, dx, dstate0 = m.backward(params, cache)      # no dy: the loss is the cell's
+    assert dx.shape == x.shape and set(dparams) == set(params)
+
+
+def test_a_cell_with_two_inputs_returns_both_gradients():
+    m = load_module(kernel_cells.two_inputs)
+    params = m.init_params(I=3, K=2, H=4)
+    x, u = np.ones((3, 2, 3)), np.ones((3, 2, 2))
+    y, _, cache = m.forward(params, x, u)
+    dparams, (dx, du), _ = m.backward(params, cache, np.ones_like(y))
+    assert dx.shape == x.shape and du.shape == u.shape and np.abs(du).sum() > 0
+
+
+def test_names_of_python_and_of_the_module_are_renamed_inside():
+    m = load_module(kernel_cells.clash)
+    assert m.STATE == ("range",) and set(m.param_shapes(3, 4)) == {"dx", "U", "b", "np"}
+    params = m.init_params(3, 4)
+    y, stateT, cache = m.forward(params, np.ones((2, 1, 3)))
+    assert set(stateT) == {"range"}
+    assert set(m.backward(params, cache, np.ones_like(y))[0]) == set(params)
+
+
+# --- backward does not depend on what the caller does after forward ---------------------------
+
+def test_backward_is_independent_of_the_input_array_after_forward():
+    m = kernel("lstm")
+    params, x, state0, dy, dstateT = problem(m)
+    _, _, cache = m.forward(params, x, state0)
+    want = m.backward(params, cache, dy, dstateT)
+    x[:] = 0.0                                   # the caller reuses its buffer
+    got = m.backward(params, cache, dy, dstateT)
+    assert all(np.array_equal(got[0][k], want[0][k]) for k in params)
+    assert np.abs(got[0]["weight_ih"]).max() > 0
+
+
+def _misuses():
+    m, other = kernel("lstm"), kernel("gru")
+    params, x, state0, dy, _ = problem(m)
+    _, _, cache = m.forward(params, x, state0)
+    _, _, gru_cache = other.forward(problem(other)[0], x)
+    changed = {**params, "bias_ih": params["bias_ih"] + 1}
+    tensor = torch_tensor(params["weight_ih"])
+    return [
+        (lambda: m.backward(params, gru_cache, dy), r"cache: not made by the forward of this "
+         r"module \(cell 'lstm'\)"),
+        (lambda: m.backward(params, {"sizes": 1}, dy), r"cache: not made by the forward"),
+        (lambda: m.backward(changed, cache, dy), r"params\['bias_ih'\]: differs from the params "
+         "of the forward call that made cache"),
+        (lambda: m.forward(params, x, state0["h"]), r"state0: expected a dict state name -> "
+         r"array \(states h, c\), got ndarray"),
+        (lambda: m.forward(params, x, [state0["h"], state0["c"]]), r"state0: expected a dict"),
+        (lambda: m.forward({**params, "weight_ih": tensor}, x),
+         r"params\['weight_ih'\]: expected a NumPy array, got torch.Tensor"),
+        (lambda: m.forward(params, torch_tensor(x)), r"x: expected a NumPy array, got torch"),
+    ]
+
+
+def torch_tensor(a):
+    torch = pytest.importorskip("torch")
+    return torch.from_numpy(a)
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_misuse_is_a_value_error_naming_the_argument(case):
+    call, message = _misuses()[case]
+    with pytest.raises(ValueError, match=message) as info:
+        call()
+    assert "\n" not in str(info.value)

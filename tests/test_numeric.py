@@ -5,8 +5,11 @@ import pytest
 
 from derive.cells import get_cell
 from derive.codegen import generate_module, load_module
-from derive.ir import CellBuilder, sigmoid, t, tanh
-from verify.numeric import check_numeric, relative_error
+from derive.ir import ACTIVATIONS, CellBuilder, sigmoid, t, tanh
+from verify.numeric import check_numeric, relative_error, small_sizes
+from verify.unrolled import VerifyError
+
+import kernel_cells
 
 BUILTIN = ["rnn", "lstm", "gru", "graves-lstm"]
 
@@ -134,3 +137,51 @@ def test_relative_error_is_relative_to_the_largest_entry():
 def test_needs_two_steps():
     with pytest.raises(ValueError, match="steps must be at least 2, got 1"):
         check_numeric(get_cell("rnn"), steps=1)
+
+
+# --- any cell: user cells, every activation of the table, sizes by name ------------------------
+
+@pytest.mark.parametrize("name", kernel_cells.USER)
+def test_user_cells_pass(name):
+    report = check_numeric(kernel_cells.USER[name])
+    assert report.ok, report.format()
+
+
+@pytest.mark.parametrize("f", list(ACTIVATIONS), ids=lambda f: f.__name__)
+def test_every_activation_of_the_table_passes(f):
+    report = check_numeric(kernel_cells.activation_cell(f))
+    assert report.ok, report.format()
+
+
+def test_each_size_name_gets_its_own_size():
+    assert small_sizes(kernel_cells.lstmp) == {"I": 3, "H": 4, "P": 5}
+    assert small_sizes(kernel_cells.two_inputs, sizes={"K": 2}) == {"I": 3, "K": 2, "H": 4}
+    report = check_numeric(kernel_cells.lstmp, sizes={"P": 2})
+    assert report.ok and "I=3, H=4, P=2" in report.setup
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sizes": {"Q": 2}}, r"sizes: cell 'lstmp' has no size 'Q' \(its sizes: I, H, P\)"),
+    ({"sizes": {"P": 0}}, r"size P must be an integer >= 1, got 0"),
+    ({"hidden": 2.5}, r"size H must be an integer >= 1, got 2.5"),
+    ({"batch": 0}, r"batch must be an integer >= 1, got 0"),
+])
+def test_bad_sizes_are_refused_like_the_symbolic_check(kwargs, message):
+    with pytest.raises(VerifyError, match=message):
+        check_numeric(kernel_cells.lstmp, **kwargs)
+
+
+def test_cross_entropy_targets_are_drawn_from_the_simplex():
+    """The derived backward of softmax + cross-entropy assumes targets that sum to 1; with
+    other targets the check must (and does) fail, so the draw matters."""
+    m = load_module(kernel_cells.elman)
+    assert check_numeric(kernel_cells.elman, m).ok
+
+    class Unnormalised:    # the same module, its targets scaled by 2 before each call
+        def __getattr__(self, name):
+            return getattr(m, name)
+
+        @staticmethod
+        def forward(params, x, z, state0=None):
+            return m.forward(params, x, 2 * z, state0)
+    assert not check_numeric(kernel_cells.elman, Unnormalised()).ok

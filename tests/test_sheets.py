@@ -11,7 +11,7 @@ from derive import CellBuilder, derive, t
 from derive.ir import ACTIVATIONS, UnitSum
 from derive.printers import latex, plain, vector_symbol
 from derive.sheets import render, sections, step_function_latex
-from zoo import ZOO, activations, divide, elman, lstmp, regression, two_inputs
+from front_cells import ZOO, activations, divide, elman, lstmp, regression, two_inputs
 
 
 @pytest.mark.parametrize("fmt", ["tex", "md"])

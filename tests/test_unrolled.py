@@ -412,7 +412,7 @@ def test_docstring_examples(module):
 
 # --- every operation and size of the front end ----------------------------------------------
 
-from zoo import ZOO, elman, lstmp, regression  # noqa: E402  (cells shared with test_sheets)
+from front_cells import ZOO, elman, lstmp, regression  # noqa: E402  (cells shared with test_sheets)
 
 
 @pytest.mark.parametrize("cell", ZOO, ids=lambda c: c.name)

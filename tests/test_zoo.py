@@ -169,7 +169,7 @@ def run_oracle(step, cell, params, x, state0, dy, dstateT):
 
 def problem(cell, m, T=5, B=3, seed=4):
     rng = np.random.default_rng(seed)
-    params = m.init_params(SIZES, seed=seed, dtype=np.float64)
+    params = m.init_params({n: SIZES[n] for n in cell.size_names}, seed=seed, dtype=np.float64)
     size = {q: SIZES[cell.size(q)] for q in (*cell.inputs, *cell.quantities)}
     x = rng.standard_normal((T, B, size["x"]))
     state0 = {s: rng.standard_normal((B, size[s])) for s in cell.state}

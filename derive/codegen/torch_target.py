@@ -1,0 +1,233 @@
+"""The PyTorch writer: a plan printed as a ``torch.autograd.Function`` (the whole sequence
+forward, the derived BPTT backward; no autograd graph over the steps) and an ``nn.Module``.
+
+The arrays are those of the NumPy kernel, as tensors: histories ``q`` of shape (T+1, B, n)
+(step 0 the initial state), adjoints of shape (T+2, B, n) (step T+1 zero), the stacked
+adjoints of a group of products one buffer, so that ``W^T delta`` is one product per step.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+import sympy as sp
+
+from ..ir import t
+from .arrays import ARRAY_HELPERS, ArrayWriter, Target
+from .plan import SIZES_HELPER, _cols
+
+# Elementwise functions: the torch source of f(a). An activation without a row is written
+# from its NumPy source with np. read as torch. (which suits sources that only use functions
+# both libraries have). Adding a function is adding a row.
+TORCH_FUNCTIONS: dict[str, str] = {
+    "sigmoid": "torch.sigmoid({a})", "tanh": "torch.tanh({a})", "relu": "torch.relu({a})",
+    "leaky_relu": "torch.nn.functional.leaky_relu({a}, 0.01)",
+    "softplus": "torch.nn.functional.softplus({a})", "elu": "torch.nn.functional.elu({a})",
+    "softsign": "torch.nn.functional.softsign({a})",
+    "relu_prime": "({a} > 0).to({a}.dtype)",
+    "leaky_relu_prime": "torch.where({a} > 0, 1.0, torch.full_like({a}, 0.01))",
+    "softplus_prime": "torch.sigmoid({a})",
+    "elu_prime": "torch.where({a} > 0, 1.0, torch.exp(torch.clamp({a}, max=0)))",
+    "softsign_prime": "1 / (1 + torch.abs({a}))**2",
+    "sigmoid_prime": "(torch.sigmoid({a}) * (1 - torch.sigmoid({a})))",
+    "tanh_prime": "(1 - torch.tanh({a})**2)",
+    "exp": "torch.exp({a})", "log": "torch.log({a})",
+}
+TORCH = Target(
+    functions=TORCH_FUNCTIONS, library="torch", unit_sum="({v}).sum(-1, keepdim=True)",
+    softmax="torch.softmax({a}, -1)", concat="torch.cat", zeros="{like}.new_zeros({shape})")
+
+# class names: words of a cell's name that are written in capitals
+ACRONYMS = {"rnn", "lstm", "gru", "mgu", "lstmp", "cifg"}
+
+
+def class_name(cell_name: str) -> str:
+    """``graves-lstm`` -> ``GravesLSTM``."""
+    words = [w for w in cell_name.replace("_", "-").split("-") if w]
+    name = "".join(w.upper() if w.lower() in ACRONYMS else w[:1].upper() + w[1:] for w in words)
+    return name if name.isidentifier() else f"Cell{name}"
+
+
+class TorchWriter(ArrayWriter):
+    target = TORCH
+
+    def module(self) -> str:
+        c, p = self.cell, self.p
+        inputs = ", ".join(c.inputs)
+        flat = ", ".join([*c.inputs, *(f"_{s}0" for s in c.state),
+                          *(self.param_var(k) for k in p.packed())])
+        result = "loss" if c.loss else "y"
+        L = [f'"""{self.docstring("torch")}\n"""', "import torch", "", *self.constants(), "",
+             "",
+             "def param_shapes(*sizes, **named):",
+             '    """Parameter name -> shape, for the sizes given in the order of SIZES, as a '
+             'dict or',
+             '    by name; the layout of PyTorch for its cells."""',
+             f"    {', '.join(c.size_names)}, = _sizes(sizes, named).values()",
+             f"    return {{{self.shapes()}}}",
+             "",
+             "",
+             "class BPTT(torch.autograd.Function):",
+             f'    """{result}, stateT of the whole sequence; backward is the derived BPTT."""',
+             "",
+             "    @staticmethod",
+             f"    def forward(ctx, {flat}):",
+             f"        T, B = {c.inputs[0]}.shape[:2]",
+             *self.indent(self.unpack_sizes(), 2),
+             *self.indent(self.forward_body(), 2),
+             f"        ctx.save_for_backward({', '.join(self.saved_tensors())})",
+             "        ctx.sizes = T, B",
+             f"        return ({self.result()}, {', '.join(f'{s}[T].clone()' for s in c.state)})",
+             "",
+             "    @staticmethod",
+             "    @torch.autograd.function.once_differentiable",
+             f"    def backward(ctx, d{result}, {', '.join(f'_dT_{s}' for s in c.state)}):",
+             f"        {', '.join(self.saved_tensors())}, = ctx.saved_tensors",
+             "        T, B = ctx.sizes",
+             *self.indent(self.unpack_sizes(), 2),
+             *self.indent(self.backward_call(result), 2),
+             "",
+             "",
+             f"def _bptt(T, B, {', '.join(self.saved_tensors())}, {'dy' if not c.loss else 'dloss'}, "
+             f"{', '.join(f'_dT_{s}' for s in c.state)}):",
+             '    """The derived backward pass: gradients of the inputs, initial state and packed',
+             '    parameters, in the order of BPTT.forward\'s arguments."""',
+             *self.indent(self.unpack_sizes(), 1),
+             *self.indent(self.backward_body(), 1),
+             "",
+             "",
+             *self.module_class(),
+             ARRAY_HELPERS + SIZES_HELPER]
+        return "\n".join(line for line in L if line is not None)
+
+    # -- pieces ------------------------------------------------------------------------------
+
+    def unpack_sizes(self) -> list[str]:
+        return self.size_lines(self.param_var)
+
+    def backward_call(self, result: str) -> list[str]:
+        c = self.cell
+        zeros = [f"_dT_{s} = torch.zeros_like({s}[T]) if _dT_{s} is None else _dT_{s}"
+                 for s in c.state]
+        args = ", ".join(["T", "B", *self.saved_tensors()])
+        states = ", ".join(f"_dT_{s}" for s in c.state)
+        if not c.loss:
+            return zeros + [f"return _bptt({args}, dy, {states})"]
+        # L enters with the weight dloss (the derived pass has it 1): by linearity
+        # B(g, D) = g B(1, D / g), and B(0, D) = B(1, D) - B(1, 0)
+        zero = ", ".join(f"torch.zeros_like(_dT_{s})" for s in c.state)
+        return zeros + [
+            "if dloss != 0:",
+            f"    grads = _bptt({args}, 1, {', '.join(f'_dT_{s} / dloss' for s in c.state)})",
+            "    return tuple(None if g is None else g * dloss for g in grads)",
+            f"with_state = _bptt({args}, 1, {states})",
+            f"without = _bptt({args}, 1, {zero})",
+            "return tuple(None if g is None else g - h for g, h in zip(with_state, without))"]
+
+    def module_class(self) -> list[str]:
+        c, p = self.cell, self.p
+        name = class_name(c.name)
+        init = "H" if "H" in c.size_names else c.size(c.output)
+        inputs = ", ".join(c.inputs)
+        result = "loss" if c.loss else "y"
+        keys = list(p.packed())
+        return [
+            f"class {name}(torch.nn.Module):",
+            f'    """The {c.name} cell over whole sequences: forward({inputs}, state0=None) ->',
+            f"    ({result}, stateT) with {self.input_shapes()}, state0/stateT state name -> (B, n);",
+            "    sizes positionally in the order of SIZES, as a dict or by name. Gradients are",
+            '    the derived BPTT (BPTT.backward), not autograd through the steps."""',
+            "",
+            "    def __init__(self, *sizes, device=None, dtype=None, **named):",
+            "        super().__init__()",
+            "        self.sizes = _sizes(sizes, named)",
+            "        for name, shape in param_shapes(self.sizes).items():",
+            "            self.register_parameter(name, torch.nn.Parameter(",
+            "                torch.empty(shape, device=device, dtype=dtype)))",
+            "        self.reset_parameters()",
+            "",
+            "    def reset_parameters(self):",
+            f'        """Uniform in (-1/sqrt({p.name(init)}), 1/sqrt({p.name(init)})), as PyTorch '
+            'does."""',
+            f"        bound = self.sizes[{p.name(init)!r}] ** -0.5",
+            "        for weight in self.parameters():",
+            "            torch.nn.init.uniform_(weight, -bound, bound)",
+            "",
+            f"    def forward(self, {inputs}, state0=None):",
+            f"        for name, a in zip(INPUTS, ({inputs},)):",
+            "            if not isinstance(a, torch.Tensor) or a.dim() != 3 or "
+            "a.shape[2] != self.sizes[SIZE_OF[name]]:",
+            "                raise ValueError(f\"{name}: expected a tensor of shape (T, B, "
+            "{self.sizes[SIZE_OF[name]]}), got {getattr(a, 'shape', type(a).__name__)}\")",
+            f"        B = {c.inputs[0]}.shape[1]",
+            "        state0 = {} if state0 is None else state0",
+            "        if not isinstance(state0, dict) or not set(state0) <= set(STATE):",
+            "            raise ValueError(f\"state0: expected a dict with keys among "
+            "{', '.join(STATE)}, got {state0!r:.60}\")",
+            f"        zero = {{s: {c.inputs[0]}.new_zeros((B, self.sizes[SIZE_OF[s]])) "
+            "for s in STATE}",
+            "        states = [state0.get(s, zero[s]) for s in STATE]",
+            f"        out = BPTT.apply({inputs}, *states, "
+            f"{', '.join(f'self.{k}' for k in keys)})",
+            "        return out[0], dict(zip(STATE, out[1:]))",
+            "",
+            "    def extra_repr(self):",
+            "        return ', '.join(f'{k}={v}' for k, v in self.sizes.items())",
+        ]
+
+    def forward_body(self) -> list[str]:
+        c, p = self.cell, self.p
+        x0 = c.inputs[0]
+        L = [f"{self.weight(gi)} = {self.stack(gi)}" for gi in range(len(p.groups))]
+        L += self.vector_views(eq.rhs for eq in c.equations)
+        L += [f"{q} = {x0}.new_empty((T + 1, B, {p.size(q)}))"
+              for q in (*c.quantities, *p.cached.values())]
+        L += [f"{s}[0] = _{s}0" for s in c.state]
+        L += [f"{name}[0] = {self.step.doprint(f(sp.IndexedBase(q)[0]))}"
+              for (f, q), name in p.cached.items() if q in c.state]
+        products = {}
+        for gi, g in enumerate(p.groups):
+            products[gi] = p.fresh(f"{g.source}_products")
+            if p.hoisted(g):
+                L.append(f"{products[gi]} = _steps_matmul({g.source}, {self.weight(gi)}.T)")
+        L.append("for t in range(1, T + 1):")
+        started = set()
+        for eq in c.equations:
+            for gi, g in enumerate(p.groups):
+                if gi not in started and not p.hoisted(g) and eq.name in g.layout:
+                    started.add(gi)
+                    L.append(f"    {products[gi]} = {self.step.doprint(g.arg)} @ "
+                             f"{self.weight(gi)}.T")
+            at = {gi: (f"{products[gi]}[t - 1]" if p.hoisted(g) else products[gi])
+                  for gi, g in enumerate(p.groups)}
+            L.append(f"    {eq.name}[t] = {self.forward_rhs(eq, at.get)}")
+            L += [f"    {name}[t] = {self.step.doprint(f(sp.IndexedBase(q)[t]))}"
+                  for (f, q), name in p.cached.items() if q == eq.name]
+        return L
+
+    def saved_tensors(self) -> list[str]:
+        return [*self.cell.inputs, *(self.param_var(k) for k in self.p.packed()), *self.saved()]
+
+    def result(self) -> str:
+        c = self.cell
+        return f"{c.loss}[1:].sum()" if c.loss else f"{c.output}[1:].clone()"
+
+    def backward_body(self) -> list[str]:
+        c, p = self.cell, self.p
+        x0 = c.inputs[0]
+        L = [f"{self.weight(gi)} = {self.stack(gi)}" for gi in range(len(p.groups))]
+        L += self.vector_views(eq.rhs for eq in (*p.adjoints, *p.initial, *p.gradients))
+        for buf in p.backward_buffers:
+            L.append(f"{buf.name} = {x0}.new_zeros((T + 2, B, {buf.width}))")
+            for k, q in enumerate(buf.holds):
+                if buf.blocks[k]:
+                    L.append(f"{buf.blocks[k]} = {buf.name}[:, :, {_cols(k, k + 1, buf.widths)}]"
+                             if len(buf.holds) > 1 else f"{buf.blocks[k]} = {buf.name}")
+        L += [f"{eq.name} = {x0}.new_zeros((T + 2, B, {p.size(eq.name)}))"
+              for eq in self.in_loop() if eq.name not in p.adjoint_home]
+        L.append("for t in range(T, 0, -1):")
+        for eq in self.in_loop():
+            L.append(f"    {eq.name}[t] = {self.adjoint_step(eq, f'_dT_{eq.name[6:]}')}")
+            L += [f"    {buf}[t, :, {cols}] = {eq.name}[t]" for buf, cols in self.copies(eq)]
+        L += self.gradient_lines()
+        L.append(f"return {', '.join(self.gradients())}")
+        return L

@@ -1,0 +1,200 @@
+"""Generated torch modules (bptt codegen --target torch): gradients of the derived BPTT
+against torch autograd of a plain loop over the same cell's equations (tests/oracles.py),
+torch.autograd.gradcheck (central differences) and the NumPy kernel, in float64; the
+nn.Module wrapper: names, layouts, sizes, training."""
+import ast
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derive.cells import get_cell
+from derive.codegen import generate_module, load_module
+from derive.derivation import loss_assumptions
+from derive.ir import ACTIVATIONS, UnitSum, base_name
+
+import oracles
+import kernel_cells
+
+torch = pytest.importorskip("torch")
+
+BUILTIN = ["rnn", "lstm", "gru", "graves-lstm"]
+CELLS = {**{n: (lambda n=n: get_cell(n)) for n in BUILTIN},
+         **{n: (lambda c=c: c) for n, c in kernel_cells.USER.items()},
+         **{f"act-{f.__name__}": (lambda f=f: kernel_cells.activation_cell(f)) for f in ACTIVATIONS}}
+SIZES = {"I": 3, "H": 4, "P": 2, "O": 5, "K": 2}
+_modules = {}
+
+
+def kernels(name):
+    if name not in _modules:
+        cell = CELLS[name]()
+        _modules[name] = cell, load_module(cell, "torch"), load_module(cell)
+    return _modules[name]
+
+
+def problem(cell, numpy_kernel, T=5, B=3, seed=0):
+    """float64 parameters, inputs (targets of a cross-entropy on the simplex), state0, and the
+    weights u, v of L = sum(u * y) + sum(v * stateT)."""
+    rng = np.random.default_rng(seed)
+    sizes = {n: SIZES[n] for n in cell.size_names}
+    params = numpy_kernel.init_params(sizes, seed=seed)
+    simplex = {base_name(a.args[0]) for a in loss_assumptions(cell) if isinstance(a, UnitSum)}
+    inputs = {x: (rng.dirichlet(np.ones(sizes[cell.size(x)]), (T, B)) if x in simplex else
+                  rng.standard_normal((T, B, sizes[cell.size(x)]))) for x in cell.inputs}
+    state0 = {s: rng.standard_normal((B, sizes[cell.size(s)])) for s in cell.state}
+    u = rng.standard_normal((T, B, sizes[cell.size(cell.output)]))
+    v = {s: rng.standard_normal((B, sizes[cell.size(s)])) for s in cell.state}
+    return params, inputs, state0, u, v
+
+
+def tensors(arrays):
+    return {k: torch.tensor(a, requires_grad=True) for k, a in arrays.items()}
+
+
+def loss_of(cell, out, stateT, u, v):
+    head = out if cell.loss else (out * torch.from_numpy(u)).sum()
+    return head + sum((stateT[s] * torch.from_numpy(v[s])).sum() for s in cell.state)
+
+
+def relative(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    scale = max(np.abs(a).max(), np.abs(b).max())
+    return 0.0 if scale == 0 else float(np.abs(a - b).max() / scale)
+
+
+def gradients(cell, module, params, inputs, state0, u, v, generated):
+    """L and its gradients (params, free inputs, state0), by the generated BPTT or by torch
+    autograd of the plain loop."""
+    P, X, S = tensors(params), tensors(inputs), tensors(state0)
+    if generated:
+        flat = [X[x] for x in cell.inputs] + [S[s] for s in cell.state] + list(P.values())
+        out, *states = module.BPTT.apply(*flat)
+        stateT = dict(zip(cell.state, states))
+    else:
+        out, stateT = oracles.run(cell, "torch", P, X, S)
+    L = loss_of(cell, out, stateT, u, v)
+    free = [X[x] for x in cell.inputs if x not in cell.targets]
+    grads = torch.autograd.grad(L, [*P.values(), *free, *S.values()])
+    return float(L.detach()), [g.numpy() for g in grads]
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_gradients_equal_autograd_of_a_plain_loop_and_the_numpy_kernel(name):
+    cell, module, numpy_kernel = kernels(name)
+    params, inputs, state0, u, v = problem(cell, numpy_kernel)
+    L, got = gradients(cell, module, params, inputs, state0, u, v, generated=True)
+    L_ref, want = gradients(cell, module, params, inputs, state0, u, v, generated=False)
+    assert abs(L - L_ref) <= 1e-12 * max(1.0, abs(L_ref))
+    errors = [relative(a, b) for a, b in zip(got, want)]
+    assert max(errors) < 1e-10, errors
+    # the NumPy kernel: same loss, same gradients
+    out, stateT, cache = numpy_kernel.forward(params, *inputs.values(), state0)
+    dy = () if cell.loss else (u,)
+    dparams, dx, dstate0 = numpy_kernel.backward(params, cache, *dy, v)
+    dx = dx if isinstance(dx, tuple) else (dx,)
+    numpy_grads = [*dparams.values(), *dx, *dstate0.values()]
+    assert max(relative(a, b) for a, b in zip(got, numpy_grads)) < 1e-10
+
+
+@pytest.mark.parametrize("name", ["graves-lstm", "gru", "elman", "lstmp", "attention"])
+def test_gradcheck(name):
+    cell, module, numpy_kernel = kernels(name)
+    params, inputs, state0, _, _ = problem(cell, numpy_kernel, T=3, B=2)
+    flat = [torch.tensor(a, requires_grad=cell.inputs[k] not in cell.targets)
+            for k, a in enumerate(inputs.values())]
+    flat += [torch.tensor(a, requires_grad=True) for a in (*state0.values(), *params.values())]
+    assert torch.autograd.gradcheck(module.BPTT.apply, flat, eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+# --- the nn.Module ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, cls", [("graves-lstm", "GravesLSTM"), ("lstm", "LSTM"),
+                                       ("gru", "GRU"), ("rnn", "RNN"), ("mgu", "MGU"),
+                                       ("two-inputs", "TwoInputs")])
+def test_class_names(name, cls):
+    assert hasattr(kernels(name)[1], cls)
+
+
+@pytest.mark.parametrize("name, cls", [("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "RNN")])
+def test_pytorch_names_layouts_and_results(name, cls):
+    module = kernels(name)[1]
+    ours = getattr(module, cls)(3, 4).double()
+    theirs = getattr(torch.nn, cls)(3, 4).double()
+    names = {k.removesuffix("_l0"): v.shape for k, v in theirs.named_parameters()}
+    assert {k: v.shape for k, v in ours.named_parameters()} == names
+    ours.load_state_dict({k.removesuffix("_l0"): v for k, v in theirs.state_dict().items()})
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    y, stateT = ours(x)
+    y_ref, h = theirs(x)
+    assert torch.allclose(y, y_ref, rtol=1e-12, atol=1e-14)
+    assert torch.allclose(stateT["h"], (h[0] if name == "lstm" else h)[0], atol=1e-14)
+
+
+def test_sizes_positional_by_name_and_keywords():
+    module = kernels("lstmp")[1]
+    a, b = module.LSTMP(3, 4, 2), module.LSTMP(I=3, H=4, P=2)
+    assert a.sizes == b.sizes == {"I": 3, "H": 4, "P": 2}
+    assert a.W_r.shape == (2, 4)
+    with pytest.raises(ValueError, match=r"sizes: missing 'P'"):
+        module.LSTMP(3, 4)
+    with pytest.raises(ValueError, match=r"x: expected a tensor of shape \(T, B, 3\)"):
+        a(torch.zeros(2, 1, 4))
+    with pytest.raises(ValueError, match=r"state0: expected a dict"):
+        a(torch.zeros(2, 1, 3), torch.zeros(1, 2))
+
+
+def test_float32_and_the_default_dtype():
+    module = kernels("graves-lstm")[1]
+    net = module.GravesLSTM(3, 4)
+    y, stateT = net(torch.randn(5, 2, 3))
+    y.sum().backward()
+    assert y.dtype == torch.float32 and net.R.grad.dtype == torch.float32
+
+
+def test_imports_only_torch():
+    for name in ["graves-lstm", "elman", "clash"]:
+        tree = ast.parse(generate_module(CELLS[name](), "torch"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert imported == {"torch"}
+        assert not any(isinstance(n, ast.ImportFrom) for n in ast.walk(tree))
+
+
+def test_no_autograd_graph_over_the_steps():
+    """The forward runs without recording; the output's graph is the one BPTT node."""
+    module = kernels("graves-lstm")[1]
+    y, _ = module.GravesLSTM(3, 4)(torch.randn(5, 2, 3))
+    assert type(y.grad_fn).__name__ == "BPTTBackward"
+
+
+def test_the_training_example_of_the_user_guide_runs(tmp_path, monkeypatch):
+    """The 20-line example in docs/user-guide.md: the loss goes down."""
+    guide = (Path(__file__).parents[1] / "docs" / "user-guide.md").read_text()
+    code = re.search(r"```python\n(# train a generated GravesLSTM.*?)```", guide, re.S)[1]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))  # this checkout's bptt
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))      # undo its insert
+    namespace = {}
+    exec(compile(code, "user-guide.md", "exec"), namespace)
+    losses = namespace["losses"]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_graves_lstm_module_gradients_equal_autograd():
+    """The acceptance example: k.GravesLSTM(I, H) in float64, gradients of the derived BPTT
+    against autograd of the plain loop to 1e-10."""
+    cell, module, _ = kernels("graves-lstm")
+    torch.manual_seed(3)
+    net = module.GravesLSTM(3, 8).double()
+    x = torch.randn(12, 4, 3, dtype=torch.float64, requires_grad=True)
+    y, stateT = net(x)
+    (torch.sin(y).sum() + stateT["c"].sum()).backward()
+    params = {k: v.detach().clone().requires_grad_() for k, v in net.named_parameters()}
+    x_ref = x.detach().clone().requires_grad_()
+    zeros = {s: torch.zeros(4, 8, dtype=torch.float64) for s in cell.state}
+    y_ref, state_ref = oracles.run(cell, "torch", params, {"x": x_ref}, zeros)
+    (torch.sin(y_ref).sum() + state_ref["c"].sum()).backward()
+    for k, v in net.named_parameters():
+        assert relative(v.grad, params[k].grad) < 1e-10, k
+    assert relative(x.grad, x_ref.grad) < 1e-10
