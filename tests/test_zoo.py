@@ -1,5 +1,7 @@
 """Every built-in cell through every stage, and against an outside oracle: PyTorch autograd of
 a forward pass written here by hand from the paper's equations (not from the cell's IR)."""
+import shutil
+
 import numpy as np
 import pytest
 
@@ -16,6 +18,22 @@ def test_derivation_equals_the_unrolled_exact_derivative(name):
     from verify.unrolled import check_unrolled
     report = check_unrolled(get_cell(name), steps=2)
     assert report.ok, report.format()
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_kernel_against_finite_differences(name):
+    from verify.numeric import check_numeric
+    report = check_numeric(get_cell(name))
+    assert report.ok, report.format()
+
+
+@pytest.mark.skipif(not shutil.which("pdflatex"), reason="pdflatex is not installed "
+                    "(Debian: texlive-latex-base)")
+@pytest.mark.parametrize("name", ZOO)
+def test_pdf_sheet_compiles(name, tmp_path):
+    out = tmp_path / f"{name}.pdf"
+    assert bptt.main(["sheet", name, "--format", "pdf", "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"%PDF")
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -210,4 +228,35 @@ def test_lstmp_equals_torch_lstm_with_projection():
               "dc0": relative(dstate0["c"], c0.grad[0].numpy()),
               **{k: relative(dparams[k], getattr(lstm, f"{k}_l0").grad.numpy())
                  for k in params}}
+    assert max(errors.values()) < 1e-10, errors
+
+
+def test_elman_softmax_equals_torch_cross_entropy():
+    """Graves 2012 chapter 3: an Elman network, a softmax output layer and the cross-entropy
+    loss, here through torch.nn.functional.cross_entropy with probability targets."""
+    cell, m = get_cell("elman-softmax"), kernel("elman-softmax")
+    rng = np.random.default_rng(5)
+    T, B = 5, 3
+    params = m.init_params({n: SIZES[n] for n in cell.size_names}, seed=5, dtype=np.float64)
+    x = rng.standard_normal((T, B, SIZES["I"]))
+    z = rng.random((T, B, SIZES["K"]))
+    z /= z.sum(axis=-1, keepdims=True)  # targets are distributions
+    state0 = {"h": rng.standard_normal((B, SIZES["H"]))}
+    dstateT = {"h": rng.standard_normal((B, SIZES["H"]))}
+    loss, stateT, cache = m.forward(params, x, z, state0)
+    dparams, dx, dstate0 = m.backward(params, cache, dstateT)
+
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    xs = torch.tensor(x, requires_grad=True)
+    h0 = torch.tensor(state0["h"], requires_grad=True)
+    h, total = h0, 0
+    for k in range(T):
+        h = tanh(mm(p["W_ih"], xs[k]) + mm(p["W_hh"], h) + p["b_h"])
+        logits = mm(p["W_ho"], h) + p["b_o"]
+        total = total + torch.nn.functional.cross_entropy(logits, torch.tensor(z[k]),
+                                                          reduction="sum")
+    (total + (h * torch.tensor(dstateT["h"])).sum()).backward()
+    errors = {"loss": relative(loss, total.item()), "dx": relative(dx, xs.grad.numpy()),
+              "dh0": relative(dstate0["h"], h0.grad.numpy()),
+              **{k: relative(dparams[k], p[k].grad.numpy()) for k in params}}
     assert max(errors.values()) < 1e-10, errors
