@@ -28,6 +28,11 @@ __all__ = ["Backward", "Cell", "CellBuilder", "CellError", "cell_names", "derive
            "latex", "main", "plain", "render"]
 
 
+def load_cell(spec: str) -> Cell:
+    """The cell a command works on (today a built-in cell by name)."""
+    return get_cell(spec)
+
+
 class UsageError(ValueError):
     """Bad command-line input: printed as one line, exit code 2."""
 
@@ -111,6 +116,21 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from derive.trace import FORMATS, trace
+    if args.format not in FORMATS:
+        raise UsageError(f"--format {args.format}: choose one of {', '.join(FORMATS)}")
+    for option, value, top in (("--steps", args.steps, 10), ("--hidden", args.hidden, 4),
+                               ("--inputs", args.inputs, 4)):
+        if not 1 <= value <= top:
+            raise UsageError(f"{option} {value}: choose 1 to {top}")
+    cell = load_cell(args.cell)
+    example = trace(cell, steps=args.steps, hidden=args.hidden, inputs=args.inputs,
+                    seed=args.seed)
+    write_output(FORMATS[args.format](example, args.notation), args.output)
+    return 0
+
+
 def cmd_codegen(args: argparse.Namespace) -> int:
     from derive.codegen import generate_module
     write_output(generate_module(get_cell(args.cell)), args.output)
@@ -170,6 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "comes from")
     p.add_argument("cell", help=cells_help)
     p.set_defaults(run=cmd_explain)
+
+    p = sub.add_parser("trace", help="a worked example in numbers: the forward pass step by "
+                       "step, then each adjoint from t = T down to 1 as its terms")
+    p.add_argument("cell", help=cells_help)
+    p.add_argument("--steps", type=int, default=3, help="time steps T (default 3)")
+    p.add_argument("--hidden", type=int, default=1, help="hidden size H (default 1)")
+    p.add_argument("--inputs", type=int, default=1, help="input size I (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn numbers (default 0)")
+    p.add_argument("--format", default="text", help="text (default), md or json")
+    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("-o", "--output", help="output file (default: standard output)")
+    p.set_defaults(run=cmd_trace)
 
     p = sub.add_parser("codegen", help="write a standalone NumPy forward/backward module")
     p.add_argument("cell", help=cells_help)
