@@ -131,6 +131,21 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from derive.graph import GRAPH_FORMATS, backward_graph, forward_graph, graph_bytes
+    fmt = Path(args.output).suffix.lstrip(".").lower()
+    if fmt not in GRAPH_FORMATS:
+        raise UsageError(f"-o {args.output}: the name must end in "
+                         f"{', '.join('.' + f for f in GRAPH_FORMATS)}")
+    if not 1 <= args.steps <= 8:
+        raise UsageError(f"--steps {args.steps}: choose 1 to 8")
+    cell = load_cell(args.cell)
+    draw = backward_graph if args.backward else forward_graph
+    write_output(graph_bytes(draw(cell, steps=args.steps, notation=args.notation), fmt),
+                 args.output)
+    return 0
+
+
 def cmd_codegen(args: argparse.Namespace) -> int:
     from derive.codegen import generate_module
     write_output(generate_module(get_cell(args.cell)), args.output)
@@ -190,6 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "comes from")
     p.add_argument("cell", help=cells_help)
     p.set_defaults(run=cmd_explain)
+
+    p = sub.add_parser("graph", help="the cell unrolled over T steps as a picture (Graphviz): "
+                       "the forward pass, or with --backward the adjoints and their terms")
+    p.add_argument("cell", help=cells_help)
+    p.add_argument("--steps", type=int, default=3, help="time steps T (default 3)")
+    p.add_argument("--backward", action="store_true",
+                   help="the backward pass: one arrow per term of a derived recurrence")
+    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("-o", "--output", required=True,
+                   help="FILE.svg, .png, .pdf (need Graphviz's dot) or .dot")
+    p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser("trace", help="a worked example in numbers: the forward pass step by "
                        "step, then each adjoint from t = T down to 1 as its terms")
