@@ -86,33 +86,16 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
-def explain(cell: Cell) -> str:
-    """What the state of ``cell`` is, in words and equations."""
-    backward = derive(cell)
-    lines = [f"{cell.name}: {cell.description}",
-             f"State variables: {', '.join(cell.state)}. A state variable is a quantity that "
-             "one step computes and the next step reads (at t-1); everything else is "
-             "recomputed from x^t and the state at each step.", ""]
-    for s in cell.state:
-        role = "the cell output and a state variable" if s == cell.output else "a state variable"
-        eq = backward.adjoint_of(s)
-        carried = [term for term in sp.Add.make_args(eq.rhs)
-                   if any(str(q.base).startswith("delta_") and q.indices[0] == t + 1
-                          for q in term.atoms(sp.Indexed))]
-        lines += [f"{s}: {role}.", f"  computed by:  {plain(cell.equation(s))}",
-                  "  read at t-1 by:"]
-        lines += [f"    {plain(e)}" for e in cell.readers(s, -1)]
-        lines += [f"  its gradient: {plain(eq)}",
-                  "  carried back from t+1 by the terms:"]
-        lines += [f"    {plain(term)}" for term in carried]
-        lines.append(f"  so dL/d{s}^t needs step t+1's adjoints: the recurrence runs backwards "
-                     "in time, from the boundary delta^(T+1) = 0.")
-        lines.append("")
-    return "\n".join(lines)
+def explain(cell: Cell, notation: str = "vector", fmt: str = "text") -> str:
+    """What the state of ``cell`` is, in words and equations (see derive/explain.py)."""
+    from derive.explain import explain as explain_cell
+    return explain_cell(cell, notation, fmt)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    print(explain(get_cell(args.cell)), end="")
+    if args.format not in ("text", "md"):
+        raise UsageError(f"--format {args.format}: choose text or md")
+    print(explain(load_cell(args.cell), args.notation, args.format), end="")
     return 0
 
 
@@ -204,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="what the state of a cell is, and where its gradient "
                        "comes from")
     p.add_argument("cell", help=cells_help)
+    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("--format", default="text", help="text (default) or md (Markdown, LaTeX)")
     p.set_defaults(run=cmd_explain)
 
     p = sub.add_parser("graph", help="the cell unrolled over T steps as a picture (Graphviz): "
