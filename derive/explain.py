@@ -7,10 +7,10 @@ adjoint delta s^t with the path it comes from: the chain rule adds one term per 
 reads s^t, and the terms of step t+1 are why the recurrence starts at t = T, from the boundary
 delta^{T+1} = 0.
 
->>> from derive import get_cell
->>> text = explain(get_cell("rnn"))
->>> "read by step t+1" in text and "boundary" in text
-True
+    >>> from derive import get_cell
+    >>> text = explain(get_cell("rnn"))
+    >>> "read by step t+1" in text and "boundary" in text
+    True
 """
 from __future__ import annotations
 
@@ -95,15 +95,16 @@ def explain(cell: Cell, notation: str = "vector", fmt: str = "text",
         f"{tex(Delta[t])} = {_math(PARTIAL + ' ' + tex.raw(sp.IndexedBase(out)[t]))} is the part of the gradient that arrives directly from "
         "the layer above at step t.", "",
         f"The adjoint of a quantity q at step t, {_math(DELTA_Q)} = "
-        f"{_math(PARTIAL_Q)}, is how much L changes per unit change of q^t, counting every later "
-        "computation that uses q^t.", ""]
+        f"{_math(PARTIAL_Q)}, is how much L changes per unit change of "
+        f"{_math('q^{t}')}, counting every later computation that uses {_math('q^{t}')}.", ""]
     if notation != "vector":
         description = re.sub(r"\$(.*?)\$", lambda m: _math(m.group(1)),
                              tex.printer.notation.description)
         lines += [f"Notation: {description}.", ""]
     for s in cell.state:
         role = "the output and a state variable" if s == out else "a state variable"
-        lines.append(f"{tex.quantity(s)}: {role}.")
+        md = fmt == "md"
+        lines += [f"**{tex.quantity(s)}: {role}.**", ""] if md else [f"{tex.quantity(s)}: {role}."]
         if tex.named(s):
             lines.append(f"{bullet} computed at step t by {tex.equation(cell.equation(s))}")
         same = [eq for eq in cell.readers(s, 0) if tex.named(eq.name)]
@@ -118,9 +119,14 @@ def explain(cell: Cell, notation: str = "vector", fmt: str = "text",
         terms = sorted(adjoint_terms(eq.rhs), key=lambda tr: tex.printer._term_rank(tr[0]))
         lines.append(f"{bullet} so {tex.quantity(s)} changes L along {len(terms)} paths, and "
                      "the chain rule adds one term per path:")
-        lines.append(f"    {tex.equation(eq)}")
+        if md:  # a display formula and a numbered list inside the list item
+            lines += ["", f"    $${_MATH.sub(lambda m: m.group(1), tex.equation(eq))}$$", ""]
+        else:
+            lines.append(f"    {tex.equation(eq)}")
         for k, (term, read) in enumerate(terms, 1):
             lines.append(f"    {k}. {tex(term, eq.lhs)}: from {_path(cell, s, read, tex)}")
+        if md:
+            lines.append("")
         nxt = sum(1 for _, r in terms if r is not None and r.base != Delta
                   and r.indices[0] == t + 1)
         lines.append(

@@ -13,10 +13,10 @@ are what their right sides read. Labels are the sheets' LaTeX in the chosen nota
 into Graphviz HTML labels by :mod:`derive.labels`. Writing DOT needs only the Python package
 ``graphviz``; SVG, PNG and PDF need Graphviz's ``dot`` program.
 
->>> from derive import get_cell
->>> dot = forward_graph(get_cell("rnn"), steps=2)
->>> '"h@1" -> "h@1in2"' in dot.source     # the state edge: h^1 handed to step 2
-True
+    >>> from derive import get_cell
+    >>> dot = forward_graph(get_cell("rnn"), steps=2)
+    >>> '"h@1" -> "h@1in2"' in dot.source     # the state edge: h^1 handed to step 2
+    True
 """
 from __future__ import annotations
 
@@ -137,8 +137,7 @@ def forward_graph(cell: Cell, steps: int = 3, notation: str = "vector"):
     graphviz = _graphviz()
     label = _Labels(cell, notation)
     dot = graphviz.Digraph(cell.name, graph_attr=dict(
-        GRAPH, label=f"{cell.name}: forward pass unrolled over T = {steps} steps. Blue: the "
-                     "state, which each step hands to the next (thick arrows)"),
+        GRAPH, label=f"{cell.name}: forward pass, T = {steps} steps (blue: the state)"),
         node_attr=FONT, edge_attr=FONT)
     dot.node("params", _params_table(cell, label), **NODES["params"])
     state = [s for s in cell.state if label.named(s)]
@@ -156,6 +155,7 @@ def forward_graph(cell: Cell, steps: int = 3, notation: str = "vector"):
                     else "quantity"
                 box.node(_node(eq.name, step), label(eq.lhs, step), **NODES[kind])
     _in_order(dot, [_node(cell.inputs[0], step) for step in range(1, steps + 1)])
+    dot.edge("params", _node(cell.inputs[0], 1), style="invis")  # the table above step 1
     for step in range(1, steps + 1):
         for s in state:
             if step > 1:
@@ -185,10 +185,8 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
     backward = backward or derive(cell)
     label = _Labels(cell, notation)
     dot = graphviz.Digraph(f"{cell.name}-backward", graph_attr=dict(
-        GRAPH, label=f"{cell.name}: backward pass over T = {steps} steps, computed from "
-                     f"t = {steps} down to 1. Each arrow is one term of a recurrence; red: the "
-                     f"terms arriving from step t+1; orange: the boundary, every adjoint at "
-                     f"T+1 = {steps + 1} is 0"),
+        GRAPH, label=f"{cell.name}: backward pass, t = {steps} down to 1 (red: terms from "
+                     f"step t+1; orange: the boundary, 0 at T+1 = {steps + 1})"),
         node_attr=FONT, edge_attr=FONT)
     state = {str(adjoint(s)) for s in cell.state}
 

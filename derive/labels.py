@@ -5,12 +5,12 @@ way the sheets do: ``\\delta\\bar{z}^{t+1}`` as δz̄ with a superscript t+1, Gr
 ``\\epsilon_{s}^{t}`` as ε with subscript s. Only the small subset of LaTeX that
 :mod:`derive.printers` emits is understood; the tables below are that subset.
 
->>> latex_to_text(r"\\delta \\bar{z}^{t+1}")
-'δz̄^(t+1)'
->>> latex_to_text(r"\\epsilon_{s}^{t} = b_{\\omega}^{t} h'\\left(s_{c}^{t}\\right)")
-"ε_s^t = b_ω^t h'(s_c^t)"
->>> latex_to_html(r"R_{z}^\\top \\delta \\bar{z}^{t+1}")
-'R<SUB>z</SUB><SUP>T</SUP> δ<O>z</O><SUP>t+1</SUP>'
+    >>> latex_to_text(r"\\delta \\bar{z}^{t+1}")
+    'δz̄^(t+1)'
+    >>> latex_to_text(r"\\epsilon_{s}^{t} = b_{\\omega}^{t} h'\\left(s_{c}^{t}\\right)")
+    "ε_s^t = b_ω^t h'(s_c^t)"
+    >>> latex_to_html(r"R_{z}^\\top \\delta \\bar{z}^{t+1}")
+    'R<SUB>z</SUB><SUP>T</SUP> δ<O>z</O><SUP>t+1</SUP>'
 """
 from __future__ import annotations
 

@@ -9,12 +9,12 @@ activations written in closed form by :func:`derive.ir.explicit` (so every row o
 The loss is ``L = sum_t Delta^t . y^t`` for given vectors ``Delta^t`` (the gradient arriving
 from the layer above, ``y`` the cell output), so ``delta y^t`` starts from ``Delta^t``.
 
->>> from derive import get_cell
->>> tr = trace(get_cell("rnn"), steps=2)
->>> [(step.equation.name, step.step) for step in tr.backward_steps][:2]
-[('delta_h', 2), ('delta_hbar', 2)]
->>> [term.source for term in tr.backward_steps[0].terms]
-['layer above', 'step T+1 = 3: boundary, 0']
+    >>> from derive import get_cell
+    >>> tr = trace(get_cell("rnn"), steps=2)
+    >>> [(step.equation.name, step.step) for step in tr.backward_steps][:2]
+    [('delta_h', 2), ('delta_hbar', 2)]
+    >>> [term.source for term in tr.backward_steps[0].terms]
+    ['layer above', 'step T+1 = 3: boundary, 0']
 """
 from __future__ import annotations
 
@@ -336,7 +336,15 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
 
     def math(s: str) -> str:
         return f"${s}$"
-    lines = ["\n".join(_header(tr)[:1]) + ".", "", " ".join(_header(tr)[1:]), "",
+    y = w.tex(sp.IndexedBase(tr.cell.output)[t], 0).replace("^{0}", "^{t}")
+    state0 = ", ".join(w.tex(sp.IndexedBase(s)[t], 0) for s in tr.cell.state if w.named(s, 0))
+    zero = all(not tr.values.table[(s, 0)].any() for s in tr.cell.state)
+    lines = [_header(tr)[0] + ".", "",
+             f"The loss is $L = \\sum_t \\Delta^t \\cdot {y}$ with $\\Delta^t = \\partial L / "
+             f"\\partial {y}$, the gradient from the layer above, drawn like the parameters and "
+             f"inputs as multiples of 0.1 so that every line can be redone by hand. Initial state "
+             f"${state0}$: {'zero' if zero else 'given'}. Boundary: every adjoint at "
+             f"$t = T+1 = {tr.steps + 1}$ is 0.", "",
              "| parameter | value |", "| --- | --- |"]
     lines += [f"| {math(w.tex(tr.cell.params[p].symbol, 1))} | {_numbers(v, 1)} |"
               for p, v in tr.params.items()]

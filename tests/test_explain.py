@@ -61,5 +61,6 @@ def test_user_cell_every_term_and_reader_listed():
 def test_markdown_and_command(capsys):
     assert main(["explain", "graves-lstm", "--notation", "graves", "--format", "md"]) == 0
     out = capsys.readouterr().out
-    assert r"$\epsilon_{s}^{t} = w_{c\omega} \delta_{\omega}^{t} + " in out and "$$" not in out
+    assert r"    $$\epsilon_{s}^{t} = w_{c\omega} \delta_{\omega}^{t} + " in out
+    assert r"**$s_{c}^{t}$: a state variable.**" in out
     assert main(["explain", "gru", "--format", "html"]) == 2
