@@ -174,15 +174,26 @@ def forward_graph(cell: Cell, steps: int = 3, notation: str = "vector"):
     return dot
 
 
+#: the backward boxes side by side up to this many adjoint equations, one below the other above
+COLUMNS_UP_TO = 5
+
+
 def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
-                   backward: Backward | None = None):
+                   backward: Backward | None = None, layout: str = "auto"):
     """The derived backward pass unrolled over ``steps`` steps: one arrow per term.
 
     Each step's box starts with what its recurrences read from step t+1: copies of those
     adjoints, joined by a thick red arrow to where step t+1 computed them; at t = T they are
-    the boundary, 0. The box t = 0 holds the gradient of the initial state."""
+    the boundary, 0. The box t = 0 holds the gradient of the initial state. ``layout``:
+    ``columns`` (boxes side by side, t = T on the left), ``rows`` (t = T on top) or ``auto``
+    (columns for small cells)."""
     graphviz = _graphviz()
     backward = backward or derive(cell)
+    if layout == "auto":
+        layout = "columns" if len(backward.adjoints) <= COLUMNS_UP_TO else "rows"
+    if layout not in ("columns", "rows"):
+        raise CellError(f"unknown graph layout {layout!r}; layouts: auto, columns, rows")
+    handing = dict(EDGES["from t+1"], constraint="true" if layout == "rows" else "false")
     label = _Labels(cell, notation)
     dot = graphviz.Digraph(f"{cell.name}-backward", graph_attr=dict(
         GRAPH, label=f"{cell.name}: backward pass, t = {steps} down to 1 (red: terms from "
@@ -217,7 +228,7 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                          **NODES[kind])
         for name in read_next(equations):
             if step < steps:
-                dot.edge(_node(name, step + 1), handed(name, step), **EDGES["from t+1"])
+                dot.edge(_node(name, step + 1), handed(name, step), **handing)
         for eq in equations:
             for term, read in adjoint_terms(eq.rhs):
                 if read is None or read.base == Delta:
@@ -229,7 +240,19 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                     kind = "boundary" if step == steps else "term from t+1"
                 dot.edge(source, _node(eq.name, step),
                          label=label(term, step if step else None, eq.lhs), **EDGES[kind])
-    _in_order(dot, [_node(str(Delta), step) for step in range(steps, 0, -1)])
+    if layout == "columns":
+        _in_order(dot, [_node(str(Delta), step) for step in range(steps, 0, -1)])
+    else:  # one box below the other: each box's first row below every node of the box above
+        for step in range(steps, -1, -1):
+            equations = backward.adjoints if step else backward.initial
+            top = [handed(name, step) for name in read_next(equations)]
+            top += [_node(str(Delta), step)] if step else []
+            with dot.subgraph() as row:
+                row.attr(rank="same")
+                for node in top:
+                    row.node(node)
+            for eq in backward.adjoints if step < steps else ():
+                dot.edge(_node(eq.name, step + 1), top[0], style="invis")
     return dot
 
 

@@ -19,7 +19,7 @@ MATHJAX = Path(os.environ.get("BPTT_MATHJAX", ROOT / ".cache/npm/node_modules/ma
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--window-size=1400,1000"]
+         "--window-size=1600,1000"]
 
 
 def _missing() -> str | None:
@@ -71,9 +71,11 @@ def pages(site: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server(site):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    handler = functools.partial(Quiet, directory=str(site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    handler.log_message = lambda *a: None
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -121,9 +123,9 @@ if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
 
 def screenshot(driver, path: Path) -> None:
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1400, min(max(height, 800), 16000))
+    driver.set_window_size(1600, min(max(height, 800), 16000))
     driver.save_screenshot(str(path))
-    driver.set_window_size(1400, 1000)
+    driver.set_window_size(1600, 1000)
 
 
 def test_every_page_renders_its_math_and_graphs(site, server, browser):
