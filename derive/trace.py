@@ -371,7 +371,8 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
     for done in [*tr.backward_steps, *tr.initial]:
         name = math(w.lhs(done.equation, done.step))
         for term in done.terms:
-            source = f"**{term.source}**" if term.from_step == done.step + 1 else term.source
+            source = (f"**{term.source}**" if term.from_step == done.step + 1 and not term.boundary
+                      else term.source)
             lines.append(f"| {done.step} | {name} | {math(w.tex(term.expr, done.step, done.equation.lhs))}"
                          f" | {_numbers(term.value)} | {source} |")
         lines.append(f"| {done.step} | {name} | **sum** | **{_numbers(done.value)}** | |")

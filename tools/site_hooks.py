@@ -119,16 +119,20 @@ DIRECTIVES = {
     "equations": _equations,
     "backward": _backward,
 }
-DIRECTIVE = re.compile(r"<!--\s*bptt\s+(.*?)-->", re.S)
+DIRECTIVE = re.compile(r"^([ \t]*)<!--\s*bptt\s+(.*?)-->", re.S | re.M)
 
 
 def expand(markdown: str, page_uri: str) -> str:
+    """Replace each directive by the tool's output, indented as the directive is (so that it
+    can stand inside an admonition or a list)."""
     def one(match: re.Match) -> str:
-        kind, cell, *rest = shlex.split(match.group(1))
+        indent = match.group(1)
+        kind, cell, *rest = shlex.split(match.group(2))
         if kind not in DIRECTIVES:
             raise PluginError(f"{page_uri}: unknown bptt directive {kind!r}; known: "
                               f"{', '.join(DIRECTIVES)}")
-        return DIRECTIVES[kind](page_uri, cell, _options(rest))
+        out = DIRECTIVES[kind](page_uri, cell, _options(rest))
+        return "\n".join(indent + line if line else "" for line in out.splitlines())
     return DIRECTIVE.sub(one, markdown)
 
 
@@ -182,13 +186,15 @@ by the tool from the cell's forward equations when the site is built.
 
 {graphs}
 
-## What is its state? (`bptt explain {name}`)
+## What is its state?
 
-{explain(cell, "vector", "md")}
+!!! example "`bptt explain {name}`"
 
-## A worked example (`bptt trace {name}`)
+{_indent(explain(cell, "vector", "md"))}
 
-??? example "T = 3 steps, H = I = 1: every number of the forward and the backward pass"
+## A worked example
+
+??? example "`bptt trace {name} --format md`: T = 3 steps, H = I = 1, every number of the forward and the backward pass (click to open)"
 
 {_indent(format_markdown(trace(cell), "vector"))}
 
