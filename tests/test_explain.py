@@ -58,6 +58,16 @@ def test_user_cell_every_term_and_reader_listed():
     assert len(re.findall(r"^\s+\d\. ", text, re.M)) == len(terms)
 
 
+def test_two_state_user_cell():
+    from user_cells import two_states
+    cell = two_states()
+    assert cell.state == ("h", "m")
+    text = explain(cell)
+    block = text[text.index("m^t: a state variable."):]
+    assert "read by step t's own equations:" in block and "h^t = " in block
+    assert "a^(t+1) = " in block and "m^(t+1) = " in block
+
+
 def test_markdown_and_command(capsys):
     assert main(["explain", "graves-lstm", "--notation", "graves", "--format", "md"]) == 0
     out = capsys.readouterr().out

@@ -13,7 +13,13 @@ from derive.graph import backward_graph, forward_graph
 from derive.ir import Delta, base_name
 from derive.trace import adjoint_terms
 
-CELLS = sorted({get_cell(name).name for name in cell_names()})
+from user_cells import USER_CELLS
+
+CELLS = sorted({get_cell(name).name for name in cell_names()}) + list(USER_CELLS)
+
+
+def cell_by_name(name: str):
+    return USER_CELLS[name]() if name in USER_CELLS else get_cell(name)
 EDGE = re.compile(r'^\s*"?([^"\s]+)"? -> "?([^"\s]+)"? \[(.*)\]$', re.M)
 
 
@@ -25,7 +31,7 @@ def edges(dot):
 @pytest.mark.parametrize("name", CELLS)
 @pytest.mark.parametrize("steps", [1, 3])
 def test_forward_graph_has_every_read_and_the_state_edges(name, steps):
-    cell = get_cell(name)
+    cell = cell_by_name(name)
     found = edges(forward_graph(cell, steps))
     expected = []
     for k in range(1, steps + 1):
@@ -47,7 +53,7 @@ def test_forward_graph_has_every_read_and_the_state_edges(name, steps):
 
 @pytest.mark.parametrize("name", CELLS)
 def test_backward_graph_has_one_arrow_per_term(name):
-    cell, steps = get_cell(name), 3
+    cell, steps = cell_by_name(name), 3
     backward = derive(cell)
     found = edges(backward_graph(cell, steps))
     terms = [e for e in found if "label=" in e[2]]
@@ -101,6 +107,14 @@ def test_graph_command_svg_for_every_cell(name, tmp_path):
         assert main(["graph", name, *backward, "-o", str(out)]) == 0
         svg = out.read_text()
         assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
+
+
+@needs_dot
+@pytest.mark.parametrize("name", list(USER_CELLS))
+def test_user_cell_svg(name):
+    from derive.graph import graph_bytes
+    for draw in (forward_graph, backward_graph):
+        assert b"</svg>" in graph_bytes(draw(cell_by_name(name)), "svg")
 
 
 @needs_dot

@@ -11,12 +11,18 @@ from derive.codegen import load_module
 from derive.derivation import derive
 from derive.trace import forward_values, loss, trace
 
-CELLS = sorted({get_cell(name).name for name in cell_names()})
+from user_cells import USER_CELLS
+
+CELLS = sorted({get_cell(name).name for name in cell_names()}) + list(USER_CELLS)
+
+
+def cell_by_name(name: str):
+    return USER_CELLS[name]() if name in USER_CELLS else get_cell(name)
 SIZES = dict(steps=3, hidden=2, inputs=3)
 
 
 def example(name: str):
-    cell = get_cell(name)
+    cell = cell_by_name(name)
     rng = np.random.default_rng(7)
     state0 = {s: np.round(rng.uniform(-1, 1, SIZES["hidden"]), 1) for s in cell.state}
     return cell, trace(cell, seed=3, state0=state0, **SIZES)
