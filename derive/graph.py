@@ -175,7 +175,7 @@ def forward_graph(cell: Cell, steps: int = 3, notation: str = "vector"):
 
 
 #: the backward boxes side by side up to this many adjoint equations, one below the other above
-COLUMNS_UP_TO = 5
+COLUMNS_UP_TO = 3
 
 
 def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",

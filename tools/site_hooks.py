@@ -226,17 +226,41 @@ def _own_formula(cell) -> str:
     return latex(eq, cell=cell).replace("&=", "=").replace("'", "'\"'\"'")
 
 
-# --- the tutorial notebook as a page ----------------------------------------------------------
+# --- the tutorial notebook as a page, executed ------------------------------------------------
 
-def notebook_page(path: Path) -> str:
-    cells = json.loads(path.read_text())["cells"]
-    out = ["<!-- generated from docs/tutorial.ipynb -->",
-           "[Download the notebook](tutorial.ipynb) and run it with Jupyter.", ""]
-    for c in cells:
-        source = "".join(c["source"])
-        out.append(source if c["cell_type"] == "markdown" else f"```python\n{source}\n```")
-        out.append("")
-    return "\n".join(out)
+def notebook_page(path: Path) -> tuple[str, dict[str, bytes]]:
+    """The notebook run from top to bottom (nbclient), as Markdown with its outputs: LaTeX as
+    math, SVG as pictures (returned as files), text as code blocks."""
+    import nbclient
+    import nbformat
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT)}}).execute()
+    out, pictures = [], {}
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            out += [cell.source, ""]
+            if k == 0:
+                out += ["[Download the notebook](tutorial.ipynb) and run it with Jupyter; "
+                        "below it is shown as the site build ran it.", ""]
+            continue
+        out += [f"```python\n{cell.source}\n```", ""]
+        for o in cell.get("outputs", []):
+            if o.output_type == "error":
+                raise PluginError(f"the tutorial notebook failed: {o.ename}: {o.evalue}")
+            data = o.get("data", {})
+            if "image/svg+xml" in data:
+                uri = f"tutorial/output-{len(pictures) + 1}.svg"
+                pictures[uri] = data["image/svg+xml"].encode()
+                out += [f'<div class="bptt-scroll" markdown="1">\n[![output]({uri})]({uri})\n'
+                        '</div>', ""]
+            elif "text/latex" in data:
+                out += [data["text/latex"].strip(), ""]
+            else:
+                text = o.get("text") or data.get("text/plain", "")
+                if text:
+                    out += ["```text\n" + text.rstrip() + "\n```", ""]
+    return "\n".join(out), pictures
 
 
 # --- hooks ------------------------------------------------------------------------------------
@@ -258,8 +282,10 @@ def on_files(files: Files, config) -> Files:
         for notation in notations(name):
             for backward in (False, True):
                 add(graph_path(name, backward, notation), graph_svg(name, backward, notation))
-    notebook = Path(config["docs_dir"]) / "tutorial.ipynb"
-    add("tutorial.md", notebook_page(notebook))
+    page, pictures = notebook_page(Path(config["docs_dir"]) / "tutorial.ipynb")
+    add("tutorial.md", page)
+    for uri, svg in pictures.items():
+        add(uri, svg)
     es5 = mathjax_dir()
     for part in MATHJAX_PARTS:
         sources = [es5 / part] if (es5 / part).is_file() else sorted(
