@@ -345,9 +345,9 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
              f"inputs as multiples of 0.1 so that every line can be redone by hand. Initial state "
              f"${state0}$: {'zero' if zero else 'given'}. Boundary: every adjoint at "
              f"$t = T+1 = {tr.steps + 1}$ is 0.", "",
-             "| parameter | value |", "| --- | --- |"]
-    lines += [f"| {math(w.tex(tr.cell.params[p].symbol, 1))} | {_numbers(v, 1)} |"
-              for p, v in tr.params.items()]
+             "**Parameters** (the same at every step): " + ", ".join(
+                 math(f"{w.tex(tr.cell.params[p].symbol, 1)} = {_numbers(v, 1)}")
+                 for p, v in tr.params.items()) + "."]
     lines += ["", "**Forward pass**", "", "| t | quantity | equation | value |",
               "| --- | --- | --- | --- |"]
     for s in tr.cell.state:
@@ -376,10 +376,9 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
             lines.append(f"| {done.step} | {name} | {math(w.tex(term.expr, done.step, done.equation.lhs))}"
                          f" | {_numbers(term.value)} | {source} |")
         lines.append(f"| {done.step} | {name} | **sum** | **{_numbers(done.value)}** | |")
-    lines += ["", "| parameter | gradient $\\sum_t$ |", "| --- | --- |"]
-    lines += [f"| {math(w.tex(tr.cell.params[p].symbol, 1))} | {_numbers(g)} |"
-              for p, g in tr.gradients.items()]
-    lines += ["", f"Loss $L = {tr.loss:.6f}$."]
+    lines += ["", "**Parameter gradients** (sums over the steps): " + ", ".join(
+        math(f"\\partial L / \\partial {w.tex(tr.cell.params[p].symbol, 1)} = {_numbers(g)}")
+        for p, g in tr.gradients.items()) + ".", "", f"Loss $L = {tr.loss:.6f}$."]
     return "\n".join(lines) + "\n"
 
 

@@ -123,7 +123,7 @@ if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
 
 def screenshot(driver, path: Path) -> None:
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1600, min(max(height, 800), 16000))
+    driver.set_window_size(1600, min(max(height, 800), 30000))
     driver.save_screenshot(str(path))
     driver.set_window_size(1600, 1000)
 
@@ -135,9 +135,8 @@ def test_every_page_renders_its_math_and_graphs(site, server, browser):
     assert {"", "state", "cells/rnn", "cells/graves-lstm", "tutorial", "reference"} <= set(found)
     total = 0
     for page in found:
-        # details blocks (the worked examples) are opened so that their math is checked too
+        # MathJax typesets the closed details blocks (the worked examples) too: all is checked
         browser.get(f"{server}/{page}/" if page else f"{server}/")
-        browser.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
         result = browser.execute_async_script(CHECK)
         assert "failed" not in result, f"{page}: {result}"
         assert not result["errors"], f"{page}: MathJax errors {result['errors'][:3]}"
