@@ -123,9 +123,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if not 1 <= args.steps <= 8:
         raise UsageError(f"--steps {args.steps}: choose 1 to 8")
     cell = load_cell(args.cell)
-    draw = backward_graph if args.backward else forward_graph
-    write_output(graph_bytes(draw(cell, steps=args.steps, notation=args.notation), fmt),
-                 args.output)
+    if args.backward:
+        dot = backward_graph(cell, steps=args.steps, notation=args.notation, layout=args.layout)
+    else:
+        dot = forward_graph(cell, steps=args.steps, notation=args.notation)
+    write_output(graph_bytes(dot, fmt), args.output)
     return 0
 
 
@@ -197,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=3, help="time steps T (default 3)")
     p.add_argument("--backward", action="store_true",
                    help="the backward pass: one arrow per term of a derived recurrence")
+    p.add_argument("--layout", default="auto", help="backward steps side by side (columns), "
+                   "one below the other (rows), or auto (columns for small cells)")
     p.add_argument("--notation", default="vector", help="vector (default) or graves")
     p.add_argument("-o", "--output", required=True,
                    help="FILE.svg, .png, .pdf (need Graphviz's dot) or .dot")

@@ -72,7 +72,11 @@ class Values:
         quantity = self.of_adjoint.get(name, name)
         if name == str(Delta):
             quantity = self.cell.output
-        return self.sizes[self.cell.size(quantity)]
+        size = self.cell.size(quantity)
+        if size not in self.sizes:
+            raise CellError(f"trace: {quantity} has size {size}, which has no value "
+                            f"(known: {', '.join(self.sizes)})")
+        return self.sizes[size]
 
     def get(self, q: sp.Indexed, step: int) -> np.ndarray:
         name, k = base_name(q), int(q.indices[0].subs(t, step))

@@ -74,6 +74,13 @@ def test_backward_graph_has_one_arrow_per_term(name):
     assert "= 0>" in backward_graph(cell, steps).source
 
 
+def test_layouts_draw_the_same_edges():
+    cell = get_cell("lstm")
+    rows, columns = (edges(backward_graph(cell, 3, layout=k)) for k in ("rows", "columns"))
+    assert sorted(e[:2] for e in rows) == sorted(e[:2] for e in columns)
+    assert 'constraint=false' in backward_graph(cell, 3, layout="columns").source
+
+
 def test_graves_notation_labels():
     source = backward_graph(get_cell("graves-lstm"), 2, notation="graves").source
     assert "ε<SUB>s</SUB><SUP>1</SUP>" in source           # Graves' eps_s^t
@@ -128,7 +135,8 @@ def test_png_and_pdf(tmp_path):
 @pytest.mark.parametrize("argv", [["graph", "rnn", "-o", "g.txt"],
                                   ["graph", "rnn", "--steps", "0", "-o", "g.dot"],
                                   ["graph", "lstm", "--notation", "graves", "-o", "g.dot"],
-                                  ["graph", "nope", "-o", "g.dot"]])
+                                  ["graph", "nope", "-o", "g.dot"],
+                                  ["graph", "rnn", "--backward", "--layout", "x", "-o", "g.dot"]])
 def test_graph_bad_input(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
