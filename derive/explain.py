@@ -92,7 +92,8 @@ def explain(cell: Cell, notation: str = "vector", fmt: str = "text",
         "in the equations); everything else is recomputed at every step from the input and "
         "the state.", "",
         f"The loss: L adds up what the layers above make of every output {y}, t = 1..T; "
-        f"{tex(Delta[t])} = {_math(PARTIAL + ' ' + tex.raw(sp.IndexedBase(out)[t]))} is the part of the gradient that arrives directly from "
+        f"{tex(Delta[t])} = {_math(PARTIAL + ' ' + tex.raw(sp.IndexedBase(out)[t]))} is "
+        "the part of the gradient that arrives directly from "
         "the layer above at step t.", "",
         f"The adjoint of a quantity q at step t, {_math(DELTA_Q)} = "
         f"{_math(PARTIAL_Q)}, is how much L changes per unit change of "

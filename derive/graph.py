@@ -203,7 +203,8 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
 
     def read_next(equations) -> list[str]:
         names = [base_name(read) for eq in equations for _, read in adjoint_terms(eq.rhs)
-                 if read is not None and read.base != Delta and read.indices[0] != eq.lhs.indices[0]]
+                 if read is not None and read.base != Delta
+                 and read.indices[0] != eq.lhs.indices[0]]
         return list(dict.fromkeys(names))
 
     def handed(name: str, step: int) -> str:

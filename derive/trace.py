@@ -377,7 +377,8 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
         for term in done.terms:
             source = (f"**{term.source}**" if term.from_step == done.step + 1 and not term.boundary
                       else term.source)
-            lines.append(f"| {done.step} | {name} | {math(w.tex(term.expr, done.step, done.equation.lhs))}"
+            text = math(w.tex(term.expr, done.step, done.equation.lhs))
+            lines.append(f"| {done.step} | {name} | {text}"
                          f" | {_numbers(term.value)} | {source} |")
         lines.append(f"| {done.step} | {name} | **sum** | **{_numbers(done.value)}** | |")
     lines += ["", "**Parameter gradients** (sums over the steps): " + ", ".join(

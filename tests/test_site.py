@@ -103,7 +103,8 @@ CHECK = """
 const done = arguments[arguments.length - 1];
 const report = () => {
   const math = document.querySelectorAll('.arithmatex');
-  const raw = [...math].filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80));
+  const raw = [...math].filter(e => !e.querySelector('mjx-container'))
+      .map(e => e.textContent.slice(0, 80));
   const errors = [...document.querySelectorAll('mjx-merror, [data-mjx-error]')]
       .map(e => e.getAttribute('data-mjx-error') || e.textContent);
   const prose = document.querySelector('article').cloneNode(true);
@@ -149,3 +150,16 @@ def test_every_page_renders_its_math_and_graphs(site, server, browser):
         total += result["formulas"]
         screenshot(browser, shots / f"{page.replace('/', '-') or 'index'}.png")
     assert total > 500
+
+
+def test_directives_expand_in_place_and_unknown_ones_fail():
+    sys.path.insert(0, str(ROOT / "tools"))
+    import site_hooks
+    from mkdocs.exceptions import PluginError
+    page = "!!! example\n\n    <!-- bptt explain rnn -->\n"
+    out = site_hooks.expand(page, "x.md")
+    assert "<!--" not in out and "\n    **$h^{t}$: the output and a state variable.**" in out
+    with pytest.raises(PluginError, match="unknown bptt directive 'movie'"):
+        site_hooks.expand("<!-- bptt movie rnn -->", "x.md")
+    with pytest.raises(PluginError, match="unknown option"):
+        site_hooks.expand("<!-- bptt graph rnn --colour -->", "x.md")

@@ -194,7 +194,7 @@ by the tool from the cell's forward equations when the site is built.
 
 ## A worked example
 
-??? example "`bptt trace {name} --format md`: T = 3 steps, H = I = 1, every number of the forward and the backward pass (click to open)"
+??? example "`bptt trace {name} --format md`: T = 3, H = I = 1, every number (click to open)"
 
 {_indent(format_markdown(trace(cell), "vector"))}
 
@@ -205,7 +205,7 @@ by the tool from the cell's forward equations when the site is built.
 ## Checking and comparing
 
 ```
-bptt verify {name}                      # the derivation against the unrolled network and finite differences
+bptt verify {name}          # against the unrolled network and finite differences
 bptt sheet {name} --format pdf -o {name}.pdf
 bptt compare {name} --notation vector --formula '{_own_formula(cell)}'
 ```
