@@ -163,3 +163,16 @@ def test_directives_expand_in_place_and_unknown_ones_fail():
         site_hooks.expand("<!-- bptt movie rnn -->", "x.md")
     with pytest.raises(PluginError, match="unknown option"):
         site_hooks.expand("<!-- bptt graph rnn --colour -->", "x.md")
+
+
+def test_the_compare_example_of_every_cell_page_holds(capsys):
+    """Each cell page shows `bptt compare CELL --formula '...'` with the cell's own state
+    recurrence: the command must say it holds."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import site_hooks
+    from bptt import main
+    from derive import get_cell
+    for name in site_hooks.builtin_cells():
+        formula = site_hooks._own_formula(get_cell(name)).replace("'\"'\"'", "'")
+        assert main(["compare", name, "--notation", "vector", "--formula", formula]) == 0
+        assert "1 of 1 hold" in capsys.readouterr().out
