@@ -126,6 +126,8 @@ class Term:
     source: str
     from_step: int | None  #: the step whose adjoint the term reads (None: the layer above)
     boundary: bool = False  #: it reads an adjoint at T+1, which is 0
+    read: sp.Indexed | None = None  #: the adjoint (or Delta) it reads, at the concrete step
+    read_value: np.ndarray | None = None  #: that adjoint's value, computed before
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,9 @@ def _terms(values: Values, eq: Equation, step: int, steps: int) -> AdjointStep:
         boundary = from_step is not None and from_step > steps
         if boundary:
             source = f"step T+1 = {from_step}: boundary, 0"
-        terms.append(Term(expr, _evaluate(values, expr, step, shape), source, from_step, boundary))
+        at = read.subs(t, step) if read is not None else None
+        terms.append(Term(expr, _evaluate(values, expr, step, shape), source, from_step, boundary,
+                          at, values.get(read, step) if read is not None else None))
     value = sum((term.value for term in terms), np.zeros(shape))
     return AdjointStep(eq, step, tuple(terms), value)
 
@@ -323,9 +327,11 @@ def format_text(tr: Trace, notation: str = "vector") -> str:
                          "  the initial state (what step 1 reads)")
         lines.append(f"    {text(w.lhs(done.equation, done.step))}")
         for k, term in enumerate(done.terms):
+            uses = (f", uses {text(w.tex(term.read, done.step))} = {_numbers(term.read_value)}"
+                    if term.from_step is not None and not term.boundary else "")
             lines.append(f"      {'=' if k == 0 else '+'} "
                          f"{text(w.tex(term.expr, done.step, done.equation.lhs)):<44} "
-                         f"{_numbers(term.value):>10}   from {term.source}")
+                         f"{_numbers(term.value):>10}   from {term.source}{uses}")
         lines.append(f"      = {_numbers(done.value)}")
     lines += ["", f"Parameter gradients (sums over t = 1 .. {tr.steps}):"]
     lines += [f"  dL/d{text(w.tex(tr.cell.params[p].symbol, 1))} = {_numbers(g)}"
@@ -371,16 +377,19 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
                              f"{_numbers(tr.values.table[(eq.name, step)])} |")
     lines += ["", f"**Backward pass**, from $t = {tr.steps}$ down to 1; a term *from step t+1* "
               "reads an adjoint that the previous row block (the later step) computed.", "",
-              "| t | adjoint | term | value | comes from |", "| --- | --- | --- | --- | --- |"]
+              "| t | adjoint | term | value | comes from | uses |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for done in [*tr.backward_steps, *tr.initial]:
         name = math(w.lhs(done.equation, done.step))
         for term in done.terms:
             source = (f"**{term.source}**" if term.from_step == done.step + 1 and not term.boundary
                       else term.source)
             text = math(w.tex(term.expr, done.step, done.equation.lhs))
+            uses = (math(f"{w.tex(term.read, done.step)} = {_numbers(term.read_value)}")
+                    if term.from_step is not None and not term.boundary else "")
             lines.append(f"| {done.step} | {name} | {text}"
-                         f" | {_numbers(term.value)} | {source} |")
-        lines.append(f"| {done.step} | {name} | **sum** | **{_numbers(done.value)}** | |")
+                         f" | {_numbers(term.value)} | {source} | {uses} |")
+        lines.append(f"| {done.step} | {name} | **sum** | **{_numbers(done.value)}** | | |")
     lines += ["", "**Parameter gradients** (sums over the steps): " + ", ".join(
         math(f"\\partial L / \\partial {w.tex(tr.cell.params[p].symbol, 1)} = {_numbers(g)}")
         for p, g in tr.gradients.items()) + ".", "", f"Loss $L = {tr.loss:.6f}$."]

@@ -129,3 +129,17 @@ def test_trace_command_bad_input(argv, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("bptt: error:") and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_each_term_uses_the_adjoint_computed_at_its_step(name):
+    cell, tr = example(name)
+    for done in tr.backward_steps + tr.initial:
+        for term in done.terms:
+            if term.from_step is None:
+                continue
+            adjoint_of = tr.values.of_adjoint[str(term.read.base)]
+            expected = (np.zeros_like(term.read_value) if term.boundary
+                        else tr.adjoint(adjoint_of, term.from_step))
+            np.testing.assert_array_equal(term.read_value, expected)
+            assert term.from_step in (done.step, done.step + 1)
