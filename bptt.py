@@ -90,48 +90,48 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
-def explain(cell: Cell) -> str:
-    """What the state of ``cell`` is, in words and equations."""
-    backward = derive(cell)
-    sizes: dict[str, list[str]] = {}
-    for q in (*cell.inputs, *cell.quantities):
-        sizes.setdefault(cell.size(q), []).append(q)
-    inputs = " and ".join(f"{x}^t" for x in cell.inputs if x not in cell.targets)
-    if cell.loss:
-        loss = (f"Loss: L = sum over t of {cell.loss}^t ({plain(cell.equation(cell.loss))}); "
-                "no gradient arrives from above.")
-        loss += "".join(f" Assumed: {a} (the targets are distributions)."
-                        for a in backward.assumptions)
-    else:
-        loss = (f"Loss: from the layer above, Delta^t = dL/d{cell.output}^t; L itself is not "
-                "part of the cell.")
-    lines = [f"{cell.name}: {cell.description}" if cell.description else cell.name,
-             f"State variables: {', '.join(cell.state)}. A state variable is a quantity that "
-             "one step computes and the next step reads (at t-1); everything else is "
-             f"recomputed from {inputs} and the state at each step.",
-             "Sizes: " + "; ".join(f"{', '.join(names)}: {size}"
-                                   for size, names in sizes.items()) + ".",
-             loss, ""]
-    for s in cell.state:
-        role = "the cell output and a state variable" if s == cell.output else "a state variable"
-        eq = backward.adjoint_of(s)
-        carried = [term for term in sp.Add.make_args(eq.rhs)
-                   if any(str(q.base).startswith("delta_") and q.indices[0] == t + 1
-                          for q in term.atoms(sp.Indexed))]
-        lines += [f"{s}: {role}.", f"  computed by:  {plain(cell.equation(s))}",
-                  "  read at t-1 by:"]
-        lines += [f"    {plain(e)}" for e in cell.readers(s, -1)]
-        lines += [f"  its gradient: {plain(eq)}",
-                  "  carried back from t+1 by the terms:"]
-        lines += [f"    {plain(term)}" for term in carried]
-        lines.append(f"  so dL/d{s}^t needs step t+1's adjoints: the recurrence runs backwards "
-                     "in time, from the boundary delta^(T+1) = 0.")
-        lines.append("")
-    return "\n".join(lines)
+def explain(cell: Cell, notation: str = "vector", fmt: str = "text") -> str:
+    """What the state of ``cell`` is, in words and equations (see derive/explain.py)."""
+    from derive.explain import explain as explain_cell
+    return explain_cell(cell, notation, fmt)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    print(explain(load_cell(args.cell)), end="")
+    if args.format not in ("text", "md"):
+        raise UsageError(f"--format {args.format}: choose text or md")
+    print(explain(load_cell(args.cell), args.notation, args.format), end="")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from derive.trace import FORMATS, trace
+    if args.format not in FORMATS:
+        raise UsageError(f"--format {args.format}: choose one of {', '.join(FORMATS)}")
+    for option, value, top in (("--steps", args.steps, 10), ("--hidden", args.hidden, 4),
+                               ("--inputs", args.inputs, 4)):
+        if not 1 <= value <= top:
+            raise UsageError(f"{option} {value}: choose 1 to {top}")
+    cell = load_cell(args.cell)
+    example = trace(cell, steps=args.steps, hidden=args.hidden, inputs=args.inputs,
+                    seed=args.seed)
+    write_output(FORMATS[args.format](example, args.notation), args.output)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from derive.graph import GRAPH_FORMATS, backward_graph, forward_graph, graph_bytes
+    fmt = Path(args.output).suffix.lstrip(".").lower()
+    if fmt not in GRAPH_FORMATS:
+        raise UsageError(f"-o {args.output}: the name must end in "
+                         f"{', '.join('.' + f for f in GRAPH_FORMATS)}")
+    if not 1 <= args.steps <= 8:
+        raise UsageError(f"--steps {args.steps}: choose 1 to 8")
+    cell = load_cell(args.cell)
+    if args.backward:
+        dot = backward_graph(cell, steps=args.steps, notation=args.notation, layout=args.layout)
+    else:
+        dot = forward_graph(cell, steps=args.steps, notation=args.notation)
+    write_output(graph_bytes(dot, fmt), args.output)
     return 0
 
 
@@ -197,7 +197,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="what the state of a cell is, and where its gradient "
                        "comes from")
     p.add_argument("cell", help=cells_help)
+    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("--format", default="text", help="text (default) or md (Markdown, LaTeX)")
     p.set_defaults(run=cmd_explain)
+
+    p = sub.add_parser("graph", help="the cell unrolled over T steps as a picture (Graphviz): "
+                       "the forward pass, or with --backward the adjoints and their terms")
+    p.add_argument("cell", help=cells_help)
+    p.add_argument("--steps", type=int, default=3, help="time steps T (default 3)")
+    p.add_argument("--backward", action="store_true",
+                   help="the backward pass: one arrow per term of a derived recurrence")
+    p.add_argument("--layout", default="auto", help="backward steps side by side (columns), "
+                   "one below the other (rows), or auto (columns for small cells)")
+    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("-o", "--output", required=True,
+                   help="FILE.svg, .png, .pdf (need Graphviz's dot) or .dot")
+    p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser("trace", help="a worked example in numbers: the forward pass step by "
+                       "step, then each adjoint from t = T down to 1 as its terms")
+    p.add_argument("cell", help=cells_help)
+    p.add_argument("--steps", type=int, default=3, help="time steps T (default 3)")
+    p.add_argument("--hidden", type=int, default=1, help="hidden size H (default 1)")
+    p.add_argument("--inputs", type=int, default=1, help="input size I (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn numbers (default 0)")
+    p.add_argument("--format", default="text", help="text (default), md or json")
+    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("-o", "--output", help="output file (default: standard output)")
+    p.set_defaults(run=cmd_trace)
 
     p = sub.add_parser("codegen", help="write a standalone forward/backward module (NumPy, "
                        "torch or jax)")

@@ -73,9 +73,9 @@ def test_cells_and_explain(capsys):
         assert name in out
     assert bptt.main(["explain", "lstm"]) == 0
     out = capsys.readouterr().out
-    assert "State variables: h, c." in out
-    assert "c[t] = c[t-1]*f[t] + g[t]*i[t]" in out  # read at t-1 by its own update
-    assert "delta_c[t+1]*f[t+1]" in out  # carried back from t+1
+    assert "State: h^t, c^t." in out
+    assert "c^(t+1) = c^t ⊙ f^(t+1) + g^(t+1) ⊙ i^(t+1)" in out  # read by step t+1's update
+    assert "δc^(t+1) ⊙ f^(t+1): from step t+1" in out  # carried back from t+1
 
 
 @pytest.mark.parametrize("args,message", [

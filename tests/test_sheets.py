@@ -134,11 +134,12 @@ def test_with_code_on_the_command_line(tmp_path, capsys):
 
 def test_explain_a_loss_cell_and_a_cell_with_several_sizes():
     text = bptt.explain(elman)
-    assert ("Loss: L = sum over t of loss^t (loss[t] = cross_entropy(y[t], z[t])); no gradient "
-            "arrives from above. Assumed: UnitSum(z[t]) = 1") in text
-    assert "Delta" not in text
-    assert "recomputed from x^t and the state" in text  # the target z is no input of the state
+    assert ("The loss: L = sum over t = 1..T of loss^t, computed by the cell itself (loss^t = "
+            in text)
+    assert "no gradient arrives from above. Assumed: UnitSum(z[t]) = 1" in text
+    assert "Δ" not in text and "Delta" not in text
+    assert "Sizes: x, z, y, loss" not in text and "Sizes: x: I;" in text
     text = bptt.explain(lstmp)
     assert "Sizes: x: I; i, f, g, o, c: H; h: P." in text
-    assert "Delta^t = dL/dh^t" in text
-    assert "  carried back from t+1 by the terms:\n    delta_c[t+1]*f[t+1]\n" in text
+    assert "Δ^t = ∂L/∂h^t" in text
+    assert "δc^(t+1) ⊙ f^(t+1): from step t+1: through c^(t+1)" in text
