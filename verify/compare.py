@@ -731,7 +731,7 @@ def run_compare(args: argparse.Namespace) -> int:
             entries = source.entries(cell.name)
         except catalog.CatalogError as e:
             raise CompareError(str(e)) from None
-        if args.notation and args.notation != source.notation:
+        if args.notation is not None and args.notation != source.notation:
             raise CompareError(f"--source {source.name} is written in notation "
                                f"{source.notation!r}; leave out --notation")
         verdicts = compare(cell, [e.latex for e in entries], source.notation, mapping)
@@ -742,7 +742,7 @@ def run_compare(args: argparse.Namespace) -> int:
         if not formulas:
             raise CompareError("nothing to compare: give --formula 'LATEX', --file FILE or "
                                f"--source ({', '.join(catalog.SOURCES)})")
-        notation = args.notation or "vector"
+        notation = "vector" if args.notation is None else args.notation
         rows = [(v, "") for v in compare(cell, formulas, notation, mapping)]
         title = f"{cell.name} (notation {notation})"
     if args.json:

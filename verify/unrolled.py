@@ -45,7 +45,7 @@ from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, Ma
 from derive.unroll import unroll_backward, unroll_forward, unroll_gradients
 
 __all__ = ["DIGITS", "MAX_HIDDEN", "MAX_INPUTS", "MAX_STEPS", "MIN_POINTS", "TOLERANCE",
-           "Row", "UnrolledReport", "VerifyError", "check_unrolled"]
+           "Row", "UnrolledReport", "VerifyError", "check_sizes", "check_unrolled"]
 
 # Limits of the sizes: the cost grows linearly in T and about as H (H + I) per step; the largest
 # built-in cell, graves-lstm, at T = 24, H = I = 4 takes about 8 s as a fresh process, 10 s when
@@ -323,7 +323,14 @@ def _limit(name: str, value: int, low: int, high: int | None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise VerifyError(f"{name} must be an integer >= {low}, got {value!r}")
     if high is not None and value > high:
-        raise VerifyError(f"{name}={value} is above the limit of {high} for the unrolled check")
+        raise VerifyError(f"{name}={value} is above the limit of {high} for bptt verify")
+
+
+def check_sizes(steps: int = 3, hidden: int = 2, inputs: int = 2) -> None:
+    """VerifyError unless every size is an integer from 1 to its limit (MAX_STEPS, ...)."""
+    _limit("steps", steps, 1, MAX_STEPS)
+    _limit("hidden", hidden, 1, MAX_HIDDEN)
+    _limit("inputs", inputs, 1, MAX_INPUTS)
 
 
 def check_unrolled(cell: Cell | str, steps: int = 3, hidden: int = 2, inputs: int = 2,
@@ -332,9 +339,7 @@ def check_unrolled(cell: Cell | str, steps: int = 3, hidden: int = 2, inputs: in
     """Check every equation of ``backward`` (default: ``derive(cell)``) against the
     derivatives of the loss unrolled over ``steps`` steps at ``hidden`` x ``inputs`` units."""
     cell = get_cell(cell) if isinstance(cell, str) else cell
-    _limit("steps", steps, 1, MAX_STEPS)
-    _limit("hidden", hidden, 1, MAX_HIDDEN)
-    _limit("inputs", inputs, 1, MAX_INPUTS)
+    check_sizes(steps, hidden, inputs)
     _limit("points", points, MIN_POINTS, None)
     backward = derive(cell) if backward is None else backward
     if backward.cell != cell:
