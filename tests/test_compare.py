@@ -459,3 +459,35 @@ def test_verdict_json_and_library_api():
 def test_module_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted >= 1 and result.failed == 0
+
+
+# ---------------------------------------------------------------- round trip (issue 9)
+def _sheet_lines(cell: str, notation: str) -> list[str]:
+    from derive.sheets import sections
+    return [eq.replace("&=", "=") for s in sections(get_cell(cell), notation) for eq in s.equations]
+
+
+ROUND_TRIP = [(c, "vector") for c in ("rnn", "lstm", "gru", "graves-lstm")] + [
+    ("rnn", "graves"), ("graves-lstm", "graves")]
+
+
+@pytest.mark.parametrize("cell,notation", ROUND_TRIP)
+def test_every_sheet_line_reads_back_and_holds_exactly(cell, notation):
+    """What `bptt sheet CELL --notation N` prints, `bptt compare` reads back: every line holds
+    exactly (the printer and the reader share their tables)."""
+    lines = _sheet_lines(cell, notation)
+    assert len(lines) >= 10
+    verdicts = compare(cell, lines, notation)
+    wrong = [(v.formula, v.kind, v.explanation) for v in verdicts
+             if (v.kind, v.explanation.rpartition("; ")[2]) != ("holds", "exact")]
+    assert wrong == []
+
+
+def test_graves_peephole_gradient_is_w_c_iota():
+    # Graves' w_{c\iota} outside a sum is the peephole p_i (textbooks.md 1): its gradient pairs
+    # delta_iota with the cell state s_c^{t-1}, not with the block output b_c^{t-1}
+    right = r"\frac{\partial L}{\partial w_{c\iota}} = \sum_{t=1}^{T} s_{c}^{t-1} \delta_{\iota}^{t}"
+    wrong = r"\frac{\partial L}{\partial w_{c\iota}} = \sum_{t=1}^{T} b_{c}^{t-1} \delta_{\iota}^{t}"
+    assert verdict("graves-lstm", right, "graves").kind == "holds"
+    result = verdict("graves-lstm", wrong, "graves")
+    assert result.kind == "differs" and "b_{c}^{t-1}" in result.explanation

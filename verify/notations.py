@@ -64,7 +64,7 @@ import sympy as sp
 from derive.derivation import adjoint, gradient
 from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
                        t, T)
-from derive.printers import GRAVES_GATES, vector_symbol
+from derive.printers import GRAVES_GATES, NOTATIONS, vector_symbol
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
                       parse_formula)
@@ -190,13 +190,20 @@ def _tex(label: str) -> str:
     return f"\\{label}" if len(label) > 1 else label
 
 
+def _printed_biases(cell: str) -> dict[str, str]:
+    """Graves' bias symbols as the sheets print them (``\\beta_{c}`` -> ``b_z``): one table."""
+    weights = NOTATIONS["graves"][cell].weights
+    return {symbol: name for name, symbol in weights.items() if name.startswith("b_")}
+
+
 def _graves_lstm() -> Profile:
     gates = GRAVES_GATES
     symbols = {f"a_{_tex(g)}": f"{k}bar" for k, g in gates.items()}
     symbols |= {f"b_{_tex(g)}": k for k, g in gates.items() if k != "z"}
     symbols |= {f"\\delta_{_tex(g)}": f"delta_{k}bar" for k, g in gates.items()}
     symbols |= {"b_c": "y", "b_h": "y", "s_c": "c", "x_i": "x", r"\epsilon_c": "delta_y",
-                r"\epsilon_s": "delta_c", **_ABOVE}
+                r"\epsilon_s": "delta_c", r"\epsilon_i": "delta_x", **_ABOVE,
+                **_printed_biases("graves-lstm")}
     matrices = {(src, g): f"{m}_{k}" for src, m in (("i", "W"), ("h", "R"), ("c", "R"))
                 for k, g in gates.items()}
     units = Units(matrices | {("c", "k"): "W_above", ("h", "k"): "W_above"},
@@ -211,7 +218,8 @@ def _graves_lstm() -> Profile:
 
 def _graves_rnn() -> Profile:
     symbols = {"a_h": "hbar", "b_h": "h", "x_i": "x", r"\delta_h": "delta_hbar",
-               r"\epsilon_h": "delta_h", **_ABOVE}
+               r"\epsilon_h": "delta_h", r"\epsilon_i": "delta_x", **_ABOVE,
+               **_printed_biases("rnn")}
     units = Units({("i", "h"): "W_ih", ("h", "h"): "W_hh", ("h", "k"): "W_above"})
     return Profile("graves", "Graves (2012) per unit: a_h network input, b_h activation, "
                    "delta_h = dL/da_h, w_{ij} from unit i to unit j, biases folded into the "
@@ -407,6 +415,12 @@ def _unit_labels(sym: Node) -> tuple[str, str] | None:
     return None
 
 
+def _is_delta(node: Node) -> bool:
+    """A delta or epsilon of Graves (``\\delta_c^t``) or any adjoint (``\\delta y``)."""
+    return isinstance(node, Adjoint) or (isinstance(node, Sym)
+                                         and node.name in ("delta", "epsilon"))
+
+
 def _canon(label: str) -> str:
     return label.rstrip("'")
 
@@ -576,7 +590,9 @@ class _Reader:
                 return obj[self.index(time)] if kind == "adjoint" else obj
             if self.units and of.name == self.units.weight and _unit_labels(of):
                 pair = tuple(map(_canon, _unit_labels(of)))
-                name = self.units.matrices.get(pair) or self.units.diagonal.get(pair)
+                # outside a sum, w_{c\iota} is the peephole (Graves' own reading); the matrix
+                # from the cell outputs is written w_{h\iota} in a gradient
+                name = self.units.diagonal.get(pair) or self.units.matrices.get(pair)
                 if name is None or name == "W_above":
                     raise self.fail(of, f"no parameter of cell '{self.cell.name}' is written "
                                         f"'{of}' in notation '{self.profile.name}'")
@@ -599,7 +615,11 @@ class _Reader:
             raise self.fail(node, f"'\\sum' over '{index}': notation '{self.profile.name}' sums "
                                   "only over time, written \\sum_t")
         label = _canon(index.name)
-        if label in self.units.single:  # one unit per block: the sum is its one term
+        # one unit per block: the sum is its one term (Graves' \sum_c w_{c\iota} s_c^{t-1} is a
+        # peephole), except a sum over the units a weight feeds (\sum_c w_{ic} \delta_c^t)
+        feeds = any((_unit_labels(f) or ("", ""))[1] == index.name for f in _factors(node.body)
+                    if isinstance(f, Sym) and f.name == self.units.weight)
+        if label in self.units.single and not feeds:
             return self.vector(node.body)
         members = self.units.groups.get(label, (label,))
         return sp.Add(*(self.unit_sum(node, index.name, m) for m in members))
@@ -613,9 +633,10 @@ class _Reader:
             raise self.fail(node, f"the sum over {index} needs one weight w with {index} in its "
                                   f"subscript, found {len(weights)}")
         a, b = _unit_labels(weights[0])
-        if a == b:
-            raise self.fail(weights[0], f"'{weights[0]}': both labels are the summed {index}")
-        to_side = b == index
+        # w_{cc} summed over c (cell output to cell input): a sum with a delta runs over the
+        # units the weight feeds, as every backward sum does
+        to_side = b == index and (a != b or any(
+            isinstance(f, (Sym, Adjoint)) and _is_delta(f) for f in factors))
         pair = (_canon(a), _canon(member)) if to_side else (_canon(member), _canon(b))
         name = self.units.matrices.get(pair)
         if name is None:
@@ -638,6 +659,8 @@ class _Reader:
             raise self.fail(eq.lhs, f"left side '{eq.lhs}': expected one quantity, adjoint or "
                                     "gradient")
         rhs = self.vector(eq.rhs)
+        if rhs.has(ImplicitBias) and rhs.free_symbols & _biases(self.cell):
+            rhs = rhs.replace(ImplicitBias, lambda W: sp.S.Zero)  # biases written out (beta)
         terms = {} if instance else {self.vector(node): text
                                      for text, node in _top_terms(self.text, eq)}
         if isinstance(lhs, sp.Symbol):
@@ -696,6 +719,12 @@ def _top_terms(text: str, eq: Equation) -> list[tuple[str, Node]]:
         sign = "-" if op == "-" else ""
         out.append((f"{sign}{piece}", Neg(term) if sign else term))
     return out
+
+
+def _biases(cell: Cell) -> set[sp.Symbol]:
+    """The cell's bias vectors: parameters added on their own (what ``W v`` may include)."""
+    return {p.symbol for name, p in cell.params.items()
+            if not isinstance(p.symbol, Weight) and _operand(name, cell) == 1}
 
 
 def _operand(param: str, cell: Cell) -> sp.Expr:
