@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -52,28 +53,31 @@ from typing import Callable, Iterator
 
 import mpmath
 import numpy as np
+from mpmath import iv
 import sympy as sp
 
 from derive.cells import get_cell
 from derive.derivation import Backward, adjoint, derive
 from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, MatVec, MatVecT,
-                       Outer, Weight, shift, t, T, time_offset)
+                       Outer, Weight, shift, sigmoid, t, T, tanh, time_offset)
 from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
 
 from . import catalog
 from .formula import FormulaSyntaxError
-from .notations import (A_ABOVE, W_ABOVE, NotationError, Profile, Reading, get_profile,
-                        implicit_biases, read_formula)
+from .notations import (A_ABOVE, ALL_STEPS, MAX_OFFSET, W_ABOVE, NotationError, Profile, Reading,
+                        get_profile, implicit_biases, read_formula)
 
 __all__ = ["CONVENTIONS", "CompareError", "Convention", "Reference", "Verdict", "compare",
            "run_compare"]
 
 SIZE = 3      #: units of every vector (inputs and the layer above too, so transposes show)
-STEPS = 5     #: steps of the random runs
-STEP = 2      #: the step t at which per-step formulas are evaluated (t-1 ... t+3 exist)
+STEPS = 5     #: steps of the random runs, at least (more when a formula mentions t+3 or later)
+STEP = 2      #: the step t at which per-step formulas are evaluated, at least
 POINTS = 3    #: random points: a disagreement must not hide at a lucky one
-DIGITS = 50   #: precision of the evaluations
-_TOLERANCE = mpmath.mpf(10) ** (12 - DIGITS)
+DIGITS = 50   #: precision of the interval evaluations
+MAX_DIGITS = 2000  #: the most a formula's constants may ask for (10^-60 needs about 130)
+MAX_EXPONENT = 8   #: powers of a non-constant base, (1 - z)^2
+_BITS = 160   #: random values are multiples of 2^-160, exact at DIGITS and above
 
 
 class CompareError(CellError):
@@ -248,12 +252,16 @@ CONVENTIONS: tuple[Convention, ...] = (
 
 
 # ---------------------------------------------------------------------------------- evaluation
+def _interval_tanh(a):
+    return 1 - 2 / (iv.exp(2 * a) + 1)  # a occurs once: the enclosure stays tight
+
+
 def _elementwise(expr: Callable[[sp.Expr], sp.Expr]) -> np.ufunc:
     a = sp.Dummy("a")
-    return np.frompyfunc(sp.lambdify(a, expr(a), "mpmath"), 1, 1)
+    return np.frompyfunc(sp.lambdify(a, expr(a), [{"exp": iv.exp, "tanh": _interval_tanh}]), 1, 1)
 
 
-# Elementwise functions in 50-digit arithmetic, from the closed forms of ir.ACTIVATIONS.
+# Elementwise functions in interval arithmetic, from the closed forms of ir.ACTIVATIONS.
 _ELEMENTWISE = {f: _elementwise(rule.explicit) for f, rule in ACTIVATIONS.items()} | {
     rule.prime: _elementwise(lambda a, r=rule: sp.diff(r.explicit(a), a))
     for rule in ACTIVATIONS.values()}
@@ -264,70 +272,134 @@ _VECTOR_OPS = {MatVec: lambda W, v: W.dot(v), MatVecT: lambda W, v: W.T.dot(v),
 def _adjoint_offset(term: sp.Expr) -> int:
     """The time offset of the adjoint a term carries (0 if none)."""
     offsets = sorted(int(q.indices[0] - t) for q in term.atoms(sp.Indexed)
-                     if (str(q.base).startswith("delta_") or q.base == Delta)
-                     and (q.indices[0] - t).is_Integer)
+                     if _is_adjoint(q.base) and (q.indices[0] - t).is_Integer)
     return offsets[0] if offsets else 0
 
 
+def _is_adjoint(base: sp.IndexedBase) -> bool:
+    return base == Delta or str(base).startswith("delta_")
+
+
+@contextmanager
+def _precision(digits: int) -> Iterator[None]:
+    """mpmath's interval context at ``digits`` (it is global state: set and restore)."""
+    before = iv.dps
+    iv.dps = digits
+    try:
+        yield
+    finally:
+        iv.dps = before
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The steps of a run: per-step formulas are evaluated at ``step``, the sequence has
+    ``steps`` steps; every step a formula mentions lies inside it, adjoints included."""
+    step: int = STEP
+    steps: int = STEPS
+
+    @classmethod
+    def of(cls, *exprs: sp.Expr) -> _Window:
+        offsets = [int(q.indices[0] - t) for e in exprs for q in e.atoms(sp.Indexed)
+                   if (q.indices[0] - t).is_Integer]
+        low, high = min([-1, *offsets]), max([1, *offsets])
+        if max(-low, high) > MAX_OFFSET:
+            raise CompareError(f"time offset t{low if -low > high else high:+d} is beyond the "
+                               f"limit of t-{MAX_OFFSET} .. t+{MAX_OFFSET}")
+        step = max(STEP, 1 - low)            # t+low is a real step (1 or later)
+        return cls(step, max(STEPS, step + high + 2))  # t+high has its adjoint and one more
+
+
 class _Run:
-    """One random forward and backward pass of a reference, in 50-digit arithmetic: every
-    quantity and adjoint at steps 1..STEPS (the state also at 0, adjoints 0 beyond STEPS)."""
+    """One random forward and backward pass of a reference in interval arithmetic: every
+    quantity and adjoint at steps 1..steps encloses its true value at a random point of exact
+    binary fractions (the state also at 0; adjoints and Delta are 0 beyond the last step).
+    A value the cell never relates (``i`` at step 0, ``x`` beyond the last step, an adjoint
+    at step 0 that is no initial state) is an independent random draw: a formula that reads
+    it cannot agree with the derivation, which does not."""
 
-    def __init__(self, ref: Reference, seed: int) -> None:
+    def __init__(self, ref: Reference, seed: int, window: _Window = _Window(),
+                 digits: int = DIGITS) -> None:
+        with _precision(digits):
+            self._fill(ref, seed, window)
+
+    def _fill(self, ref: Reference, seed: int, window: _Window) -> None:
         rng = random.Random(seed)
-        scale = mpmath.mpf(10) ** DIGITS
-
-        def draw(*shape):  # uniform in (-1, 1), drawn in the same order for every variant
-            n = int(np.prod(shape))
-            return np.array([mpmath.mpf(rng.randint(-10**DIGITS, 10**DIGITS)) / scale
-                             for _ in range(n)], dtype=object).reshape(shape)
-
+        self.seed, self.window = seed, window
         cell, self.values = ref.cell, {}
-        self.symbols = {name: draw(SIZE, SIZE) if len(p.shape) == 2 else draw(SIZE)
-                        for name, p in sorted(cell.params.items())}
-        self.symbols["W_above"] = draw(SIZE, SIZE)
+        self.symbols = {name: self.draw(rng, SIZE, SIZE) if len(p.shape) == 2
+                        else self.draw(rng, SIZE) for name, p in sorted(cell.params.items())}
+        self.symbols["W_above"] = self.draw(rng, SIZE, SIZE)
         for s in sorted(cell.state):
-            self.values[(s, 0)] = draw(SIZE)
-        for step in range(1, STEPS + 1):
+            self.values[(s, 0)] = self.draw(rng, SIZE)
+        steps = window.steps
+        for step in range(1, steps + 1):
             for x in cell.inputs:
-                self.values[(x, step)] = draw(SIZE)
-            above = self.values[("delta_a_above", step)] = draw(SIZE)
+                self.values[(x, step)] = self.draw(rng, SIZE)
+            above = self.values[("delta_a_above", step)] = self.draw(rng, SIZE)
             self.values[("Delta", step)] = self.symbols["W_above"].T.dot(above)
-        for step in range(1, STEPS + 1):
+        for step in range(1, steps + 1):
             for eq in cell.equations:
                 self.values[(eq.name, step)] = self.value(eq.rhs, step)
             self.values[("a_above", step)] = self.symbols["W_above"].dot(
                 self.values[(cell.output, step)])
-        for step in range(STEPS, 0, -1):
+        for step in range(steps, 0, -1):
             for eq in ref.backward.adjoints + ref.backward.intermediate:
                 self.values[(eq.name, step)] = self.value(eq.rhs, step)
         for eq in ref.backward.initial:
             self.values[(eq.name, 0)] = self.value(eq.rhs, 0)
         for eq in ref.backward.gradients:
-            self.symbols[eq.name] = self.value(eq.rhs, STEP)
+            self.symbols[eq.name] = self.value(eq.rhs, window.step)
+
+    @staticmethod
+    def draw(rng: random.Random, *shape: int) -> np.ndarray:
+        """Uniform in (-1, 1), multiples of 2^-_BITS: exact at every precision used."""
+        n = int(np.prod(shape))
+        return np.array([iv.mpf(mpmath.ldexp(rng.randint(-2**_BITS, 2**_BITS), -_BITS))
+                         for _ in range(n)], dtype=object).reshape(shape)
 
     def at(self, q: sp.Indexed, step: int):
-        n = q.indices[0].xreplace({t: sp.Integer(step), T: sp.Integer(STEPS)})
-        return self.values.get((str(q.base), int(n)), np.zeros(SIZE, dtype=object)
-                               + mpmath.mpf(0))
+        n = q.indices[0].xreplace({t: sp.Integer(step), T: sp.Integer(self.window.steps)})
+        if not n.is_Integer:
+            raise CompareError(f"cannot evaluate {q} at step {step}")
+        key = (str(q.base), int(n))
+        if key not in self.values:
+            if _is_adjoint(q.base) and key[1] > self.window.steps:
+                return np.zeros(SIZE, dtype=object) + iv.mpf(0)  # the boundary
+            self.values[key] = self.draw(random.Random(f"{self.seed}/{key}"), SIZE)
+        return self.values[key]
 
     def value(self, expr: sp.Expr, step: int):
         if expr.is_Number:
-            return mpmath.mpf(expr.p) / expr.q if expr.is_Rational else mpmath.mpf(str(expr))
+            if not expr.is_Rational:
+                return iv.mpf(str(expr))
+            return iv.mpf(expr.p) / expr.q if expr.q != 1 else iv.mpf(expr.p)
         if isinstance(expr, sp.Indexed):
             return self.at(expr, step)
         if isinstance(expr, sp.Symbol):
             if str(expr) not in self.symbols:
                 raise CompareError(f"{expr} has no value in cell runs")
             return self.symbols[str(expr)]
-        if isinstance(expr, sp.Sum):  # over all steps, each term's adjoint at the step
+        if isinstance(expr, sp.Sum) and expr.limits == (ALL_STEPS,):  # each term's own steps
             total = 0
             for term in sp.Add.make_args(sp.expand(expr.function)):
                 k = _adjoint_offset(term)
-                for s in range(1 - k, STEPS + 1 - k):
+                for s in range(1 - k, self.window.steps + 1 - k):
                     total = total + self.value(term, s)
             return total
+        if isinstance(expr, sp.Sum):  # the steps its limits say
+            (_, low, high), = expr.limits
+            bounds = [b.xreplace({T: sp.Integer(self.window.steps), t: sp.Integer(step)})
+                      for b in (low, high)]
+            if not all(b.is_Integer for b in bounds):
+                raise CompareError(f"cannot evaluate the limits of {expr}")
+            total = 0
+            for s in range(int(bounds[0]), int(bounds[1]) + 1):
+                total = total + self.value(expr.function, s)
+            return total
         args = [self.value(a, step) for a in expr.args]
+        if isinstance(expr, (sp.Add, sp.Mul)):  # arrays first: iv.mpf * array is not defined
+            args.sort(key=lambda a: not isinstance(a, np.ndarray))
         if isinstance(expr, sp.Add):
             return sum(args[1:], args[0])
         if isinstance(expr, sp.Mul):
@@ -336,22 +408,18 @@ class _Run:
                 out = out * a
             return out
         if isinstance(expr, sp.Pow):
-            return args[0] ** args[1]
+            if not (expr.exp.is_Integer and abs(expr.exp) <= MAX_EXPONENT):
+                raise CompareError(f"cannot evaluate the power {expr}")
+            return args[0] ** int(expr.exp)
         op = _VECTOR_OPS.get(type(expr)) or _ELEMENTWISE.get(type(expr))
         if op is None:
             raise CompareError(f"cannot evaluate {type(expr).__name__} in {expr}")
         return op(*args)
 
 
-def _close(a, b) -> bool:
-    try:
-        a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-    except ValueError:
-        return False
-    if a.size == 0:
-        return True
-    size = max(abs(v) for v in b.flat)
-    return max(abs(u - v) for u, v in zip(a.flat, b.flat)) <= _TOLERANCE * (1 + size)
+def _excludes_zero(value) -> bool:
+    """Some entry of an interval value is proven nonzero."""
+    return any(0 not in v for v in np.asarray(value, dtype=object).flat)
 
 
 # ---------------------------------------------------------------------------------- exact check
@@ -385,10 +453,30 @@ def _distribute(expr: sp.Expr) -> sp.Expr:
 
 
 def _shift_sums(expr: sp.Expr) -> sp.Expr:
-    """Each term of a sum over t shifted so that its adjoint is at t."""
-    return expr.replace(lambda e: isinstance(e, sp.Sum),
-                        lambda e: sp.Sum(shift(e.function, -_adjoint_offset(e.function)),
-                                         *e.limits))
+    """Each term of a sum over t shifted so that its adjoint is at t, the limits with it; an
+    upper limit beyond T comes back to T when the terms there are 0 (adjoints beyond T are)."""
+    def normal(e: sp.Sum) -> sp.Sum:
+        (index, low, high), = e.limits
+        k = _adjoint_offset(e.function)
+        if e.limits == (ALL_STEPS,):
+            return sp.Sum(shift(e.function, -k), (index, 1, T))
+        body, low, high = shift(e.function, -k), low + k, high + k
+        if (high - T).is_positive and _vanishes(body):
+            high = T
+        return sp.Sum(body, (index, low, high))
+    return expr.replace(lambda e: isinstance(e, sp.Sum), normal)
+
+
+def _vanishes(body: sp.Expr) -> bool:
+    """The term is 0 when the adjoints at t are (it is linear in them)."""
+    adjoints = {q: sp.S.Zero for q in body.atoms(sp.Indexed)
+                if _is_adjoint(q.base) and q.indices[0] == t}
+    return bool(adjoints) and _linear(body.xreplace(adjoints)) == 0
+
+
+def _as_sigmoid(expr: sp.Expr) -> sp.Expr:
+    """tanh(a) = 2 sigma(2a) - 1: one activation left, for formulas that mix them."""
+    return expr.replace(tanh, lambda a: 2 * sigmoid(2 * a) - 1)
 
 
 def _through_activations(expr: sp.Expr) -> sp.Expr:
@@ -410,11 +498,16 @@ def _normal(expr: sp.Expr, ref: Reference, forward: bool) -> sp.Expr:
 
 
 def _exact(reading: Reading, ref: Reference) -> bool:
-    """Both sides normalised to the same expression: first by the adjoint equations alone,
-    then with every forward quantity written through its definition."""
+    """A proof that the formula is the derivation's equation: both sides normalised to the
+    same expression (every step is an identity, and function applications with equal
+    arguments are equal): first by the adjoint equations alone, then with every forward
+    quantity written through its definition, then with tanh written through sigma."""
     reference = ref.rhs(reading.lhs)
-    for forward in (False, True):
-        if sp.expand(_normal(reading.rhs, ref, forward) - _normal(reference, ref, forward)) == 0:
+    for forward, rewrite in ((False, None), (True, None), (True, _as_sigmoid)):
+        a, b = _normal(reading.rhs, ref, forward), _normal(reference, ref, forward)
+        if rewrite is not None:
+            a, b = _linear(rewrite(a)), _linear(rewrite(b))
+        if sp.expand(a - b) == 0:
             return True
     return False
 
@@ -524,18 +617,27 @@ def _edits(f: sp.Expr, r: sp.Expr, show: _Show,
 
 @dataclass
 class _Values:
-    """Values of expressions at the random points, cached."""
+    """Values of expressions at the random points (interval enclosures), cached."""
     runs: list[_Run]
+    digits: int = DIGITS
     cache: dict = field(default_factory=dict)
 
     def __call__(self, expr: sp.Expr) -> list:
         if expr not in self.cache:
-            self.cache[expr] = [run.value(expr, STEP) for run in self.runs]
+            with _precision(self.digits):
+                self.cache[expr] = [run.value(expr, run.window.step) for run in self.runs]
         return self.cache[expr]
 
+    def differ(self, a: sp.Expr, b: sp.Expr) -> bool:
+        """Proven different: at some point some entry of a - b excludes 0."""
+        with _precision(self.digits):
+            return any(_excludes_zero(np.asarray(u, dtype=object) - np.asarray(v, dtype=object))
+                       for u, v in zip(self(a), self(b)))
+
     def same(self, a: sp.Expr, b: sp.Expr) -> bool:
+        """Not told apart at the points (for explanations only, never for a verdict)."""
         try:
-            return all(_close(u, v) for u, v in zip(self(a), self(b)))
+            return not self.differ(a, b)
         except (ValueError, TypeError, ZeroDivisionError, CompareError):
             return False
 
@@ -601,13 +703,14 @@ class _Checker:
 
     def __init__(self, cell: Cell, profile: Profile) -> None:
         self.profile, self.base = profile, Reference.of(cell)
-        self._runs: dict[int, list[_Run]] = {}
+        self._runs: dict[tuple, list[_Run]] = {}
         self._variants: list[tuple[Convention, Reference]] | None = None
 
-    def values(self, ref: Reference) -> _Values:
-        if id(ref) not in self._runs:
-            self._runs[id(ref)] = [_Run(ref, seed) for seed in range(POINTS)]
-        return _Values(self._runs[id(ref)])
+    def values(self, ref: Reference, window: _Window, digits: int = DIGITS) -> _Values:
+        key = (id(ref), window, digits)
+        if key not in self._runs:
+            self._runs[key] = [_Run(ref, seed, window, digits) for seed in range(POINTS)]
+        return _Values(self._runs[key], digits)
 
     @property
     def variants(self) -> list[tuple[Convention, Reference]]:
@@ -615,28 +718,46 @@ class _Checker:
             self._variants = [(c, v) for c in CONVENTIONS if (v := c.variant(self.base))]
         return self._variants
 
-    def holds(self, reading: Reading, ref: Reference) -> str | None:
-        """``exact``, ``numeric`` (equal at the random points only) or None."""
-        values = self.values(ref)
+    def decide(self, reading: Reading, ref: Reference) -> tuple[str, _Values]:
+        """``holds`` (proven by :func:`_exact`), ``differs`` (proven: at a random point the
+        enclosures of the two sides do not overlap) or ``unproven``; and the values used.
+
+        The formula's constants set the precision of a second evaluation: a term 10^-60 h^t
+        is invisible at 50 digits, not at 130."""
         rhs = implicit_biases(reading.rhs, ref.cell)
-        lhs_values = [run.value(reading.lhs, STEP) for run in values.runs]
+        window = _Window.of(reading.lhs, rhs)
+        values = self.values(ref, window)
+        if self._differs(values, rhs, reading.lhs):
+            return "differs", values
+        if _exact(reading, ref):
+            return "holds", values
+        digits = _digits_needed(rhs)
+        if digits > DIGITS:
+            finer = self.values(ref, window, digits)
+            if self._differs(finer, rhs, reading.lhs):
+                return "differs", finer
+        return "unproven", values
+
+    @staticmethod
+    def _differs(values: _Values, rhs: sp.Expr, lhs: sp.Expr) -> bool:
         try:
-            if not all(_close(a, b) for a, b in zip(values(rhs), lhs_values)):
-                return None
-        except (ValueError, TypeError, ZeroDivisionError):
-            return None
-        return "exact" if _exact(reading, ref) else "numeric"
+            return values.differ(rhs, lhs)
+        except (ValueError, TypeError, ZeroDivisionError, ArithmeticError):
+            return False  # not evaluable (1/0): not proven different either
 
     def judge(self, reading: Reading) -> tuple[str, str, sp.Expr]:
-        method = self.holds(reading, self.base)
-        if method:
-            return "holds", ("exact" if method == "exact" else
-                             f"equal at {POINTS} random points ({DIGITS} digits)"), sp.S.Zero
+        kind, values = self.decide(reading, self.base)
+        if kind == "holds":
+            return "holds", "exact", sp.S.Zero
         for convention, variant in self.variants:
-            if variant.rhs(reading.lhs) is not None and self.holds(reading, variant):
+            if variant.rhs(reading.lhs) is not None and \
+                    self.decide(reading, variant)[0] == "holds":
                 return "convention", convention.note, sp.S.Zero
+        if kind == "unproven":
+            return "unproven", (f"equal at {POINTS} random points ({values.digits}-digit "
+                                "intervals) but not proven equal, so not called holds"), sp.S.Zero
         show = _Show(self.profile, self.base, reading)
-        explanation, residual = _explain(reading, self.base, self.values(self.base), show)
+        explanation, residual = _explain(reading, self.base, values, show)
         return "differs", explanation, residual
 
     def verdict(self, text: str, where: str) -> Verdict:
@@ -648,21 +769,29 @@ class _Checker:
             if self.base.rhs(reading.lhs) is None:
                 raise CompareError(f"{where}left side {plain(reading.lhs)} is not computed by "
                                    f"cell {self.base.cell.name!r}")
-        judged = [(r, *self.judge(r)) for r in readings]
+        try:
+            judged = [(r, *self.judge(r)) for r in readings]
+        except CompareError as e:
+            raise CompareError(f"{where}{e}") from None
         if len(judged) == 1:
             _, kind, explanation, residual = judged[0]
             return Verdict(text, kind == "holds", kind, explanation, residual)
         # a schema: one reading per parameter
         params = ", ".join(r.instance for r in readings)
-        for kind in ("differs", "convention"):
+        for kind in ("differs", "convention", "unproven"):
             bad = [(r, e, res) for r, k, e, res in judged if k == kind]
             if bad:
                 return Verdict(text, False, kind, "; ".join(f"for {r.instance}: {e}"
                                                             for r, e, _ in bad),
                                sp.Add(*(res for *_, res in bad)))
-        exact = all(e == "exact" for _, _, e, _ in judged)
-        return Verdict(text, True, "holds", f"for every parameter ({params}); "
-                       + ("exact" if exact else f"equal at {POINTS} random points"))
+        return Verdict(text, True, "holds", f"for every parameter ({params}); exact")
+
+
+def _digits_needed(expr: sp.Expr) -> int:
+    """Enough digits that the formula's smallest or largest constant (10^-60, 1 + 10^-30)
+    cannot hide a term: DIGITS plus twice its size, at most MAX_DIGITS."""
+    sizes = [len(str(abs(n))) for r in expr.atoms(sp.Rational) for n in (r.p, r.q)]
+    return min(MAX_DIGITS, DIGITS + 2 * max(sizes, default=0) + 10)
 
 
 def compare(cell: Cell | str, formulas: list[str], notation: str,
@@ -675,7 +804,7 @@ def compare(cell: Cell | str, formulas: list[str], notation: str,
         profile = get_profile(notation, cell, mapping)
     except NotationError as e:
         raise CompareError(str(e)) from None
-    with mpmath.workdps(DIGITS + 10):
+    with mpmath.workdps(DIGITS + 10):  # for the explanations' printing of numbers
         checker = _Checker(cell, profile)
         return [checker.verdict(text, f"formula {i}: " if len(formulas) > 1 else "")
                 for i, text in enumerate(formulas, 1)]

@@ -69,7 +69,7 @@ from derive.printers import GRAVES_GATES, NOTATIONS, vector_symbol
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
                       parse_formula)
 
-__all__ = ["A_ABOVE", "W_ABOVE", "ImplicitBias", "NotationError", "Profile", "Reading", "Units",
+__all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError", "Profile", "Reading", "Units",
            "PROFILES", "get_profile", "implicit_biases", "load_profile", "read_formula"]
 
 
@@ -356,6 +356,13 @@ class _Row:
 
 
 _PRODUCTS = {"juxt", "cdot", "odot", "circ", "times", "*"}
+_ELEMENTWISE_ONLY = {"odot", "circ"}  #: products of two vectors, never a matrix product
+MAX_OFFSET = 8  #: time indices within t-8 .. t+8, T-8 .. T+8, 0 .. 8
+
+
+#: the limits of ``\sum_t`` written without any: every step where the term exists, i.e. each
+#: term shifted so that its adjoint runs over 1..T (Greff's \sum_t <\delta z^{t+1}, y^t>)
+ALL_STEPS = (t, -sp.oo, sp.oo)
 _FEED = sp.IndexedBase("_feed")  # schema: what the parameter multiplies
 _FEED_LABEL = "\x00"
 
@@ -466,6 +473,17 @@ class _Reader:
         index = _time(time)
         if index is None:
             raise self.fail(time, f"expected a time index like t, t-1, t+1 or T, found '{time}'")
+        offset = index - (t if index.has(t) else T if index.has(T) else 0)
+        if abs(int(offset)) > MAX_OFFSET:
+            raise self.fail(time, f"time index '{time}' is more than {MAX_OFFSET} steps from "
+                                  f"{'t' if index.has(t) else 'T' if index.has(T) else 0}")
+        return index
+
+    def limit(self, node: Node) -> sp.Expr:
+        """A limit of a sum over t: 1, T, T-1, 0, ..."""
+        index = self.index(node)
+        if index.has(t):
+            raise self.fail(node, f"a limit of a sum over t cannot depend on t, found '{node}'")
         return index
 
     def resolve(self, name: str, node: Node) -> tuple[str, sp.Basic]:
@@ -545,6 +563,14 @@ class _Reader:
         raise self.fail(node, f"'{node}' cannot be read as a value")
 
     def product(self, a, b, node: Node):
+        # typed: \odot and \circ take two vectors (a matrix before one waits for its own
+        # vector, x \odot W h); a matrix next to a vector is a matrix product
+        if getattr(node, "op", "juxt") in _ELEMENTWISE_ONLY and (isinstance(a, (_Matrix, _Row))
+                                             or isinstance(b, _Row)):
+            what = node.left if isinstance(a, (_Matrix, _Row)) else node.right
+            kind = "a matrix" if isinstance(a, _Matrix) else "a row vector"
+            raise self.fail(node, f"'\\{node.op}' multiplies two vectors elementwise, but "
+                                  f"'{what}' is {kind} (in '{node}')")
         if isinstance(a, _Matrix) and isinstance(b, (_Matrix, _Row)) or isinstance(a, _Row):
             raise self.fail(node, f"'{node}' multiplies two matrices; only W v is defined")
         if isinstance(a, _Matrix):
@@ -610,7 +636,12 @@ class _Reader:
     def sum(self, node: Sum) -> sp.Expr:
         index = node.index
         if isinstance(index, Sym) and index == Sym("t"):
-            return sp.Sum(self.vector(node.body), (t, 1, T))
+            body = self.vector(node.body)
+            if node.lower is None and node.upper is None:  # \sum_t: every step it exists
+                return sp.Sum(body, ALL_STEPS)
+            low, high = (sp.S.One if node.lower is None else self.limit(node.lower),
+                         T if node.upper is None else self.limit(node.upper))
+            return sp.Sum(body, (t, low, high))
         if self.units is None or not (isinstance(index, Sym) and index == Sym(index.name)):
             raise self.fail(node, f"'\\sum' over '{index}': notation '{self.profile.name}' sums "
                                   "only over time, written \\sum_t")
