@@ -502,3 +502,53 @@ def test_graves_peephole_gradient_is_w_c_iota():
     assert verdict("graves-lstm", right, "graves").kind == "holds"
     result = verdict("graves-lstm", wrong, "graves")
     assert result.kind == "differs" and "b_{c}^{t-1}" in result.explanation
+
+
+# ---------------------------------------------------------------- sound verdicts (issue 9)
+ISSUE_9_EXAMPLES = [  # each was called "holds"; each is wrong, and the note names why
+    ("lstm", "pytorch", r"c_t = f_t \odot c_{t-1} + i_t \odot g_t + i_{t-2}", "i_{t-2}"),
+    ("lstm", "pytorch", r"h_t = o_t \odot \tanh(c_t) + x_{t+4}", "x_{t+4}"),
+    ("lstm", "pytorch", r"h_t = o_t \odot \tanh(c_t) + (10)^{-60} h_t", "(10)^{-60} h_t"),
+    ("lstm", "vector", r"\frac{\partial L}{\partial W_{hi}} = \sum_{t=2}^{T} \delta \bar{i}^{t} "
+     r"(h^{t-1})^\top", "the sum runs over t = 2..T, the derivation's over t = 1..T"),
+    ("graves-lstm", "graves", r"\frac{\partial L}{\partial w_{c\iota}} = \sum_{t=1}^{T} b_{c}^{t-1}"
+     r" \delta_{\iota}^{t}", "b_{c}^{t-1}"),
+    ("graves-lstm", "greff", r"\delta c^t=\delta y^t\odot o^t\odot h'(c^t)+p_o\odot\delta\bar o^t"
+     r"+p_i\odot\delta\bar i^{t+1}+p_f\odot\delta\bar f^{t+1}+\delta c^{t+1}\odot f^{t+1}"
+     r"+\delta c^{t+4}", r"\delta c^{t+4}"),
+    ("lstm", "pytorch", r"h_t = o_t \odot \tanh(c_t) \cdot (1 + (10)^{-30})",
+     "coefficient 1.0000000000000000000000000000010000 where the derivation has 1"),
+]
+
+
+@pytest.mark.parametrize("cell,notation,formula,named", ISSUE_9_EXAMPLES,
+                         ids=[e[2][:40] for e in ISSUE_9_EXAMPLES])
+def test_wrong_formulas_of_issue_9_differ_and_are_named(cell, notation, formula, named):
+    result = verdict(cell, formula, notation)
+    assert (result.kind, result.holds) == ("differs", False)
+    assert named in result.explanation
+
+
+@pytest.mark.parametrize("formula", [
+    r"\delta W_{hi}=\sum_{t=1}^{T+1}\delta\bar i^t(h^{t-1})^\top",  # the term at T+1 is 0
+    r"\delta W_{hi}=\sum_{t=0}^{T-1}\delta\bar i^{t+1}(h^{t})^\top",  # another origin of t
+    r"\delta W_{hi}=\sum_{t=1}^{T}\delta\bar i^t(h^{t-1})^\top",
+])
+def test_sum_limits_that_are_genuinely_equal_hold(formula):
+    assert verdict("lstm", formula, "vector").kind == "holds"
+
+
+@pytest.mark.parametrize("formula,message", [
+    (r"h_t = W_{hi} \odot h_{t-1}", r"'\odot' multiplies two vectors elementwise, but 'W_{h i}' is a matrix"),
+    (r"h_t = o_t \circ (h_{t-1})^\top", r"'\circ' multiplies two vectors elementwise"),
+    (r"h_t = o_t \odot h_{t+10}", "more than 8 steps from t"),
+])
+def test_untyped_products_and_far_steps_are_errors(formula, message):
+    with pytest.raises(CompareError, match=re.escape(message)):
+        compare("lstm", [formula], "pytorch")
+
+
+def test_an_odot_before_a_matrix_product_is_elementwise_with_it():
+    # x \odot W h is x \odot (W h): the matrix waits for its own vector
+    assert verdict("gru", r"n_t=\tanh(W_{in}x_t+b_{in}+r_t\odot W_{hn}h_{t-1}+r_t\odot b_{hn})",
+                   "pytorch").kind == "holds"

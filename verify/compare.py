@@ -78,6 +78,7 @@ DIGITS = 50   #: precision of the interval evaluations
 MAX_DIGITS = 2000  #: the most a formula's constants may ask for (10^-60 needs about 130)
 MAX_EXPONENT = 8   #: powers of a non-constant base, (1 - z)^2
 _BITS = 160   #: random values are multiples of 2^-160, exact at DIGITS and above
+_RUN_STEPS = (STEPS, 9, 13, 2 * MAX_OFFSET + 4)  #: the lengths of runs
 
 
 class CompareError(CellError):
@@ -293,8 +294,9 @@ def _precision(digits: int) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class _Window:
-    """The steps of a run: per-step formulas are evaluated at ``step``, the sequence has
-    ``steps`` steps; every step a formula mentions lies inside it, adjoints included."""
+    """Per-step formulas are evaluated at ``step`` of a run of ``steps`` steps; every step a
+    formula mentions lies inside it, adjoints included. Runs come in a few lengths
+    (``_RUN_STEPS``), so that formulas share them."""
     step: int = STEP
     steps: int = STEPS
 
@@ -307,7 +309,8 @@ class _Window:
             raise CompareError(f"time offset t{low if -low > high else high:+d} is beyond the "
                                f"limit of t-{MAX_OFFSET} .. t+{MAX_OFFSET}")
         step = max(STEP, 1 - low)            # t+low is a real step (1 or later)
-        return cls(step, max(STEPS, step + high + 2))  # t+high has its adjoint and one more
+        need = step + high + 2               # t+high has its adjoint, and one step more
+        return cls(step, next(n for n in _RUN_STEPS if n >= need))
 
 
 class _Run:
@@ -318,21 +321,20 @@ class _Run:
     at step 0 that is no initial state) is an independent random draw: a formula that reads
     it cannot agree with the derivation, which does not."""
 
-    def __init__(self, ref: Reference, seed: int, window: _Window = _Window(),
+    def __init__(self, ref: Reference, seed: int, steps: int = STEPS,
                  digits: int = DIGITS) -> None:
         with _precision(digits):
-            self._fill(ref, seed, window)
+            self._fill(ref, seed, steps)
 
-    def _fill(self, ref: Reference, seed: int, window: _Window) -> None:
+    def _fill(self, ref: Reference, seed: int, steps: int) -> None:
         rng = random.Random(seed)
-        self.seed, self.window = seed, window
+        self.seed, self.steps = seed, steps
         cell, self.values = ref.cell, {}
         self.symbols = {name: self.draw(rng, SIZE, SIZE) if len(p.shape) == 2
                         else self.draw(rng, SIZE) for name, p in sorted(cell.params.items())}
         self.symbols["W_above"] = self.draw(rng, SIZE, SIZE)
         for s in sorted(cell.state):
             self.values[(s, 0)] = self.draw(rng, SIZE)
-        steps = window.steps
         for step in range(1, steps + 1):
             for x in cell.inputs:
                 self.values[(x, step)] = self.draw(rng, SIZE)
@@ -349,7 +351,7 @@ class _Run:
         for eq in ref.backward.initial:
             self.values[(eq.name, 0)] = self.value(eq.rhs, 0)
         for eq in ref.backward.gradients:
-            self.symbols[eq.name] = self.value(eq.rhs, window.step)
+            self.symbols[eq.name] = self.value(eq.rhs, 1)  # a sum over t: any step
 
     @staticmethod
     def draw(rng: random.Random, *shape: int) -> np.ndarray:
@@ -359,12 +361,12 @@ class _Run:
                          for _ in range(n)], dtype=object).reshape(shape)
 
     def at(self, q: sp.Indexed, step: int):
-        n = q.indices[0].xreplace({t: sp.Integer(step), T: sp.Integer(self.window.steps)})
+        n = q.indices[0].xreplace({t: sp.Integer(step), T: sp.Integer(self.steps)})
         if not n.is_Integer:
             raise CompareError(f"cannot evaluate {q} at step {step}")
         key = (str(q.base), int(n))
         if key not in self.values:
-            if _is_adjoint(q.base) and key[1] > self.window.steps:
+            if _is_adjoint(q.base) and key[1] > self.steps:
                 return np.zeros(SIZE, dtype=object) + iv.mpf(0)  # the boundary
             self.values[key] = self.draw(random.Random(f"{self.seed}/{key}"), SIZE)
         return self.values[key]
@@ -384,12 +386,12 @@ class _Run:
             total = 0
             for term in sp.Add.make_args(sp.expand(expr.function)):
                 k = _adjoint_offset(term)
-                for s in range(1 - k, self.window.steps + 1 - k):
+                for s in range(1 - k, self.steps + 1 - k):
                     total = total + self.value(term, s)
             return total
         if isinstance(expr, sp.Sum):  # the steps its limits say
             (_, low, high), = expr.limits
-            bounds = [b.xreplace({T: sp.Integer(self.window.steps), t: sp.Integer(step)})
+            bounds = [b.xreplace({T: sp.Integer(self.steps), t: sp.Integer(step)})
                       for b in (low, high)]
             if not all(b.is_Integer for b in bounds):
                 raise CompareError(f"cannot evaluate the limits of {expr}")
@@ -613,19 +615,29 @@ def _edits(f: sp.Expr, r: sp.Expr, show: _Show,
                 yield (f"factor {show.factor(a)} where the derivation has {show.factor(b)}",
                        f / a * b)
     yield "wrong sign", -f
+    c, rest = f.as_coeff_Mul()
+    c_r = r.as_coeff_Mul()[0]
+    if c != c_r:  # 1 + 10^-30 where 1 is meant
+        yield f"coefficient {_number(c)} where the derivation has {_number(c_r)}", rest * c_r
+
+
+def _number(c: sp.Expr) -> str:
+    text = plain(c)
+    return text if len(text) <= 24 else plain(sp.N(c, 35))
 
 
 @dataclass
 class _Values:
     """Values of expressions at the random points (interval enclosures), cached."""
     runs: list[_Run]
+    step: int = STEP  #: where per-step formulas are evaluated
     digits: int = DIGITS
     cache: dict = field(default_factory=dict)
 
     def __call__(self, expr: sp.Expr) -> list:
         if expr not in self.cache:
             with _precision(self.digits):
-                self.cache[expr] = [run.value(expr, run.window.step) for run in self.runs]
+                self.cache[expr] = [run.value(expr, self.step) for run in self.runs]
         return self.cache[expr]
 
     def differ(self, a: sp.Expr, b: sp.Expr) -> bool:
@@ -694,7 +706,18 @@ def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> 
             notes.append(f"term {show(f)}: {found[0]}")
             left.remove(found[1])
     notes += [f"missing term {show(r)}" for r in left]
-    return "; ".join(notes) or "differs in value", residual
+    return "; ".join(_limit_notes(formula, derived) + notes) or "differs in value", residual
+
+
+def _limit_notes(formula: sp.Expr, derived: sp.Expr) -> list[str]:
+    """Sums over t whose limits (each term shifted so its adjoint is at t) are not the
+    derivation's: ``the sum runs over t = 2..T, the derivation's over t = 1..T``."""
+    def limits(expr):
+        return {e.limits[0][1:] for e in _shift_sums(_linear(expr)).atoms(sp.Sum)}
+    theirs, ours = limits(formula), limits(derived)
+    return [f"the sum runs over t = {plain(a)}..{plain(b)}, the derivation's over "
+            + ", ".join(f"t = {plain(c)}..{plain(d)}" for c, d in sorted(ours, key=str))
+            for a, b in sorted(theirs - ours, key=str) if ours]
 
 
 # ---------------------------------------------------------------------------------- comparing
@@ -707,10 +730,10 @@ class _Checker:
         self._variants: list[tuple[Convention, Reference]] | None = None
 
     def values(self, ref: Reference, window: _Window, digits: int = DIGITS) -> _Values:
-        key = (id(ref), window, digits)
+        key = (id(ref), window.steps, digits)
         if key not in self._runs:
-            self._runs[key] = [_Run(ref, seed, window, digits) for seed in range(POINTS)]
-        return _Values(self._runs[key], digits)
+            self._runs[key] = [_Run(ref, seed, window.steps, digits) for seed in range(POINTS)]
+        return _Values(self._runs[key], window.step, digits)
 
     @property
     def variants(self) -> list[tuple[Convention, Reference]]:
@@ -729,13 +752,13 @@ class _Checker:
         values = self.values(ref, window)
         if self._differs(values, rhs, reading.lhs):
             return "differs", values
-        if _exact(reading, ref):
-            return "holds", values
         digits = _digits_needed(rhs)
-        if digits > DIGITS:
+        if digits > DIGITS:  # before the proof, which is the slow part
             finer = self.values(ref, window, digits)
             if self._differs(finer, rhs, reading.lhs):
                 return "differs", finer
+        if _exact(reading, ref):
+            return "holds", values
         return "unproven", values
 
     @staticmethod
@@ -790,8 +813,11 @@ class _Checker:
 def _digits_needed(expr: sp.Expr) -> int:
     """Enough digits that the formula's smallest or largest constant (10^-60, 1 + 10^-30)
     cannot hide a term: DIGITS plus twice its size, at most MAX_DIGITS."""
-    sizes = [len(str(abs(n))) for r in expr.atoms(sp.Rational) for n in (r.p, r.q)]
-    return min(MAX_DIGITS, DIGITS + 2 * max(sizes, default=0) + 10)
+    size = max((len(str(abs(n))) for r in expr.atoms(sp.Rational) for n in (r.p, r.q)),
+               default=0)
+    if size <= 5:  # 1 - z, 1/2: DIGITS is plenty
+        return DIGITS
+    return min(MAX_DIGITS, -(-(DIGITS + 2 * size + 10) // 100) * 100)  # whole hundreds
 
 
 def compare(cell: Cell | str, formulas: list[str], notation: str,

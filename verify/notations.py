@@ -373,11 +373,16 @@ def _time(node: Node | None) -> sp.Expr | None:
         return t if node.name == "t" else T
     if isinstance(node, Num) and Fraction(node.value).denominator == 1:
         return sp.Integer(int(node.value))
-    if isinstance(node, BinOp) and node.op in "+-" and isinstance(node.right, Num):
-        base = _time(node.left)
-        if base is not None and base.free_symbols and Fraction(node.right.value).denominator == 1:
-            k = int(node.right.value)
-            return base + (k if node.op == "+" else -k)
+    if isinstance(node, Neg) and isinstance(node.x, Num):  # h^{-1}: before the sequence
+        index = _time(node.x)
+        return None if index is None else -index
+    if isinstance(node, BinOp) and node.op in "+-":  # t+1, T-1, also -1 + T
+        a, b = _time(node.left), _time(node.right)
+        if a is None or b is None:
+            return None
+        index = a + b if node.op == "+" else a - b
+        if any((index - base).is_Integer for base in (t, T, 0)):
+            return index
     return None
 
 
