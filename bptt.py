@@ -262,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _printable(message: str, limit: int = 400) -> str:
+    """One line: whitespace collapsed, control characters (NUL) escaped, at most ``limit``."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(message.split()))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _debug_flag(argv: list[str]) -> bool:
     """``--debug`` before the command, where it is the flag (after it, it is some option's
     value, e.g. ``--formula --debug``): read before parsing, so parse errors honour it too."""
@@ -283,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         message = str(e) if not isinstance(e, OSError) else f"{e.strerror}: {e.filename}"
-        print(f"bptt: error: {message}".splitlines()[0], file=sys.stderr)
+        print(f"bptt: error: {_printable(message)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -249,3 +249,66 @@ def test_more_bad_input_is_one_line_exit_2(args, message):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+HOSTILE = [  # (what, argv after "compare lstm --notation pytorch", words of the one-line error)
+    ("500 terms", ["--formula", "h_t = " + "+".join(["o_t"] * 500)], "nested more than 64"),
+    ("200 nested tanh", ["--formula", "h_t = " + r"\tanh(" * 200 + "c_t" + ")" * 200],
+     "nested more than 64"),
+    ("a formula of 5000 characters", ["--formula", "h_t = " + "o_t+" * 1250 + "o_t"],
+     "longer than 4000 characters"),
+    ("a number of 200 digits", ["--formula", "h_t = " + "9" * 200 + " o_t"],
+     "a number of more than 100 digits"),
+    ("(10)^{99999999}", ["--formula", r"h_t = (10)^{99999999} o_t"], "beyond the limit of 1000"),
+    ("(f_t+1)^{99999999}", ["--formula", r"h_t = (f_t+1)^{99999999}"], "beyond the limit"),
+    ("(f_t+1)^{999}", ["--formula", r"h_t = (f_t+1)^{999}"], "beyond the limit of 8"),
+    ("h_{t+10}", ["--formula", r"h_t = h_{t+10}"], "more than 8 steps from t"),
+    ("25,000 formulas", sum((["--formula", "h_t = o_t"] for _ in range(2001)), []),
+     "at most 2000 in one run"),
+]
+
+
+@pytest.mark.parametrize("what,argv,words", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_formulas_are_one_line_errors_at_once(what, argv, words):
+    start = time.monotonic()
+    r = run("compare", "lstm", "--notation", "pytorch", *argv)
+    assert time.monotonic() - start < 30
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and len(lines[0]) < 500
+
+
+@pytest.mark.parametrize("content,words", [
+    (None, "larger than 1 MB"),                       # /dev/zero
+    (b"h_t = o_t" + b" " * (2 << 20) + b"\n", "larger than 1 MB"),  # a very long line
+    (b"h_t = o_t\n\0\n", "a NUL byte on line 2"),
+    (b"h_t = o_t \xff\n", "not UTF-8"),
+])
+def test_unreadable_formula_files_are_one_line_errors(tmp_path, content, words):
+    path = "/dev/zero"
+    if content is not None:
+        path = tmp_path / "f.tex"
+        path.write_bytes(content)
+    r = run("compare", "lstm", "--file", str(path))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and words in r.stderr
+    assert "\0" not in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("name,text", [
+    ("deep.json", '{"symbols": ' + "[" * 100000 + "]" * 100000 + "}"),
+    ("deep.toml", "symbols = " + "[" * 100000 + "]" * 100000),
+])
+def test_deep_profile_files_are_one_line_errors(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    r = run("compare", "lstm", "--notation", str(path), "--formula", "h^t = o^t")
+    assert r.returncode == 2 and "nested too deeply" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_long_runs_report_progress(monkeypatch, capsys):
+    from verify import compare as compare_module
+    monkeypatch.setattr(compare_module, "PROGRESS_SECONDS", 0.0)
+    formulas = ["--formula", "h_t = o_t"] * 3
+    assert bptt.main(["compare", "lstm", "--notation", "pytorch", *formulas]) == 1
+    err = capsys.readouterr().err
+    assert "compared 1 of 3 formulas" in err and "compared 3 of 3 formulas" in err

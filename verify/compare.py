@@ -45,6 +45,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -64,7 +66,7 @@ from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
 
 from . import catalog
 from .formula import FormulaSyntaxError
-from .notations import (A_ABOVE, ALL_STEPS, MAX_OFFSET, W_ABOVE, NotationError, Profile, Reading,
+from .notations import (A_ABOVE, ALL_STEPS, MAX_OFFSET, read_text_file, W_ABOVE, NotationError, Profile, Reading,
                         get_profile, implicit_biases, read_formula)
 
 __all__ = ["CONVENTIONS", "CompareError", "Convention", "Reference", "Verdict", "compare",
@@ -76,7 +78,6 @@ STEP = 2      #: the step t at which per-step formulas are evaluated, at least
 POINTS = 3    #: random points: a disagreement must not hide at a lucky one
 DIGITS = 50   #: precision of the interval evaluations
 MAX_DIGITS = 2000  #: the most a formula's constants may ask for (10^-60 needs about 130)
-MAX_EXPONENT = 8   #: powers of a non-constant base, (1 - z)^2
 _BITS = 160   #: random values are multiples of 2^-160, exact at DIGITS and above
 _RUN_STEPS = (STEPS, 9, 13, 2 * MAX_OFFSET + 4)  #: the lengths of runs
 
@@ -410,7 +411,7 @@ class _Run:
                 out = out * a
             return out
         if isinstance(expr, sp.Pow):
-            if not (expr.exp.is_Integer and abs(expr.exp) <= MAX_EXPONENT):
+            if not expr.exp.is_Integer:
                 raise CompareError(f"cannot evaluate the power {expr}")
             return args[0] ** int(expr.exp)
         op = _VECTOR_OPS.get(type(expr)) or _ELEMENTWISE.get(type(expr))
@@ -788,6 +789,8 @@ class _Checker:
             readings = read_formula(text, self.profile, self.base.cell)
         except (FormulaSyntaxError, NotationError) as e:
             raise CompareError(f"{where}{e}") from None
+        except RecursionError:
+            raise CompareError(f"{where}the formula is nested too deeply to read") from None
         for reading in readings:
             if self.base.rhs(reading.lhs) is None:
                 raise CompareError(f"{where}left side {plain(reading.lhs)} is not computed by "
@@ -796,6 +799,8 @@ class _Checker:
             judged = [(r, *self.judge(r)) for r in readings]
         except CompareError as e:
             raise CompareError(f"{where}{e}") from None
+        except RecursionError:  # a safety net: the reader's bounds should make it unreachable
+            raise CompareError(f"{where}the formula is nested too deeply to check") from None
         if len(judged) == 1:
             _, kind, explanation, residual = judged[0]
             return Verdict(text, kind == "holds", kind, explanation, residual)
@@ -813,27 +818,38 @@ class _Checker:
 def _digits_needed(expr: sp.Expr) -> int:
     """Enough digits that the formula's smallest or largest constant (10^-60, 1 + 10^-30)
     cannot hide a term: DIGITS plus twice its size, at most MAX_DIGITS."""
-    size = max((len(str(abs(n))) for r in expr.atoms(sp.Rational) for n in (r.p, r.q)),
-               default=0)
+    size = max((abs(n).bit_length() * 3 // 10 + 1 for r in expr.atoms(sp.Rational)
+                for n in (r.p, r.q)), default=0)  # digits, without str() of a huge int
     if size <= 5:  # 1 - z, 1/2: DIGITS is plenty
         return DIGITS
     return min(MAX_DIGITS, -(-(DIGITS + 2 * size + 10) // 100) * 100)  # whole hundreds
 
 
 def compare(cell: Cell | str, formulas: list[str], notation: str,
-            mapping: dict[str, str] | None = None) -> list[Verdict]:
+            mapping: dict[str, str] | None = None,
+            progress: Callable[[str], None] | None = None) -> list[Verdict]:
     """Does each formula hold for the cell? ``notation``: a profile name or a profile file;
-    ``mapping``: extra ``{symbol: IR name}``. Raises :class:`CompareError` (a
+    ``mapping``: extra ``{symbol: IR name}``; ``progress``: called with a line now and then
+    during a long run. Raises :class:`CompareError` (a
     :class:`derive.ir.CellError`) for a formula that cannot be read."""
     cell = get_cell(cell) if isinstance(cell, str) else cell
     try:
         profile = get_profile(notation, cell, mapping)
     except NotationError as e:
         raise CompareError(str(e)) from None
+    if len(formulas) > MAX_FORMULAS:
+        raise CompareError(f"{len(formulas)} formulas: at most {MAX_FORMULAS} in one run")
+    verdicts, start = [], time.monotonic()
+    last = start
     with mpmath.workdps(DIGITS + 10):  # for the explanations' printing of numbers
         checker = _Checker(cell, profile)
-        return [checker.verdict(text, f"formula {i}: " if len(formulas) > 1 else "")
-                for i, text in enumerate(formulas, 1)]
+        for i, text in enumerate(formulas, 1):
+            verdicts.append(checker.verdict(text, f"formula {i}: " if len(formulas) > 1 else ""))
+            if progress is not None and time.monotonic() - last > PROGRESS_SECONDS:
+                last = time.monotonic()
+                progress(f"compared {i} of {len(formulas)} formulas "
+                         f"({last - start:.0f} s)")
+    return verdicts
 
 
 # ---------------------------------------------------------------------------------- command
@@ -847,16 +863,19 @@ def _mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+MAX_FORMULAS = 2000       #: formulas of one run
+PROGRESS_SECONDS = 2.0    #: a run that takes longer reports progress on stderr this often
+
+
 def _formulas(args: argparse.Namespace) -> list[str]:
     formulas = list(args.formula or [])
     if args.file:
-        try:
-            lines = Path(args.file).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise CompareError(f"cannot read --file {args.file}: "
-                               f"{getattr(e, 'strerror', None) or e}") from None
+        lines = read_text_file(args.file, "--file").splitlines()  # NotationError: exit 2
         formulas += [line.strip() for line in lines
                      if line.strip() and not line.lstrip().startswith("%")]
+    if len(formulas) > MAX_FORMULAS:
+        raise CompareError(f"{len(formulas)} formulas: at most {MAX_FORMULAS} in one run "
+                           "(split the file)")
     return formulas
 
 
@@ -870,6 +889,10 @@ def _table(rows: list[tuple[Verdict, str]], title: str) -> str:
         if verdict.kind == "differs":
             lines.append(f"{'':<11} residual (formula - derivation): {plain(verdict.residual)}")
     return "\n".join(lines)
+
+
+def _progress(line: str) -> None:
+    print(f"bptt compare: {line}", file=sys.stderr, flush=True)
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -889,7 +912,7 @@ def run_compare(args: argparse.Namespace) -> int:
         if args.notation is not None and args.notation != source.notation:
             raise CompareError(f"--source {source.name} is written in notation "
                                f"{source.notation!r}; leave out --notation")
-        verdicts = compare(cell, [e.latex for e in entries], source.notation, mapping)
+        verdicts = compare(cell, [e.latex for e in entries], source.notation, mapping, _progress)
         rows = list(zip(verdicts, (e.where for e in entries)))
         title = f"{cell.name} against {source.title} (notation {source.notation})"
     else:
@@ -898,7 +921,7 @@ def run_compare(args: argparse.Namespace) -> int:
             raise CompareError("nothing to compare: give --formula 'LATEX', --file FILE or "
                                f"--source ({', '.join(catalog.SOURCES)})")
         notation = "vector" if args.notation is None else args.notation
-        rows = [(v, "") for v in compare(cell, formulas, notation, mapping)]
+        rows = [(v, "") for v in compare(cell, formulas, notation, mapping, _progress)]
         title = f"{cell.name} (notation {notation})"
     if args.json:
         print(json.dumps({"cell": cell.name, "title": title,

@@ -67,10 +67,11 @@ from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Out
 from derive.printers import GRAVES_GATES, NOTATIONS, vector_symbol
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
-                      parse_formula)
+                      one_line, parse_formula)
 
-__all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError", "Profile", "Reading", "Units",
-           "PROFILES", "get_profile", "implicit_biases", "load_profile", "read_formula"]
+__all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError",
+           "Profile", "Reading", "Units", "PROFILES", "get_profile", "implicit_biases",
+           "load_profile", "read_formula", "read_text_file"]
 
 
 class NotationError(CellError):
@@ -78,6 +79,7 @@ class NotationError(CellError):
 
     def __init__(self, column: int, message: str) -> None:
         self.column = column
+        message = one_line(message)
         super().__init__(f"column {column}: {message}" if column else message)
 
 
@@ -275,19 +277,41 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
                            f"{cell.name!r}; use --notation vector, with --map for your symbols")
 
 
+MAX_FILE_BYTES = 1 << 20  #: --file and profile files: 1 MB
+
+
+def read_text_file(path: str, what: str) -> str:
+    """The text of a small UTF-8 file, read at most MAX_FILE_BYTES (so /dev/zero or a 100 MB
+    line is one error, not a MemoryError); NotationError naming the file otherwise."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise NotationError(0, f"cannot read {what} {path}: {e.strerror or e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise NotationError(0, f"{what} {path} is larger than {MAX_FILE_BYTES >> 20} MB")
+    if b"\0" in data:
+        line = data[:data.index(b"\0")].count(b"\n") + 1
+        raise NotationError(0, f"{what} {path} is not text: a NUL byte on line {line}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NotationError(0, f"cannot read {what} {path}: not UTF-8 at byte {e.start}") from None
+
+
 def load_profile(path: str) -> tuple[str, dict[str, str]]:
     """(base profile, symbols) of a JSON or TOML profile file."""
+    text = read_text_file(path, "profile")
     try:
-        text = Path(path).read_text(encoding="utf-8")
         if path.endswith(".toml"):
             import tomllib
             data = tomllib.loads(text)
         else:
             data = json.loads(text)
-    except OSError as e:
-        raise NotationError(0, f"cannot read profile {path}: {e.strerror or e}") from None
     except ImportError:
         raise NotationError(0, f"{path}: TOML profiles need Python 3.11; use JSON") from None
+    except RecursionError:
+        raise NotationError(0, f"{path}: not a valid profile file: nested too deeply") from None
     except ValueError as e:
         raise NotationError(0, f"{path}: not a valid profile file: "
                                f"{' '.join(str(e).split())}") from None
@@ -358,6 +382,44 @@ class _Row:
 _PRODUCTS = {"juxt", "cdot", "odot", "circ", "times", "*"}
 _ELEMENTWISE_ONLY = {"odot", "circ"}  #: products of two vectors, never a matrix product
 MAX_OFFSET = 8  #: time indices within t-8 .. t+8, T-8 .. T+8, 0 .. 8
+MAX_POWER = 8  #: powers of a quantity, (1 - z^t)^2
+MAX_TERMS = 20_000  #: terms of the expanded right side, a bound on the proof's work
+
+
+def _multinomial_terms(k: int, n: int) -> int:
+    """Terms of (a_1 + ... + a_k)^n, C(n + k - 1, k - 1), saturating above MAX_TERMS."""
+    terms = 1
+    for j in range(1, k):
+        terms = terms * (n + j) // j
+        if terms > MAX_TERMS:
+            return MAX_TERMS + 1
+    return terms
+
+
+def _expanded_size(expr: sp.Expr) -> int:
+    """An upper bound of the number of terms ``expand`` makes of ``expr`` (inside function
+    arguments too), computed without expanding; saturates above MAX_TERMS."""
+    cache: dict[sp.Basic, int] = {}
+
+    def size(e: sp.Basic) -> int:
+        if e in cache:
+            return cache[e]
+        if not e.args or isinstance(e, sp.Indexed):
+            n = 1
+        elif isinstance(e, sp.Add):
+            n = sum(size(a) for a in e.args)
+        elif isinstance(e, sp.Mul):
+            n = 1
+            for a in e.args:
+                n = min(n * size(a), MAX_TERMS + 1)
+        elif isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp > 0:
+            n = _multinomial_terms(size(e.base), int(e.exp))
+        else:  # a function, a matrix product, a sum over t: its arguments are expanded too
+            n = sum(size(a) for a in e.args)
+        cache[e] = n = min(n, MAX_TERMS + 1)
+        return n
+    return size(expr)
+MAX_NUMBER_BITS = 4000  #: numbers up to about 1200 digits, 10^{-60} included
 
 
 #: the limits of ``\sum_t`` written without any: every step where the term exists, i.e. each
@@ -550,7 +612,7 @@ class _Reader:
         if isinstance(node, Neg):
             return -self.vector(node.x)
         if isinstance(node, Pow):
-            return self.vector(node.base) ** node.exp.value
+            return self.power(self.vector(node.base), node.exp.value, node)
         if isinstance(node, Transpose):
             inner = self.value(node.x)
             if isinstance(inner, _Matrix):
@@ -566,6 +628,17 @@ class _Reader:
                 return self.vector(node.left) / self.vector(node.right)
             return self.product(self.value(node.left), self.value(node.right), node)
         raise self.fail(node, f"'{node}' cannot be read as a value")
+
+    def power(self, base: sp.Expr, n: int, node: Node) -> sp.Expr:
+        """``base^n`` within bounds: (1 - z)^2 yes, (f + 1)^{10^8} and 10^{10^8} no."""
+        if base.is_Rational:
+            if abs(n) * max(base.p.bit_length(), base.q.bit_length()) > MAX_NUMBER_BITS:
+                raise self.fail(node, f"'{node}' is a number of more than "
+                                      f"{MAX_NUMBER_BITS * 3 // 10} digits")
+        elif abs(n) > MAX_POWER:
+            raise self.fail(node, f"power {n} in '{node}' is beyond the limit of {MAX_POWER} "
+                                  "for a quantity")
+        return base ** n
 
     def product(self, a, b, node: Node):
         # typed: \odot and \circ take two vectors (a matrix before one waits for its own
@@ -602,7 +675,8 @@ class _Reader:
             if node.primes > 1:
                 raise self.fail(node, f"'{node}': only first derivatives are known")
             arg = self.vector(node.args[0])
-            return (ACTIVATIONS[f].prime(arg) if node.primes else f(arg)) ** node.power
+            return self.power(ACTIVATIONS[f].prime(arg) if node.primes else f(arg),
+                              node.power, node)
         # a symbol written directly before "(": U(r h) applies U, h_t(1 - z_t) is a product,
         # h^2(x) is h at time 2 times x
         sup = Num(node.power) if node.power != 1 else None
@@ -695,6 +769,12 @@ class _Reader:
             raise self.fail(eq.lhs, f"left side '{eq.lhs}': expected one quantity, adjoint or "
                                     "gradient")
         rhs = self.vector(eq.rhs)
+        if any(max(r.p.bit_length(), r.q.bit_length()) > MAX_NUMBER_BITS
+               for r in rhs.atoms(sp.Rational)):
+            raise self.fail(eq.rhs, f"the right side has a number of more than "
+                                    f"{MAX_NUMBER_BITS * 3 // 10} digits")
+        if _expanded_size(rhs) > MAX_TERMS:
+            raise self.fail(eq.rhs, f"the right side expands to more than {MAX_TERMS} terms")
         if rhs.has(ImplicitBias) and rhs.free_symbols & _biases(self.cell):
             rhs = rhs.replace(ImplicitBias, lambda W: sp.S.Zero)  # biases written out (beta)
         terms = {} if instance else {self.vector(node): text
