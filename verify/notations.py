@@ -716,6 +716,8 @@ class _Reader:
         index = node.index
         if isinstance(index, Sym) and index == Sym("t"):
             body = self.vector(node.body)
+            if body.has(sp.Sum):
+                raise self.fail(node, "a sum over t inside a sum over t")
             if node.lower is None and node.upper is None:  # \sum_t: every step it exists
                 return sp.Sum(body, ALL_STEPS)
             low, high = (sp.S.One if node.lower is None else self.limit(node.lower),
