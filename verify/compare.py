@@ -5,15 +5,21 @@ A formula is read through a notation profile (:mod:`verify.notations`) into the 
 names a forward quantity ``q[t]``, an adjoint ``delta_q[t]`` (or ``delta_s[0]``) or a gradient
 ``delta_P``. The *reference* is the cell with its derived backward pass (:func:`derive`).
 
-Equivalence. The right side is evaluated in a random forward and backward pass of the reference
-(size 3, 5 steps, 50 digits, 3 random points): every quantity and adjoint the formula mentions
-has its true value there, so the formula holds when it gives the true value of its left side at
-every point. A sum over t is a sum over all steps, each term shifted so that its adjoint is at
-step t (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``: adjoints at T+1 are 0 and there
-is no step 0). When it holds it is also checked exactly: both sides normalised (adjoints at t
-replaced by their derived equations, forward quantities by their definitions, ``f'`` written
-through ``f``, matrix products expanded linearly) must expand to the same expression; else the
-verdict says it holds at the random points.
+Verdicts: proven, or not given. ``holds`` only with a proof: both sides normalised (adjoints
+at t replaced by their derived equations, forward quantities by their definitions, ``f'``
+written through ``f``, tanh through sigma, matrix products and sums over t expanded linearly,
+each term of a sum shifted so that its adjoint is at t, with its limits) expand to the same
+expression. ``differs`` only with a proof too: in a random forward and backward pass of the
+reference (size 3, 3 random points of exact binary fractions), computed in interval arithmetic
+(50 digits, more when the formula's constants ask for it: ``10^{-60} h^t`` needs about 130), the
+enclosures of the two sides do not overlap somewhere. The run covers every step the formula
+mentions (it is lengthened for ``t+3`` or ``t-2``, up to ``t\pm 8``); a value the cell never
+relates (``i`` at step 0, ``x`` after the last step) is an independent random draw, so a
+formula that reads one differs, and the term is named. Adjoints beyond T are 0, the boundary
+that is really there: a sum to T+1 of a term with an adjoint at t still holds. Sum limits are
+read (``\sum_{t=2}^{T}`` misses the term at t = 1); ``\sum_t`` alone runs over every step
+where its term exists (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``). Equal at the
+points but without a proof is ``unproven``: not called holds.
 
 Conventions. A formula that does not hold but holds for a :class:`Convention` variant of the
 reference (Cho's reset before the recurrent product, Chung's update convention, the truncated
@@ -33,8 +39,10 @@ first replaced by their equations.
 
 ``bptt compare`` (:func:`run_compare`) prints one row per formula (verdict, equation, note; the
 residual under a row that differs) or ``--json``; exit code 0 when every formula holds, 1 when
-one differs (by error or by a named convention, which the verdict tells apart), 2 (a
-:class:`CompareError`) when a formula cannot be read or the arguments are wrong.
+one differs (by error or by a named convention, which the verdict tells apart) or is unproven,
+2 (a :class:`CompareError`) when a formula cannot be read, is beyond the reader's bounds
+(:data:`verify.formula.LIMITS`, time offsets, powers, 2000 formulas a run), or the arguments
+are wrong. A run longer than 2 s reports its progress on stderr.
 
 >>> [v.kind for v in compare("lstm", [r"c_t = i_t \odot g_t + f_t \odot c_{t-1}",
 ...                                   r"c_t = f_t \odot c_{t} + i_t \odot g_t"], "pytorch")]
@@ -88,7 +96,9 @@ class CompareError(CellError):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome for one formula: ``kind`` is ``holds``, ``differs`` or ``convention``."""
+    """The outcome for one formula: ``kind`` is ``holds`` (proven), ``differs`` (proven),
+    ``convention`` (proven to hold for a named other convention) or ``unproven`` (equal at
+    the random points, no proof found)."""
     formula: str
     holds: bool
     kind: str

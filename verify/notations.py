@@ -10,7 +10,11 @@ time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a 
   every other product is elementwise; ``\langle a, b\rangle`` and ``a\, b^\top`` are ``Outer``;
   powers (``(1-o^t)^2``, ``\tanh^2(c)``) are elementwise too;
 * ``\delta q``, ``\partial L/\partial q``, ``\nabla_q L`` are the adjoint of q, or the gradient of
-  a parameter; sums over ``t`` are sums over all steps (their limits are not read);
+  a parameter; a sum over ``t`` runs over its limits (``\sum_{t=1}^{T}``), ``\sum_t`` alone
+  over every step where its term exists;
+* ``\odot`` and ``\circ`` take two vectors (``W \odot x`` is an error), a matrix next to a
+  vector is a matrix product;
+* time indices lie within 8 steps of t, T or 0; powers of a quantity are at most 8;
 * the time index is the superscript (``h^{t-1}``, ``h^{\langle t\rangle}``) or, when the
   subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t.
 
