@@ -291,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         message = str(e) if not isinstance(e, OSError) else f"{e.strerror}: {e.filename}"
         print(f"bptt: error: {_printable(message)}", file=sys.stderr)
         return 2
+    except (RecursionError, MemoryError) as e:  # a safety net: the bounds should prevent it
+        if debug:
+            raise
+        print(f"bptt: error: the input is too large or too deeply nested "
+              f"({type(e).__name__})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

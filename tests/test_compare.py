@@ -552,3 +552,10 @@ def test_an_odot_before_a_matrix_product_is_elementwise_with_it():
     # x \odot W h is x \odot (W h): the matrix waits for its own vector
     assert verdict("gru", r"n_t=\tanh(W_{in}x_t+b_{in}+r_t\odot W_{hn}h_{t-1}+r_t\odot b_{hn})",
                    "pytorch").kind == "holds"
+
+
+def test_at_step_T_the_boundary_is_proven():
+    # delta c^T has no terms from T+1: the proof knows adjoints beyond T are 0
+    formula = r"\delta c^T=\delta y^T\odot o^T\odot h'(c^T)+p_o\odot\delta\bar o^T"
+    assert verdict("graves-lstm", formula, "greff").kind == "holds"
+    assert verdict("graves-lstm", formula + r"+\delta c^{T-1}", "greff").kind == "differs"

@@ -154,6 +154,8 @@ class Reference:
         layer above; adjoints at t (and folded ones at t+1) by their equations; forward
         quantities at t or later by theirs (when ``forward``)."""
         name, index = str(q.base), q.indices[0]
+        if _is_adjoint(q.base) and (index - T).is_positive:
+            return sp.S.Zero  # the boundary: nothing comes back from beyond T
         if q.base == Delta:
             return MatVecT(W_ABOVE, _ADJOINT_ABOVE[index])
         if q.base == A_ABOVE:

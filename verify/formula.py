@@ -78,11 +78,12 @@ LIMITS = {
 
 def one_line(message: str, excerpt: int = 60) -> str:
     """A message fit for one line of stderr: whitespace collapsed, control characters (NUL)
-    escaped, every quoted piece cut to ``excerpt`` characters."""
+    escaped, every quoted piece cut to ``excerpt`` characters, the whole to five times that."""
     text = " ".join(message.split())
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return re.sub(r"'([^']{%d,})'" % (excerpt + 1),
+    text = re.sub(r"'([^']{%d,})'" % (excerpt + 1),
                   lambda m: f"'{m.group(1)[:excerpt - 3]}...'", text)
+    return text if len(text) <= 5 * excerpt else text[:5 * excerpt - 3] + "..."
 
 
 class FormulaSyntaxError(ValueError):
