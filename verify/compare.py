@@ -160,6 +160,8 @@ class Reference:
             return MatVecT(W_ABOVE, _ADJOINT_ABOVE[index])
         if q.base == A_ABOVE:
             return MatVec(W_ABOVE, sp.IndexedBase(self.cell.output)[index])
+        if forward and index.is_Integer and index >= 1 and name in self.cell.quantities:
+            return self.cell.equation(name).rhs.subs(t, index)  # at a given step: s_c^1
         k = index - t
         if not k.is_Integer:
             return None
