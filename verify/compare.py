@@ -85,8 +85,9 @@ STEPS = 5     #: steps of the random runs, at least (more when a formula mention
 STEP = 2      #: the step t at which per-step formulas are evaluated, at least
 POINTS = 3    #: random points: a disagreement must not hide at a lucky one
 DIGITS = 50   #: precision of the interval evaluations
-MAX_DIGITS = 2000  #: the most a formula's constants may ask for (10^-60 needs about 130)
+MAX_DIGITS = 800  #: the most a formula's constants may ask for (10^-60 needs about 200)
 _BITS = 160   #: random values are multiples of 2^-160, exact at DIGITS and above
+_MAX_PAIRS = 200  #: an explanation tries single edits for at most this many term pairs
 _RUN_STEPS = (STEPS, 9, 13, 2 * MAX_OFFSET + 4)  #: the lengths of runs
 
 
@@ -711,6 +712,9 @@ def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> 
     terms, extra, missing = best
     residual = sp.Add(*extra) - sp.Add(*missing)
     notes, left = [], list(missing)
+    if len(extra) * max(1, len(left)) > _MAX_PAIRS:  # too many to pair up one by one
+        return "; ".join(_limit_notes(formula, derived) + [
+            f"{len(extra)} extra and {len(left)} missing terms"]), residual
     for f in extra:
         others = [o for o in terms if o is not f]
         found = next(((message, r) for r in left for message, edited in _edits(f, r, show, others)
@@ -870,7 +874,8 @@ def compare(cell: Cell | str, formulas: list[str], notation: str,
         checker = _Checker(cell, profile)
         for i, text in enumerate(formulas, 1):
             verdicts.append(checker.verdict(text, f"formula {i}: " if len(formulas) > 1 else ""))
-            if progress is not None and time.monotonic() - last > PROGRESS_SECONDS:
+            if progress is not None and i < len(formulas) \
+                    and time.monotonic() - last > PROGRESS_SECONDS:
                 last = time.monotonic()
                 progress(f"compared {i} of {len(formulas)} formulas "
                          f"({last - start:.0f} s)")

@@ -58,6 +58,7 @@ them (without the time index) to IR names::
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import cache
@@ -387,7 +388,7 @@ _PRODUCTS = {"juxt", "cdot", "odot", "circ", "times", "*"}
 _ELEMENTWISE_ONLY = {"odot", "circ"}  #: products of two vectors, never a matrix product
 MAX_OFFSET = 8  #: time indices within t-8 .. t+8, T-8 .. T+8, 0 .. 8
 MAX_POWER = 8  #: powers of a quantity, (1 - z^t)^2
-MAX_TERMS = 20_000  #: terms of the expanded right side, a bound on the proof's work
+MAX_TERMS = 2000  #: terms of the expanded right side, a bound on the proof's work
 
 
 def _multinomial_terms(k: int, n: int) -> int:
@@ -423,7 +424,7 @@ def _expanded_size(expr: sp.Expr) -> int:
         cache[e] = n = min(n, MAX_TERMS + 1)
         return n
     return size(expr)
-MAX_NUMBER_BITS = 4000  #: numbers up to about 1200 digits, 10^{-60} included
+MAX_NUMBER_BITS = 1000  #: numbers up to about 300 digits, 10^{-60} included
 
 
 #: the limits of ``\sum_t`` written without any: every step where the term exists, i.e. each
@@ -636,7 +637,7 @@ class _Reader:
     def power(self, base: sp.Expr, n: int, node: Node) -> sp.Expr:
         """``base^n`` within bounds: (1 - z)^2 yes, (f + 1)^{10^8} and 10^{10^8} no."""
         if base.is_Rational:
-            if abs(n) * max(base.p.bit_length(), base.q.bit_length()) > MAX_NUMBER_BITS:
+            if abs(n) * math.log2(max(abs(base.p), base.q, 1)) > MAX_NUMBER_BITS:
                 raise self.fail(node, f"'{node}' is a number of more than "
                                       f"{MAX_NUMBER_BITS * 3 // 10} digits")
         elif abs(n) > MAX_POWER:
