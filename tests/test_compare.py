@@ -562,3 +562,12 @@ def test_at_step_T_the_boundary_is_proven():
     formula = r"\delta c^T=\delta y^T\odot o^T\odot h'(c^T)+p_o\odot\delta\bar o^T"
     assert verdict("graves-lstm", formula, "greff").kind == "holds"
     assert verdict("graves-lstm", formula + r"+\delta c^{T-1}", "greff").kind == "differs"
+
+
+def test_graves_transposed_recurrent_gradient_differs():
+    # dL/dw_{h'h} pairs delta_h with b_{h'}; the deltas of the "from" unit h' make it the
+    # gradient of w_{hh'}, the transposed matrix (the per-unit labels are all there is)
+    right = r"\frac{\partial L}{\partial w_{h'h}} = \sum_{t=1}^{T} \delta_{h}^{t} b_{h'}^{t-1}"
+    wrong = r"\frac{\partial L}{\partial w_{h'h}} = \sum_{t=1}^{T} \delta_{h'}^{t} b_{h}^{t-1}"
+    assert verdict("rnn", right, "graves").kind == "holds"
+    assert verdict("rnn", wrong, "graves").kind == "differs"

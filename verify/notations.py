@@ -72,7 +72,7 @@ from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Out
 from derive.printers import GRAVES_GATES, NOTATIONS, vector_symbol
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
-                      one_line, parse_formula)
+                      _nodes, one_line, parse_formula)
 
 __all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError",
            "Profile", "Reading", "Units", "PROFILES", "get_profile", "implicit_biases",
@@ -787,14 +787,26 @@ class _Reader:
         terms = {} if instance else {self.vector(node): text
                                      for text, node in _top_terms(self.text, eq)}
         if isinstance(lhs, sp.Symbol):
-            rhs = self.gradient_products(lhs, rhs)
+            rhs = self.gradient_products(lhs, rhs, self.transposed_gradient(eq))
         elif lhs.indices[0].has(t) and lhs.indices[0] != t:  # h_{t+1} = ...: read at t
             k = int(lhs.indices[0] - t)
             lhs, rhs = shift(lhs, -k), shift(rhs, -k)
             terms = {shift(term, -k): text for term, text in terms.items()}
         return Reading(lhs, rhs, terms, instance)
 
-    def gradient_products(self, lhs: sp.Symbol, rhs: sp.Expr) -> sp.Expr:
+    def transposed_gradient(self, eq: Equation) -> bool:
+        """Graves' dL/dw_{ab} pairs delta_b with the activation of unit a; a formula whose
+        deltas carry the "from" label a (and none the "to" label b) is the gradient of w_{ba},
+        the transposed matrix: ``\\partial L/\\partial w_{h'h} = \\sum_t \\delta_{h'}^t b_h^{t-1}``."""
+        labels = _unit_labels(eq.lhs.of) if self.units and isinstance(eq.lhs, Adjoint) else None
+        if labels is None or labels[0] == labels[1]:
+            return False
+        deltas = {n.sub.name for n in _nodes(eq.rhs) if isinstance(n, Sym)
+                  and n.name == "delta" and isinstance(n.sub, Sym) and n.sub == Sym(n.sub.name)}
+        return labels[0] in deltas and labels[1] not in deltas
+
+    def gradient_products(self, lhs: sp.Symbol, rhs: sp.Expr,
+                          transposed: bool = False) -> sp.Expr:
         """Per unit, dL/dw_ij = sum_t delta_j b_i is the outer product delta b^T for a matrix;
         a schema's ``b_i`` is what the parameter multiplies in the cell."""
         param = self.cell.params.get(str(lhs)[6:])
@@ -810,7 +822,9 @@ class _Reader:
             g = [f for f in factors if any(str(q.base).startswith("delta_")
                                            for q in f.atoms(sp.Indexed))]
             v = [f for f in factors if f not in g]
-            return Outer(sp.Mul(*g), sp.Mul(*v)) if g and v else term
+            if not (g and v):
+                return term
+            return Outer(sp.Mul(*v), sp.Mul(*g)) if transposed else Outer(sp.Mul(*g), sp.Mul(*v))
 
         def each(expr):
             if isinstance(expr, sp.Sum):
