@@ -15,8 +15,8 @@ from typing import Iterator
 import pytest
 import sympy as sp
 
-from derive import derive, get_cell, t, T
-from derive.ir import ACTIVATIONS, MatVec, MatVecT, Outer, Weight
+from derive import derive, get_cell
+from derive.ir import ACTIVATIONS, MatVec, MatVecT, Outer
 from derive.printers import VECTOR, TextbookLatexPrinter
 from verify.compare import _Checker
 from verify.notations import get_profile, read_formula
@@ -75,13 +75,6 @@ def mutants(cell, rhs: sp.Expr) -> Iterator[tuple[str, sp.Expr]]:
             yield f"sum limits {new}", sp.Sum(body, (index, *new))
     yield "a tiny extra term", whole(body + TINY * terms[-1])
     yield "a coefficient 1 + 1e-30", whole(body - terms[0] + NEAR_ONE * terms[0])
-
-
-def _cases():
-    for name in CELLS:
-        cell = get_cell(name)
-        for eq in equations(cell):
-            yield name, eq
 
 
 @pytest.mark.parametrize("name", CELLS)
