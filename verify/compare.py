@@ -87,6 +87,7 @@ DIGITS = 50   #: precision of the interval evaluations
 MAX_DIGITS = 800  #: the most a formula's constants may ask for (10^-60 needs about 200)
 _BITS = 160   #: random values are multiples of 2^-160, exact at DIGITS and above
 _MAX_PAIRS = 200  #: an explanation tries single edits for at most this many term pairs
+_EXPLAIN_SECONDS = 2.0  #: and for at most this much processor time
 _RUN_STEPS = (STEPS, 9, 13, 2 * MAX_OFFSET + 4)  #: the lengths of runs
 
 
@@ -714,10 +715,14 @@ def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> 
     if len(extra) * max(1, len(left)) > _MAX_PAIRS:  # too many to pair up one by one
         return "; ".join(_limit_notes(formula, derived) + [
             f"{len(extra)} extra and {len(left)} missing terms"]), residual
+    deadline = time.process_time() + _EXPLAIN_SECONDS
+
+    def same(edited, r):  # past the deadline nothing more is tried: the term is listed as is
+        return time.process_time() < deadline and values.same(edited, r)
     for f in extra:
         others = [o for o in terms if o is not f]
         found = next(((message, r) for r in left for message, edited in _edits(f, r, show, others)
-                      if values.same(edited, r)), None)
+                      if same(edited, r)), None)
         if found is None:
             notes.append(f"extra term {show(f)}")
         else:

@@ -388,7 +388,7 @@ _PRODUCTS = {"juxt", "cdot", "odot", "circ", "times", "*"}
 _ELEMENTWISE_ONLY = {"odot", "circ"}  #: products of two vectors, never a matrix product
 MAX_OFFSET = 8  #: time indices within t-8 .. t+8, T-8 .. T+8, 0 .. 8
 MAX_POWER = 8  #: powers of a quantity, (1 - z^t)^2
-MAX_TERMS = 2000  #: terms of the expanded right side, a bound on the proof's work
+MAX_TERMS = 1000  #: terms of the expanded right side, a bound on the proof's work
 
 
 def _multinomial_terms(k: int, n: int) -> int:
