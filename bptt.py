@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, CellError, OSError, json.JSONDecodeError) as e:
         if debug:
             raise
-        message = str(e) if not isinstance(e, OSError) else f"{e.strerror}: {e.filename}"
+        message = str(e) if not isinstance(e, OSError) else \
+            ": ".join(str(x) for x in (e.strerror or e, e.filename) if x is not None)
         print(f"bptt: error: {_printable(message)}", file=sys.stderr)
         return 2
     except (RecursionError, MemoryError) as e:  # a safety net: the bounds should prevent it

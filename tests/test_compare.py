@@ -571,3 +571,10 @@ def test_graves_transposed_recurrent_gradient_differs():
     wrong = r"\frac{\partial L}{\partial w_{h'h}} = \sum_{t=1}^{T} \delta_{h'}^{t} b_{h}^{t-1}"
     assert verdict("rnn", right, "graves").kind == "holds"
     assert verdict("rnn", wrong, "graves").kind == "differs"
+
+
+@pytest.mark.parametrize("formula", [r"h_t = o_t/0", r"h_t = \frac{1}{0}", r"h_t = 0/0 o_t",
+                                     r"h_t = (o_t - o_t)^{-1}"])
+def test_a_division_by_zero_is_an_error_not_a_verdict(formula):
+    with pytest.raises(CompareError, match="undefined"):
+        compare("lstm", [formula], "pytorch")

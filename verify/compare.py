@@ -811,8 +811,9 @@ class _Checker:
                     self.decide(reading, variant)[0] == "holds":
                 return "convention", convention.note, sp.S.Zero
         if kind == "unproven":
-            return "unproven", (f"equal at {POINTS} random points ({values.digits}-digit "
-                                "intervals) but not proven equal, so not called holds"), sp.S.Zero
+            return "unproven", (f"not told apart at {POINTS} random points ({values.digits}-"
+                                "digit intervals), but not proven equal: not called holds"), \
+                sp.S.Zero
         show = _Show(self.profile, self.base, reading)
         explanation, residual = _explain(reading, self.base, values, show)
         return "differs", explanation, residual

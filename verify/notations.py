@@ -780,6 +780,8 @@ class _Reader:
                for r in rhs.atoms(sp.Rational)):
             raise self.fail(eq.rhs, f"the right side has a number of more than "
                                     f"{MAX_NUMBER_BITS * 3 // 10} digits")
+        if rhs.has(sp.zoo, sp.nan):
+            raise self.fail(eq.rhs, f"the right side '{eq.rhs}' is undefined (a division by 0)")
         if _expanded_size(rhs) > MAX_TERMS:
             raise self.fail(eq.rhs, f"the right side expands to more than {MAX_TERMS} terms")
         if rhs.has(ImplicitBias) and rhs.free_symbols & _biases(self.cell):
