@@ -14,8 +14,8 @@ reference (size 3, 3 random points of exact binary fractions), computed in inter
 (50 digits, more when the formula's constants ask for it: ``10^{-60} h^t`` needs about 130), the
 enclosures of the two sides do not overlap somewhere. The run covers every step the formula
 mentions (it is lengthened for ``t+3`` or ``t-2``, up to ``t\pm 8``); a value the cell never
-relates (``i`` at step 0, ``x`` after the last step) is an independent random draw, so a
-formula that reads one differs, and the term is named. Adjoints beyond T are 0, the boundary
+relates (``i`` at step 0) is an independent random draw, so a formula that reads one differs,
+and the term is named; after the last step the forward pass goes on. Adjoints beyond T are 0, the boundary
 that is really there: a sum to T+1 of a term with an adjoint at t still holds. Sum limits are
 read (``\sum_{t=2}^{T}`` misses the term at t = 1); ``\sum_t`` alone runs over every step
 where its term exists (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``). Equal at the
@@ -333,9 +333,10 @@ class _Run:
     """One random forward and backward pass of a reference in interval arithmetic: every
     quantity and adjoint at steps 1..steps encloses its true value at a random point of exact
     binary fractions (the state also at 0; adjoints and Delta are 0 beyond the last step).
-    A value the cell never relates (``i`` at step 0, ``x`` beyond the last step, an adjoint
-    at step 0 that is no initial state) is an independent random draw: a formula that reads
-    it cannot agree with the derivation, which does not."""
+    A value the cell never relates (``i`` at step 0, an adjoint at step 0 that is no initial
+    state) is an independent random draw: a formula that reads it cannot agree with the
+    derivation, which does not. After the last step the forward pass goes on (from new
+    inputs), as if the sequence were longer; adjoints there are 0."""
 
     def __init__(self, ref: Reference, seed: int, steps: int = STEPS,
                  digits: int = DIGITS) -> None:
@@ -346,6 +347,8 @@ class _Run:
         rng = random.Random(seed)
         self.seed, self.steps = seed, steps
         cell, self.values = ref.cell, {}
+        self.forward = {eq.name: eq.rhs for eq in cell.equations}
+        self.forward["a_above"] = MatVec(W_ABOVE, sp.IndexedBase(cell.output)[t])
         self.symbols = {name: self.draw(rng, SIZE, SIZE) if len(p.shape) == 2
                         else self.draw(rng, SIZE) for name, p in sorted(cell.params.items())}
         self.symbols["W_above"] = self.draw(rng, SIZE, SIZE)
@@ -384,7 +387,10 @@ class _Run:
         if key not in self.values:
             if _is_adjoint(q.base) and key[1] > self.steps:
                 return np.zeros(SIZE, dtype=object) + iv.mpf(0)  # the boundary
-            self.values[key] = self.draw(random.Random(f"{self.seed}/{key}"), SIZE)
+            if key[0] in self.forward and key[1] > self.steps:  # the sequence goes on
+                self.values[key] = self.value(self.forward[key[0]], key[1])
+            else:  # an input, or a step the cell never relates: an independent draw
+                self.values[key] = self.draw(random.Random(f"{self.seed}/{key}"), SIZE)
         return self.values[key]
 
     def value(self, expr: sp.Expr, step: int):
