@@ -12,8 +12,10 @@ The command-line program and the small public API::
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -40,25 +42,75 @@ class UsageError(ValueError):
 
 
 def write_output(data: str | bytes, path: str | None) -> None:
-    """Write to a file atomically (temp file, then rename: never a half-written file), or to
-    standard output when no path is given."""
+    """Write to standard output (no path, or ``-``) or to ``path``, never damaging what is there.
+
+    | what is at ``path``            | what happens                                              |
+    | ------------------------------ | --------------------------------------------------------- |
+    | nothing, or a regular file     | temp file in the same folder, then rename: never a half-  |
+    |                                | written file; an existing file keeps its permissions      |
+    | a symlink                      | followed: its target is written as above, the link stays  |
+    | a character device (/dev/null) | written to as a stream                                    |
+    | a FIFO                         | written to as a stream if a reader is there, else refused |
+    | a directory, socket, block dev | refused                                                   |
+
+    Every failure (no folder, full disk, no permission) is a UsageError naming the path."""
     if path is None or path == "-":
         if isinstance(data, bytes):
             raise UsageError("binary output (pdf) needs -o FILE")
         sys.stdout.write(data)
         return
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory")
+    payload = data.encode() if isinstance(data, str) else data
+    target = Path(os.path.realpath(path))  # a symlink is followed; the link itself stays
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            mode = os.stat(target).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            _write_stream(payload, path, target, mode)
+        else:
+            _write_atomically(payload, target, mode)
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _write_stream(payload: bytes, path: str, target: Path, mode: int) -> None:
+    """A character device or a FIFO (with a reader) is written to in place; nothing else."""
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"cannot write {path}: it is a directory")
+    if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        kind = "socket" if stat.S_ISSOCK(mode) else "block device" if stat.S_ISBLK(mode) \
+            else "special file"
+        raise UsageError(f"cannot write {path}: it is a {kind}, not a regular file")
+    try:  # O_NONBLOCK: a FIFO without a reader fails at once (ENXIO) instead of hanging
+        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ENXIO:
+            raise UsageError(f"cannot write {path}: a FIFO with no reader") from None
+        raise
+    try:
+        os.set_blocking(fd, True)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(payload: bytes, target: Path, mode: int | None) -> None:
+    """Temp file beside the target, flushed to disk, then renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is None:  # a new file: what the umask allows, as open() would give
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        else:
+            os.chmod(tmp, stat.S_IMODE(mode))
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -86,6 +138,8 @@ def cmd_sheet(args: argparse.Namespace) -> int:
         code = code_latex(cell)
     if args.unrolled is not None and not 1 <= args.unrolled <= 10:
         raise UsageError(f"--unrolled {args.unrolled}: choose 1 to 10 steps")
+    if args.format == "pdf" and args.output in (None, "-"):  # before pdflatex is looked for
+        raise UsageError("binary output (pdf) needs -o FILE")
     write_output(render(cell, args.notation, args.format, args.unrolled, code), args.output)
     return 0
 
@@ -142,17 +196,23 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from verify.unrolled import check_sizes
     cell = load_cell(args.cell)
     both = args.numeric == args.symbolic
+    sizes = {name: value for name, value in (("steps", args.steps), ("hidden", args.hidden),
+                                              ("inputs", args.inputs)) if value is not None}
+    check_sizes(**sizes)  # one set of limits for both checks
     ok = True
     if args.symbolic or both:
         from verify.unrolled import check_unrolled
-        report = check_unrolled(cell, steps=args.steps, hidden=args.hidden, inputs=args.inputs)
+        report = check_unrolled(cell, **sizes)
         print(report.format())
         ok &= report.ok
     if args.numeric or both:
         from verify.numeric import check_numeric
-        report = check_numeric(cell)
+        if sizes.get("steps", 2) < 2:
+            raise UsageError(f"--steps {args.steps}: the numeric check needs at least 2 steps")
+        report = check_numeric(cell, **sizes)
         print(report.format())
         ok &= report.ok
     return 0 if ok else 1
@@ -237,11 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check the derived recurrences (symbolic unrolled check "
                        "and numeric checks of the generated kernel; both by default)")
     p.add_argument("cell", help=cells_help)
-    p.add_argument("--steps", type=int, default=3, help="unrolled steps T (default 3)")
-    p.add_argument("--hidden", type=int, help="units of size H in the unrolled check "
-                   "(default 3)")
-    p.add_argument("--inputs", type=int, help="units of size I (default 2); other sizes "
-                   "(P, K, ...) get 4, 5, ...")
+    p.add_argument("--steps", type=int, help="steps T (default 3 symbolic, 4 numeric)")
+    p.add_argument("--hidden", type=int, help="units of size H (default 3 symbolic, 4 numeric)")
+    p.add_argument("--inputs", type=int, help="units of size I (default 2 symbolic, 3 numeric); "
+                   "other sizes (P, K, ...) get numbers of their own")
     p.add_argument("--symbolic", action="store_true", help="only the unrolled exact check")
     p.add_argument("--numeric", action="store_true",
                    help="only the numeric checks of the generated kernel")
@@ -262,17 +321,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _printable(message: str, limit: int = 400) -> str:
+    """One line: whitespace collapsed, control characters (NUL) escaped, at most ``limit``."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(message.split()))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _debug_flag(argv: list[str]) -> bool:
+    """``--debug`` before the command, where it is the flag (after it, it is some option's
+    value, e.g. ``--formula --debug``): read before parsing, so parse errors honour it too."""
+    for arg in argv:
+        if arg == "--debug":
+            return True
+        if not arg.startswith("-"):
+            return False
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in argv
+    debug = _debug_flag(argv)
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)
     except (UsageError, CellError, OSError, json.JSONDecodeError) as e:
         if debug:
             raise
-        message = str(e) if not isinstance(e, OSError) else f"{e.strerror}: {e.filename}"
-        print(f"bptt: error: {message}".splitlines()[0], file=sys.stderr)
+        message = str(e) if not isinstance(e, OSError) else \
+            ": ".join(str(x) for x in (e.strerror or e, e.filename) if x is not None)
+        print(f"bptt: error: {_printable(message)}", file=sys.stderr)
+        return 2
+    except (RecursionError, MemoryError) as e:  # a safety net: the bounds should prevent it
+        if debug:
+            raise
+        print(f"bptt: error: the input is too large or too deeply nested "
+              f"({type(e).__name__})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

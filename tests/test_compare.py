@@ -138,11 +138,20 @@ def test_typographic_variant_holds_exactly(cell, notation, formula):
     assert (result.kind, result.explanation) == ("holds", "exact")
 
 
-def test_equal_only_through_an_identity_holds_at_random_points():
-    # tanh(x) = 2 sigma(2x) - 1: equal in value, not as written
+def test_equal_through_the_tanh_sigma_identity_holds_exactly():
+    # tanh(x) = 2 sigma(2x) - 1: equal in value, not as written; the proof rewrites tanh
     result = verdict("lstm", r"h_t=o_t\odot(2\sigma(2c_t)-1)", "pytorch")
-    assert result.holds and "random points" in result.explanation
-    assert not verdict("lstm", r"h_t=o_t\odot(2\sigma(c_t)-1)", "pytorch").holds
+    assert (result.kind, result.explanation) == ("holds", "exact")
+    assert verdict("lstm", r"h_t=o_t\odot(2\sigma(c_t)-1)", "pytorch").kind == "differs"
+
+
+def test_equal_in_value_but_not_proven_is_not_called_holds():
+    # sigma(-a) = 1 - sigma(a) is true, but no rewrite of the proof knows it: the verdict is
+    # "unproven" (exit 1), never "holds" on the strength of random points
+    formula = r"i_t=1-\sigma(-W_{ii}x_t-b_{ii}-W_{hi}h_{t-1}-b_{hi})"
+    result = verdict("lstm", formula, "pytorch")
+    assert (result.kind, result.holds) == ("unproven", False)
+    assert "not proven" in result.explanation
 
 
 def test_a_power_of_a_variable_before_a_parenthesis_stays_a_time_index():
@@ -426,8 +435,11 @@ def test_random_run_gradients_match_pytorch_autograd(name):
     with mpmath.workdps(60):
         run = _Run(Reference.of(cell), seed=1)
 
+    def floats(a):  # the run's intervals are a few units of the 50th digit wide
+        return np.vectorize(lambda v: float(v.mid))(np.asarray(a, dtype=object))
+
     def tensor(a, grad=False):
-        return torch.tensor(np.asarray(a, dtype=float), dtype=torch.float64, requires_grad=grad)
+        return torch.tensor(floats(a), dtype=torch.float64, requires_grad=grad)
     module = getattr(torch.nn, TORCH_CELLS[name])(3, 3).double()
     for packed, parts in cell.stacks.items():
         getattr(module, packed).data = tensor(np.concatenate([run.symbols[p] for p in parts]))
@@ -440,12 +452,11 @@ def test_random_run_gradients_match_pytorch_autograd(name):
         loss = loss + (tensor(run.values[("Delta", step)]) * h).sum()
     loss.backward()
     for packed, parts in cell.stacks.items():
-        expected = np.concatenate([np.asarray(run.symbols[f"delta_{p}"], dtype=float)
-                                   for p in parts])
+        expected = np.concatenate([floats(run.symbols[f"delta_{p}"]) for p in parts])
         assert np.allclose(getattr(module, packed).grad.numpy(), expected, rtol=1e-12, atol=1e-12)
     for s in cell.state:
-        assert np.allclose(state[s].grad.numpy(), np.asarray(run.values[(f"delta_{s}", 0)],
-                                                             dtype=float), rtol=1e-12, atol=1e-12)
+        assert np.allclose(state[s].grad.numpy(), floats(run.values[(f"delta_{s}", 0)]),
+                           rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- API
@@ -459,3 +470,111 @@ def test_verdict_json_and_library_api():
 def test_module_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted >= 1 and result.failed == 0
+
+
+# ---------------------------------------------------------------- round trip (issue 9)
+def _sheet_lines(cell: str, notation: str) -> list[str]:
+    """The sheet's equations, and those of the unrolled forward pass (--unrolled 3; the
+    unrolled backward pass is for T = 3 exactly, which compare does not assume)."""
+    from derive.sheets import sections
+    return [eq.replace("&=", "=") for s in sections(get_cell(cell), notation, unrolled=3)
+            if not s.title.startswith("Unrolled backward") for eq in s.equations]
+
+
+ROUND_TRIP = [(c, "vector") for c in ("rnn", "lstm", "gru", "graves-lstm")] + [
+    ("rnn", "graves"), ("graves-lstm", "graves")]
+
+
+@pytest.mark.parametrize("cell,notation", ROUND_TRIP)
+def test_every_sheet_line_reads_back_and_holds_exactly(cell, notation):
+    """What `bptt sheet CELL --notation N` prints, `bptt compare` reads back: every line holds
+    exactly (the printer and the reader share their tables)."""
+    lines = _sheet_lines(cell, notation)
+    assert len(lines) >= 10
+    verdicts = compare(cell, lines, notation)
+    wrong = [(v.formula, v.kind, v.explanation) for v in verdicts
+             if (v.kind, v.explanation.rpartition("; ")[2]) != ("holds", "exact")]
+    assert wrong == []
+
+
+def test_graves_peephole_gradient_is_w_c_iota():
+    # Graves' w_{c\iota} outside a sum is the peephole p_i (textbooks.md 1): its gradient pairs
+    # delta_iota with the cell state s_c^{t-1}, not with the block output b_c^{t-1}
+    right = r"\frac{\partial L}{\partial w_{c\iota}} = \sum_{t=1}^{T} s_{c}^{t-1} \delta_{\iota}^{t}"
+    wrong = r"\frac{\partial L}{\partial w_{c\iota}} = \sum_{t=1}^{T} b_{c}^{t-1} \delta_{\iota}^{t}"
+    assert verdict("graves-lstm", right, "graves").kind == "holds"
+    result = verdict("graves-lstm", wrong, "graves")
+    assert result.kind == "differs" and "b_{c}^{t-1}" in result.explanation
+
+
+# ---------------------------------------------------------------- sound verdicts (issue 9)
+ISSUE_9_EXAMPLES = [  # each was called "holds"; each is wrong, and the note names why
+    ("lstm", "pytorch", r"c_t = f_t \odot c_{t-1} + i_t \odot g_t + i_{t-2}", "i_{t-2}"),
+    ("lstm", "pytorch", r"h_t = o_t \odot \tanh(c_t) + x_{t+4}", "x_{t+4}"),
+    ("lstm", "pytorch", r"h_t = o_t \odot \tanh(c_t) + (10)^{-60} h_t", "(10)^{-60} h_t"),
+    ("lstm", "vector", r"\frac{\partial L}{\partial W_{hi}} = \sum_{t=2}^{T} \delta \bar{i}^{t} "
+     r"(h^{t-1})^\top", "the sum runs over t = 2..T, the derivation's over t = 1..T"),
+    ("graves-lstm", "graves", r"\frac{\partial L}{\partial w_{c\iota}} = \sum_{t=1}^{T} b_{c}^{t-1}"
+     r" \delta_{\iota}^{t}", "b_{c}^{t-1}"),
+    ("graves-lstm", "greff", r"\delta c^t=\delta y^t\odot o^t\odot h'(c^t)+p_o\odot\delta\bar o^t"
+     r"+p_i\odot\delta\bar i^{t+1}+p_f\odot\delta\bar f^{t+1}+\delta c^{t+1}\odot f^{t+1}"
+     r"+\delta c^{t+4}", r"\delta c^{t+4}"),
+    ("lstm", "pytorch", r"h_t = o_t \odot \tanh(c_t) \cdot (1 + (10)^{-30})",
+     "coefficient 1.0000000000000000000000000000010000 where the derivation has 1"),
+]
+
+
+@pytest.mark.parametrize("cell,notation,formula,named", ISSUE_9_EXAMPLES,
+                         ids=[e[2][:40] for e in ISSUE_9_EXAMPLES])
+def test_wrong_formulas_of_issue_9_differ_and_are_named(cell, notation, formula, named):
+    result = verdict(cell, formula, notation)
+    assert (result.kind, result.holds) == ("differs", False)
+    assert named in result.explanation
+
+
+@pytest.mark.parametrize("formula", [
+    r"\delta W_{hi}=\sum_{t=1}^{T+1}\delta\bar i^t(h^{t-1})^\top",  # the term at T+1 is 0
+    r"\delta W_{hi}=\sum_{t=0}^{T-1}\delta\bar i^{t+1}(h^{t})^\top",  # another origin of t
+    r"\delta W_{hi}=\sum_{t=1}^{T}\delta\bar i^t(h^{t-1})^\top",
+])
+def test_sum_limits_that_are_genuinely_equal_hold(formula):
+    assert verdict("lstm", formula, "vector").kind == "holds"
+
+
+@pytest.mark.parametrize("formula,message", [
+    (r"h_t = W_{hi} \odot h_{t-1}", r"'\odot' multiplies two vectors elementwise, but 'W_{h i}' is a matrix"),
+    (r"h_t = o_t \circ (h_{t-1})^\top", r"'\circ' multiplies two vectors elementwise"),
+    (r"h_t = o_t \odot h_{t+10}", "more than 8 steps from t"),
+])
+def test_untyped_products_and_far_steps_are_errors(formula, message):
+    with pytest.raises(CompareError, match=re.escape(message)):
+        compare("lstm", [formula], "pytorch")
+
+
+def test_an_odot_before_a_matrix_product_is_elementwise_with_it():
+    # x \odot W h is x \odot (W h): the matrix waits for its own vector
+    assert verdict("gru", r"n_t=\tanh(W_{in}x_t+b_{in}+r_t\odot W_{hn}h_{t-1}+r_t\odot b_{hn})",
+                   "pytorch").kind == "holds"
+
+
+def test_at_step_T_the_boundary_is_proven():
+    # delta c^T has no terms from T+1: the proof knows adjoints beyond T are 0
+    formula = r"\delta c^T=\delta y^T\odot o^T\odot h'(c^T)+p_o\odot\delta\bar o^T"
+    assert verdict("graves-lstm", formula, "greff").kind == "holds"
+    assert verdict("graves-lstm", formula + r"+\delta c^{T-1}", "greff").kind == "differs"
+
+
+def test_graves_transposed_recurrent_gradient_differs():
+    # dL/dw_{h'h} pairs delta_h with b_{h'}; the deltas of the "from" unit h' make it the
+    # gradient of w_{hh'}, the transposed matrix (the per-unit labels are all there is)
+    right = r"\frac{\partial L}{\partial w_{h'h}} = \sum_{t=1}^{T} \delta_{h}^{t} b_{h'}^{t-1}"
+    wrong = r"\frac{\partial L}{\partial w_{h'h}} = \sum_{t=1}^{T} \delta_{h'}^{t} b_{h}^{t-1}"
+    assert verdict("rnn", right, "graves").kind == "holds"
+    assert verdict("rnn", wrong, "graves").kind == "differs"
+
+
+@pytest.mark.parametrize("formula", [r"h_t = o_t/0", r"h_t = \frac{1}{0}", r"h_t = 0/0 o_t",
+                                     r"h_t = (o_t - o_t)^{-1}"])
+def test_a_division_by_zero_is_an_error_not_a_verdict(formula):
+    with pytest.raises(CompareError, match="undefined"):
+        compare("lstm", [formula], "pytorch")

@@ -5,15 +5,21 @@ A formula is read through a notation profile (:mod:`verify.notations`) into the 
 names a forward quantity ``q[t]``, an adjoint ``delta_q[t]`` (or ``delta_s[0]``) or a gradient
 ``delta_P``. The *reference* is the cell with its derived backward pass (:func:`derive`).
 
-Equivalence. The right side is evaluated in a random forward and backward pass of the reference
-(size 3, 5 steps, 50 digits, 3 random points): every quantity and adjoint the formula mentions
-has its true value there, so the formula holds when it gives the true value of its left side at
-every point. A sum over t is a sum over all steps, each term shifted so that its adjoint is at
-step t (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``: adjoints at T+1 are 0 and there
-is no step 0). When it holds it is also checked exactly: both sides normalised (adjoints at t
-replaced by their derived equations, forward quantities by their definitions, ``f'`` written
-through ``f``, matrix products expanded linearly) must expand to the same expression; else the
-verdict says it holds at the random points.
+Verdicts: proven, or not given. ``holds`` only with a proof: both sides normalised (adjoints
+at t replaced by their derived equations, forward quantities by their definitions, ``f'``
+written through ``f``, tanh through sigma, matrix products and sums over t expanded linearly,
+each term of a sum shifted so that its adjoint is at t, with its limits) expand to the same
+expression. ``differs`` only with a proof too: in a random forward and backward pass of the
+reference (size 3, 3 random points of exact binary fractions), computed in interval arithmetic
+(50 digits, more when the formula's constants ask for it: ``10^{-60} h^t`` needs about 130), the
+enclosures of the two sides do not overlap somewhere. The run covers every step the formula
+mentions (it is lengthened for ``t+3`` or ``t-2``, up to ``t\pm 8``); a value the cell never
+relates (``i`` at step 0) is an independent random draw, so a formula that reads one differs,
+and the term is named; after the last step the forward pass goes on. Adjoints beyond T are 0, the boundary
+that is really there: a sum to T+1 of a term with an adjoint at t still holds. Sum limits are
+read (``\sum_{t=2}^{T}`` misses the term at t = 1); ``\sum_t`` alone runs over every step
+where its term exists (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``). Equal at the
+points but without a proof is ``unproven``: not called holds.
 
 Conventions. A formula that does not hold but holds for a :class:`Convention` variant of the
 reference (Cho's reset before the recurrent product, Chung's update convention, the truncated
@@ -33,8 +39,10 @@ first replaced by their equations.
 
 ``bptt compare`` (:func:`run_compare`) prints one row per formula (verdict, equation, note; the
 residual under a row that differs) or ``--json``; exit code 0 when every formula holds, 1 when
-one differs (by error or by a named convention, which the verdict tells apart), 2 (a
-:class:`CompareError`) when a formula cannot be read or the arguments are wrong.
+one differs (by error or by a named convention, which the verdict tells apart) or is unproven,
+2 (a :class:`CompareError`) when a formula cannot be read, is beyond the reader's bounds
+(:data:`verify.formula.LIMITS`, time offsets, powers, 2000 formulas a run), or the arguments
+are wrong. A run longer than 2 s reports its progress on stderr.
 
 >>> [v.kind for v in compare("lstm", [r"c_t = i_t \odot g_t + f_t \odot c_{t-1}",
 ...                                   r"c_t = f_t \odot c_{t} + i_t \odot g_t"], "pytorch")]
@@ -47,35 +55,42 @@ import dataclasses
 import argparse
 import json
 import random
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Callable, Iterator
 
 import mpmath
 import numpy as np
+from mpmath import iv
 import sympy as sp
 
 from derive.cells import get_cell
 from derive.derivation import Backward, adjoint, derive
 from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, MatVec, MatVecT,
-                       Outer, Weight, shift, t, T, time_offset)
+                       Outer, Weight, shift, sigmoid, t, T, tanh, time_offset)
 from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
 
 from . import catalog
 from .formula import FormulaSyntaxError
-from .notations import (A_ABOVE, W_ABOVE, NotationError, Profile, Reading, get_profile,
-                        implicit_biases, read_formula)
+from .notations import (A_ABOVE, ALL_STEPS, MAX_OFFSET, read_text_file, W_ABOVE, NotationError, Profile, Reading,
+                        get_profile, implicit_biases, read_formula)
 
 __all__ = ["CONVENTIONS", "CompareError", "Convention", "Reference", "Verdict", "compare",
            "run_compare"]
 
 SIZE = 3      #: units of every vector (inputs and the layer above too, so transposes show)
-STEPS = 5     #: steps of the random runs
-STEP = 2      #: the step t at which per-step formulas are evaluated (t-1 ... t+3 exist)
+STEPS = 5     #: steps of the random runs, at least (more when a formula mentions t+3 or later)
+STEP = 2      #: the step t at which per-step formulas are evaluated, at least
 POINTS = 3    #: random points: a disagreement must not hide at a lucky one
-DIGITS = 50   #: precision of the evaluations
-_TOLERANCE = mpmath.mpf(10) ** (12 - DIGITS)
+DIGITS = 50   #: precision of the interval evaluations
+MAX_DIGITS = 800  #: the most a formula's constants may ask for (10^-60 needs about 200)
+_BITS = 160   #: random values are multiples of 2^-160, exact at DIGITS and above
+_MAX_PAIRS = 200  #: an explanation tries single edits for at most this many term pairs
+_EXPLAIN_SECONDS = 2.0  #: and for at most this much processor time
+_RUN_STEPS = (STEPS, 9, 13, 2 * MAX_OFFSET + 4)  #: the lengths of runs
 
 
 class CompareError(CellError):
@@ -84,7 +99,9 @@ class CompareError(CellError):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome for one formula: ``kind`` is ``holds``, ``differs`` or ``convention``."""
+    """The outcome for one formula: ``kind`` is ``holds`` (proven), ``differs`` (proven),
+    ``convention`` (proven to hold for a named other convention) or ``unproven`` (equal at
+    the random points, no proof found)."""
     formula: str
     holds: bool
     kind: str
@@ -140,10 +157,14 @@ class Reference:
         layer above; adjoints at t (and folded ones at t+1) by their equations; forward
         quantities at t or later by theirs (when ``forward``)."""
         name, index = str(q.base), q.indices[0]
+        if _is_adjoint(q.base) and (index - T).is_positive:
+            return sp.S.Zero  # the boundary: nothing comes back from beyond T
         if q.base == Delta:
             return MatVecT(W_ABOVE, _ADJOINT_ABOVE[index])
         if q.base == A_ABOVE:
             return MatVec(W_ABOVE, sp.IndexedBase(self.cell.output)[index])
+        if forward and index.is_Integer and index >= 1 and name in self.cell.quantities:
+            return self.cell.equation(name).rhs.subs(t, index)  # at a given step: s_c^1
         k = index - t
         if not k.is_Integer:
             return None
@@ -249,12 +270,16 @@ CONVENTIONS: tuple[Convention, ...] = (
 
 
 # ---------------------------------------------------------------------------------- evaluation
+def _interval_tanh(a):
+    return 1 - 2 / (iv.exp(2 * a) + 1)  # a occurs once: the enclosure stays tight
+
+
 def _elementwise(expr: Callable[[sp.Expr], sp.Expr]) -> np.ufunc:
     a = sp.Dummy("a")
-    return np.frompyfunc(sp.lambdify(a, expr(a), "mpmath"), 1, 1)
+    return np.frompyfunc(sp.lambdify(a, expr(a), [{"exp": iv.exp, "tanh": _interval_tanh}]), 1, 1)
 
 
-# Elementwise functions in 50-digit arithmetic, from the closed forms of ir.ACTIVATIONS.
+# Elementwise functions in interval arithmetic, from the closed forms of ir.ACTIVATIONS.
 _ELEMENTWISE = {f: _elementwise(rule.explicit) for f, rule in ACTIVATIONS.items()} | {
     rule.prime: _elementwise(rule.explicit_prime)
     for rule in ACTIVATIONS.values()}
@@ -265,70 +290,141 @@ _VECTOR_OPS = {MatVec: lambda W, v: W.dot(v), MatVecT: lambda W, v: W.T.dot(v),
 def _adjoint_offset(term: sp.Expr) -> int:
     """The time offset of the adjoint a term carries (0 if none)."""
     offsets = sorted(int(q.indices[0] - t) for q in term.atoms(sp.Indexed)
-                     if (str(q.base).startswith("delta_") or q.base == Delta)
-                     and (q.indices[0] - t).is_Integer)
+                     if _is_adjoint(q.base) and (q.indices[0] - t).is_Integer)
     return offsets[0] if offsets else 0
 
 
+def _is_adjoint(base: sp.IndexedBase) -> bool:
+    return base == Delta or str(base).startswith("delta_")
+
+
+@contextmanager
+def _precision(digits: int) -> Iterator[None]:
+    """mpmath's interval context at ``digits`` (it is global state: set and restore)."""
+    before = iv.dps
+    iv.dps = digits
+    try:
+        yield
+    finally:
+        iv.dps = before
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Per-step formulas are evaluated at ``step`` of a run of ``steps`` steps; every step a
+    formula mentions lies inside it, adjoints included. Runs come in a few lengths
+    (``_RUN_STEPS``), so that formulas share them."""
+    step: int = STEP
+    steps: int = STEPS
+
+    @classmethod
+    def of(cls, *exprs: sp.Expr) -> _Window:
+        offsets = [int(q.indices[0] - t) for e in exprs for q in e.atoms(sp.Indexed)
+                   if (q.indices[0] - t).is_Integer]
+        low, high = min([-1, *offsets]), max([1, *offsets])
+        if max(-low, high) > MAX_OFFSET:
+            raise CompareError(f"time offset t{low if -low > high else high:+d} is beyond the "
+                               f"limit of t-{MAX_OFFSET} .. t+{MAX_OFFSET}")
+        step = max(STEP, 1 - low)            # t+low is a real step (1 or later)
+        need = step + high + 2               # t+high has its adjoint, and one step more
+        return cls(step, next(n for n in _RUN_STEPS if n >= need))
+
+
 class _Run:
-    """One random forward and backward pass of a reference, in 50-digit arithmetic: every
-    quantity and adjoint at steps 1..STEPS (the state also at 0, adjoints 0 beyond STEPS)."""
+    """One random forward and backward pass of a reference in interval arithmetic: every
+    quantity and adjoint at steps 1..steps encloses its true value at a random point of exact
+    binary fractions (the state also at 0; adjoints and Delta are 0 beyond the last step).
+    A value the cell never relates (``i`` at step 0, an adjoint at step 0 that is no initial
+    state) is an independent random draw: a formula that reads it cannot agree with the
+    derivation, which does not. After the last step the forward pass goes on (from new
+    inputs), as if the sequence were longer; adjoints there are 0."""
 
-    def __init__(self, ref: Reference, seed: int) -> None:
+    def __init__(self, ref: Reference, seed: int, steps: int = STEPS,
+                 digits: int = DIGITS) -> None:
+        with _precision(digits):
+            self._fill(ref, seed, steps)
+
+    def _fill(self, ref: Reference, seed: int, steps: int) -> None:
         rng = random.Random(seed)
-        scale = mpmath.mpf(10) ** DIGITS
-
-        def draw(*shape):  # uniform in (-1, 1), drawn in the same order for every variant
-            n = int(np.prod(shape))
-            return np.array([mpmath.mpf(rng.randint(-10**DIGITS, 10**DIGITS)) / scale
-                             for _ in range(n)], dtype=object).reshape(shape)
-
+        self.seed, self.steps = seed, steps
         cell, self.values = ref.cell, {}
-        self.symbols = {name: draw(SIZE, SIZE) if len(p.shape) == 2 else draw(SIZE)
-                        for name, p in sorted(cell.params.items())}
-        self.symbols["W_above"] = draw(SIZE, SIZE)
+        self.forward = {eq.name: eq.rhs for eq in cell.equations}
+        self.forward["a_above"] = MatVec(W_ABOVE, sp.IndexedBase(cell.output)[t])
+        self.symbols = {name: self.draw(rng, SIZE, SIZE) if len(p.shape) == 2
+                        else self.draw(rng, SIZE) for name, p in sorted(cell.params.items())}
+        self.symbols["W_above"] = self.draw(rng, SIZE, SIZE)
         for s in sorted(cell.state):
-            self.values[(s, 0)] = draw(SIZE)
-        for step in range(1, STEPS + 1):
+            self.values[(s, 0)] = self.draw(rng, SIZE)
+        for step in range(1, steps + 1):
             for x in cell.inputs:
-                self.values[(x, step)] = draw(SIZE)
-            above = self.values[("delta_a_above", step)] = draw(SIZE)
+                self.values[(x, step)] = self.draw(rng, SIZE)
+            above = self.values[("delta_a_above", step)] = self.draw(rng, SIZE)
             self.values[("Delta", step)] = self.symbols["W_above"].T.dot(above)
-        for step in range(1, STEPS + 1):
+        for step in range(1, steps + 1):
             for eq in cell.equations:
                 self.values[(eq.name, step)] = self.value(eq.rhs, step)
             self.values[("a_above", step)] = self.symbols["W_above"].dot(
                 self.values[(cell.output, step)])
-        for step in range(STEPS, 0, -1):
+        for step in range(steps, 0, -1):
             for eq in ref.backward.adjoints + ref.backward.intermediate:
                 self.values[(eq.name, step)] = self.value(eq.rhs, step)
         for eq in ref.backward.initial:
             self.values[(eq.name, 0)] = self.value(eq.rhs, 0)
         for eq in ref.backward.gradients:
-            self.symbols[eq.name] = self.value(eq.rhs, STEP)
+            self.symbols[eq.name] = self.value(eq.rhs, 1)  # a sum over t: any step
+
+    @staticmethod
+    def draw(rng: random.Random, *shape: int) -> np.ndarray:
+        """Uniform in (-1, 1), multiples of 2^-_BITS: exact at every precision used."""
+        n = int(np.prod(shape))
+        return np.array([iv.mpf(mpmath.ldexp(rng.randint(-2**_BITS, 2**_BITS), -_BITS))
+                         for _ in range(n)], dtype=object).reshape(shape)
 
     def at(self, q: sp.Indexed, step: int):
-        n = q.indices[0].xreplace({t: sp.Integer(step), T: sp.Integer(STEPS)})
-        return self.values.get((str(q.base), int(n)), np.zeros(SIZE, dtype=object)
-                               + mpmath.mpf(0))
+        n = q.indices[0].xreplace({t: sp.Integer(step), T: sp.Integer(self.steps)})
+        if not n.is_Integer:
+            raise CompareError(f"cannot evaluate {q} at step {step}")
+        key = (str(q.base), int(n))
+        if key not in self.values:
+            if _is_adjoint(q.base) and key[1] > self.steps:
+                return np.zeros(SIZE, dtype=object) + iv.mpf(0)  # the boundary
+            if key[0] in self.forward and key[1] > self.steps:  # the sequence goes on
+                self.values[key] = self.value(self.forward[key[0]], key[1])
+            else:  # an input, or a step the cell never relates: an independent draw
+                self.values[key] = self.draw(random.Random(f"{self.seed}/{key}"), SIZE)
+        return self.values[key]
 
     def value(self, expr: sp.Expr, step: int):
         if expr.is_Number:
-            return mpmath.mpf(expr.p) / expr.q if expr.is_Rational else mpmath.mpf(str(expr))
+            if not expr.is_Rational:
+                return iv.mpf(str(expr))
+            return iv.mpf(expr.p) / expr.q if expr.q != 1 else iv.mpf(expr.p)
         if isinstance(expr, sp.Indexed):
             return self.at(expr, step)
         if isinstance(expr, sp.Symbol):
             if str(expr) not in self.symbols:
                 raise CompareError(f"{expr} has no value in cell runs")
             return self.symbols[str(expr)]
-        if isinstance(expr, sp.Sum):  # over all steps, each term's adjoint at the step
+        if isinstance(expr, sp.Sum) and expr.limits == (ALL_STEPS,):  # each term's own steps
             total = 0
             for term in sp.Add.make_args(sp.expand(expr.function)):
                 k = _adjoint_offset(term)
-                for s in range(1 - k, STEPS + 1 - k):
+                for s in range(1 - k, self.steps + 1 - k):
                     total = total + self.value(term, s)
             return total
+        if isinstance(expr, sp.Sum):  # the steps its limits say
+            (_, low, high), = expr.limits
+            bounds = [b.xreplace({T: sp.Integer(self.steps), t: sp.Integer(step)})
+                      for b in (low, high)]
+            if not all(b.is_Integer for b in bounds):
+                raise CompareError(f"cannot evaluate the limits of {expr}")
+            total = 0
+            for s in range(int(bounds[0]), int(bounds[1]) + 1):
+                total = total + self.value(expr.function, s)
+            return total
         args = [self.value(a, step) for a in expr.args]
+        if isinstance(expr, (sp.Add, sp.Mul)):  # arrays first: iv.mpf * array is not defined
+            args.sort(key=lambda a: not isinstance(a, np.ndarray))
         if isinstance(expr, sp.Add):
             return sum(args[1:], args[0])
         if isinstance(expr, sp.Mul):
@@ -337,22 +433,18 @@ class _Run:
                 out = out * a
             return out
         if isinstance(expr, sp.Pow):
-            return args[0] ** args[1]
+            if not expr.exp.is_Integer:
+                raise CompareError(f"cannot evaluate the power {expr}")
+            return args[0] ** int(expr.exp)
         op = _VECTOR_OPS.get(type(expr)) or _ELEMENTWISE.get(type(expr))
         if op is None:
             raise CompareError(f"cannot evaluate {type(expr).__name__} in {expr}")
         return op(*args)
 
 
-def _close(a, b) -> bool:
-    try:
-        a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-    except ValueError:
-        return False
-    if a.size == 0:
-        return True
-    size = max(abs(v) for v in b.flat)
-    return max(abs(u - v) for u, v in zip(a.flat, b.flat)) <= _TOLERANCE * (1 + size)
+def _excludes_zero(value) -> bool:
+    """Some entry of an interval value is proven nonzero."""
+    return any(0 not in v for v in np.asarray(value, dtype=object).flat)
 
 
 # ---------------------------------------------------------------------------------- exact check
@@ -386,10 +478,30 @@ def _distribute(expr: sp.Expr) -> sp.Expr:
 
 
 def _shift_sums(expr: sp.Expr) -> sp.Expr:
-    """Each term of a sum over t shifted so that its adjoint is at t."""
-    return expr.replace(lambda e: isinstance(e, sp.Sum),
-                        lambda e: sp.Sum(shift(e.function, -_adjoint_offset(e.function)),
-                                         *e.limits))
+    """Each term of a sum over t shifted so that its adjoint is at t, the limits with it; an
+    upper limit beyond T comes back to T when the terms there are 0 (adjoints beyond T are)."""
+    def normal(e: sp.Sum) -> sp.Sum:
+        (index, low, high), = e.limits
+        k = _adjoint_offset(e.function)
+        if e.limits == (ALL_STEPS,):
+            return sp.Sum(shift(e.function, -k), (index, 1, T))
+        body, low, high = shift(e.function, -k), low + k, high + k
+        if (high - T).is_positive and _vanishes(body):
+            high = T
+        return sp.Sum(body, (index, low, high))
+    return expr.replace(lambda e: isinstance(e, sp.Sum), normal)
+
+
+def _vanishes(body: sp.Expr) -> bool:
+    """The term is 0 when the adjoints at t are (it is linear in them)."""
+    adjoints = {q: sp.S.Zero for q in body.atoms(sp.Indexed)
+                if _is_adjoint(q.base) and q.indices[0] == t}
+    return bool(adjoints) and _linear(body.xreplace(adjoints)) == 0
+
+
+def _as_sigmoid(expr: sp.Expr) -> sp.Expr:
+    """tanh(a) = 2 sigma(2a) - 1: one activation left, for formulas that mix them."""
+    return expr.replace(tanh, lambda a: 2 * sigmoid(2 * a) - 1)
 
 
 def _through_activations(expr: sp.Expr) -> sp.Expr:
@@ -411,11 +523,16 @@ def _normal(expr: sp.Expr, ref: Reference, forward: bool) -> sp.Expr:
 
 
 def _exact(reading: Reading, ref: Reference) -> bool:
-    """Both sides normalised to the same expression: first by the adjoint equations alone,
-    then with every forward quantity written through its definition."""
+    """A proof that the formula is the derivation's equation: both sides normalised to the
+    same expression (every step is an identity, and function applications with equal
+    arguments are equal): first by the adjoint equations alone, then with every forward
+    quantity written through its definition, then with tanh written through sigma."""
     reference = ref.rhs(reading.lhs)
-    for forward in (False, True):
-        if sp.expand(_normal(reading.rhs, ref, forward) - _normal(reference, ref, forward)) == 0:
+    for forward, rewrite in ((False, None), (True, None), (True, _as_sigmoid)):
+        a, b = _normal(reading.rhs, ref, forward), _normal(reference, ref, forward)
+        if rewrite is not None:
+            a, b = _linear(rewrite(a)), _linear(rewrite(b))
+        if sp.expand(a - b) == 0:
             return True
     return False
 
@@ -521,22 +638,41 @@ def _edits(f: sp.Expr, r: sp.Expr, show: _Show,
                 yield (f"factor {show.factor(a)} where the derivation has {show.factor(b)}",
                        f / a * b)
     yield "wrong sign", -f
+    c, rest = f.as_coeff_Mul()
+    c_r = r.as_coeff_Mul()[0]
+    if c != c_r:  # 1 + 10^-30 where 1 is meant
+        yield f"coefficient {_number(c)} where the derivation has {_number(c_r)}", rest * c_r
+
+
+def _number(c: sp.Expr) -> str:
+    text = plain(c)
+    return text if len(text) <= 24 else plain(sp.N(c, 35))
 
 
 @dataclass
 class _Values:
-    """Values of expressions at the random points, cached."""
+    """Values of expressions at the random points (interval enclosures), cached."""
     runs: list[_Run]
+    step: int = STEP  #: where per-step formulas are evaluated
+    digits: int = DIGITS
     cache: dict = field(default_factory=dict)
 
     def __call__(self, expr: sp.Expr) -> list:
         if expr not in self.cache:
-            self.cache[expr] = [run.value(expr, STEP) for run in self.runs]
+            with _precision(self.digits):
+                self.cache[expr] = [run.value(expr, self.step) for run in self.runs]
         return self.cache[expr]
 
+    def differ(self, a: sp.Expr, b: sp.Expr) -> bool:
+        """Proven different: at some point some entry of a - b excludes 0."""
+        with _precision(self.digits):
+            return any(_excludes_zero(np.asarray(u, dtype=object) - np.asarray(v, dtype=object))
+                       for u, v in zip(self(a), self(b)))
+
     def same(self, a: sp.Expr, b: sp.Expr) -> bool:
+        """Not told apart at the points (for explanations only, never for a verdict)."""
         try:
-            return all(_close(u, v) for u, v in zip(self(a), self(b)))
+            return not self.differ(a, b)
         except (ValueError, TypeError, ZeroDivisionError, CompareError):
             return False
 
@@ -583,32 +719,62 @@ def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> 
     terms, extra, missing = best
     residual = sp.Add(*extra) - sp.Add(*missing)
     notes, left = [], list(missing)
+    if len(extra) * max(1, len(left)) > _MAX_PAIRS:  # too many to pair up one by one
+        return "; ".join(_limit_notes(formula, derived) + [
+            f"{len(extra)} extra and {len(left)} missing terms"]), residual
+    deadline = time.process_time() + _EXPLAIN_SECONDS
+
+    def same(edited, r):  # past the deadline nothing more is tried: the term is listed as is
+        return time.process_time() < deadline and values.same(edited, r)
     for f in extra:
         others = [o for o in terms if o is not f]
         found = next(((message, r) for r in left for message, edited in _edits(f, r, show, others)
-                      if values.same(edited, r)), None)
+                      if same(edited, r)), None)
         if found is None:
             notes.append(f"extra term {show(f)}")
         else:
             notes.append(f"term {show(f)}: {found[0]}")
             left.remove(found[1])
     notes += [f"missing term {show(r)}" for r in left]
-    return "; ".join(notes) or "differs in value", residual
+    return "; ".join(_limit_notes(formula, derived) + notes) or "differs in value", residual
+
+
+def _limit_notes(formula: sp.Expr, derived: sp.Expr) -> list[str]:
+    """Sums over t whose limits (each term shifted so its adjoint is at t) are not the
+    derivation's: ``the sum runs over t = 2..T, the derivation's over t = 1..T``."""
+    def limits(expr):
+        return {e.limits[0][1:] for e in _shift_sums(_linear(expr)).atoms(sp.Sum)}
+    theirs, ours = limits(formula), limits(derived)
+    return [f"the sum runs over t = {plain(a)}..{plain(b)}, the derivation's over "
+            + ", ".join(f"t = {plain(c)}..{plain(d)}" for c, d in sorted(ours, key=str))
+            for a, b in sorted(theirs - ours, key=str) if ours]
 
 
 # ---------------------------------------------------------------------------------- comparing
+_CHECKED: list[_Checker] = []  #: the last few cells' checkers, newest first
+
+
 class _Checker:
     """Compares readings with a reference and its convention variants (built when needed)."""
 
     def __init__(self, cell: Cell, profile: Profile) -> None:
-        self.profile, self.base = profile, Reference.of(cell)
-        self._runs: dict[int, list[_Run]] = {}
-        self._variants: list[tuple[Convention, Reference]] | None = None
+        self.profile = profile
+        shared = next((c for c in _CHECKED if c.base.cell == cell), None)
+        if shared is None:
+            self.base = Reference.of(cell)
+            self._runs: dict[tuple, list[_Run]] = {}
+            self._variants: list[tuple[Convention, Reference]] | None = None
+            _CHECKED.insert(0, self)
+            del _CHECKED[4:]
+        else:  # the same cell again (a library caller, the tests): its derivation and runs
+            self.base, self._runs = shared.base, shared._runs
+            self._variants = shared.variants
 
-    def values(self, ref: Reference) -> _Values:
-        if id(ref) not in self._runs:
-            self._runs[id(ref)] = [_Run(ref, seed) for seed in range(POINTS)]
-        return _Values(self._runs[id(ref)])
+    def values(self, ref: Reference, window: _Window, digits: int = DIGITS) -> _Values:
+        key = (id(ref), window.steps, digits)
+        if key not in self._runs:
+            self._runs[key] = [_Run(ref, seed, window.steps, digits) for seed in range(POINTS)]
+        return _Values(self._runs[key], window.step, digits)
 
     @property
     def variants(self) -> list[tuple[Convention, Reference]]:
@@ -616,28 +782,47 @@ class _Checker:
             self._variants = [(c, v) for c in CONVENTIONS if (v := c.variant(self.base))]
         return self._variants
 
-    def holds(self, reading: Reading, ref: Reference) -> str | None:
-        """``exact``, ``numeric`` (equal at the random points only) or None."""
-        values = self.values(ref)
+    def decide(self, reading: Reading, ref: Reference) -> tuple[str, _Values]:
+        """``holds`` (proven by :func:`_exact`), ``differs`` (proven: at a random point the
+        enclosures of the two sides do not overlap) or ``unproven``; and the values used.
+
+        The formula's constants set the precision of a second evaluation: a term 10^-60 h^t
+        is invisible at 50 digits, not at 130."""
         rhs = implicit_biases(reading.rhs, ref.cell)
-        lhs_values = [run.value(reading.lhs, STEP) for run in values.runs]
+        window = _Window.of(reading.lhs, rhs)
+        values = self.values(ref, window)
+        if self._differs(values, rhs, reading.lhs):
+            return "differs", values
+        digits = _digits_needed(rhs)
+        if digits > DIGITS:  # before the proof, which is the slow part
+            finer = self.values(ref, window, digits)
+            if self._differs(finer, rhs, reading.lhs):
+                return "differs", finer
+        if _exact(reading, ref):
+            return "holds", values
+        return "unproven", values
+
+    @staticmethod
+    def _differs(values: _Values, rhs: sp.Expr, lhs: sp.Expr) -> bool:
         try:
-            if not all(_close(a, b) for a, b in zip(values(rhs), lhs_values)):
-                return None
-        except (ValueError, TypeError, ZeroDivisionError):
-            return None
-        return "exact" if _exact(reading, ref) else "numeric"
+            return values.differ(rhs, lhs)
+        except (ValueError, TypeError, ZeroDivisionError, ArithmeticError):
+            return False  # not evaluable (1/0): not proven different either
 
     def judge(self, reading: Reading) -> tuple[str, str, sp.Expr]:
-        method = self.holds(reading, self.base)
-        if method:
-            return "holds", ("exact" if method == "exact" else
-                             f"equal at {POINTS} random points ({DIGITS} digits)"), sp.S.Zero
+        kind, values = self.decide(reading, self.base)
+        if kind == "holds":
+            return "holds", "exact", sp.S.Zero
         for convention, variant in self.variants:
-            if variant.rhs(reading.lhs) is not None and self.holds(reading, variant):
+            if variant.rhs(reading.lhs) is not None and \
+                    self.decide(reading, variant)[0] == "holds":
                 return "convention", convention.note, sp.S.Zero
+        if kind == "unproven":
+            return "unproven", (f"not told apart at {POINTS} random points ({values.digits}-"
+                                "digit intervals), but not proven equal: not called holds"), \
+                sp.S.Zero
         show = _Show(self.profile, self.base, reading)
-        explanation, residual = _explain(reading, self.base, self.values(self.base), show)
+        explanation, residual = _explain(reading, self.base, values, show)
         return "differs", explanation, residual
 
     def verdict(self, text: str, where: str) -> Verdict:
@@ -645,41 +830,68 @@ class _Checker:
             readings = read_formula(text, self.profile, self.base.cell)
         except (FormulaSyntaxError, NotationError) as e:
             raise CompareError(f"{where}{e}") from None
+        except RecursionError:
+            raise CompareError(f"{where}the formula is nested too deeply to read") from None
         for reading in readings:
             if self.base.rhs(reading.lhs) is None:
                 raise CompareError(f"{where}left side {plain(reading.lhs)} is not computed by "
                                    f"cell {self.base.cell.name!r}")
-        judged = [(r, *self.judge(r)) for r in readings]
+        try:
+            judged = [(r, *self.judge(r)) for r in readings]
+        except CompareError as e:
+            raise CompareError(f"{where}{e}") from None
+        except RecursionError:  # a safety net: the reader's bounds should make it unreachable
+            raise CompareError(f"{where}the formula is nested too deeply to check") from None
         if len(judged) == 1:
             _, kind, explanation, residual = judged[0]
             return Verdict(text, kind == "holds", kind, explanation, residual)
         # a schema: one reading per parameter
         params = ", ".join(r.instance for r in readings)
-        for kind in ("differs", "convention"):
+        for kind in ("differs", "convention", "unproven"):
             bad = [(r, e, res) for r, k, e, res in judged if k == kind]
             if bad:
                 return Verdict(text, False, kind, "; ".join(f"for {r.instance}: {e}"
                                                             for r, e, _ in bad),
                                sp.Add(*(res for *_, res in bad)))
-        exact = all(e == "exact" for _, _, e, _ in judged)
-        return Verdict(text, True, "holds", f"for every parameter ({params}); "
-                       + ("exact" if exact else f"equal at {POINTS} random points"))
+        return Verdict(text, True, "holds", f"for every parameter ({params}); exact")
+
+
+def _digits_needed(expr: sp.Expr) -> int:
+    """Enough digits that the formula's smallest or largest constant (10^-60, 1 + 10^-30)
+    cannot hide a term: DIGITS plus twice its size, at most MAX_DIGITS."""
+    size = max((abs(n).bit_length() * 3 // 10 + 1 for r in expr.atoms(sp.Rational)
+                for n in (r.p, r.q)), default=0)  # digits, without str() of a huge int
+    if size <= 5:  # 1 - z, 1/2: DIGITS is plenty
+        return DIGITS
+    return min(MAX_DIGITS, -(-(DIGITS + 2 * size + 10) // 100) * 100)  # whole hundreds
 
 
 def compare(cell: Cell | str, formulas: list[str], notation: str,
-            mapping: dict[str, str] | None = None) -> list[Verdict]:
+            mapping: dict[str, str] | None = None,
+            progress: Callable[[str], None] | None = None) -> list[Verdict]:
     """Does each formula hold for the cell? ``notation``: a profile name or a profile file;
-    ``mapping``: extra ``{symbol: IR name}``. Raises :class:`CompareError` (a
+    ``mapping``: extra ``{symbol: IR name}``; ``progress``: called with a line now and then
+    during a long run. Raises :class:`CompareError` (a
     :class:`derive.ir.CellError`) for a formula that cannot be read."""
     cell = get_cell(cell) if isinstance(cell, str) else cell
     try:
         profile = get_profile(notation, cell, mapping)
     except NotationError as e:
         raise CompareError(str(e)) from None
-    with mpmath.workdps(DIGITS + 10):
+    if len(formulas) > MAX_FORMULAS:
+        raise CompareError(f"{len(formulas)} formulas: at most {MAX_FORMULAS} in one run")
+    verdicts, start = [], time.monotonic()
+    last = start
+    with mpmath.workdps(DIGITS + 10):  # for the explanations' printing of numbers
         checker = _Checker(cell, profile)
-        return [checker.verdict(text, f"formula {i}: " if len(formulas) > 1 else "")
-                for i, text in enumerate(formulas, 1)]
+        for i, text in enumerate(formulas, 1):
+            verdicts.append(checker.verdict(text, f"formula {i}: " if len(formulas) > 1 else ""))
+            if progress is not None and i < len(formulas) \
+                    and time.monotonic() - last > PROGRESS_SECONDS:
+                last = time.monotonic()
+                progress(f"compared {i} of {len(formulas)} formulas "
+                         f"({last - start:.0f} s)")
+    return verdicts
 
 
 # ---------------------------------------------------------------------------------- command
@@ -693,16 +905,19 @@ def _mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+MAX_FORMULAS = 2000       #: formulas of one run
+PROGRESS_SECONDS = 2.0    #: a run that takes longer reports progress on stderr this often
+
+
 def _formulas(args: argparse.Namespace) -> list[str]:
     formulas = list(args.formula or [])
     if args.file:
-        try:
-            lines = Path(args.file).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise CompareError(f"cannot read --file {args.file}: "
-                               f"{getattr(e, 'strerror', None) or e}") from None
+        lines = read_text_file(args.file, "--file").splitlines()  # NotationError: exit 2
         formulas += [line.strip() for line in lines
                      if line.strip() and not line.lstrip().startswith("%")]
+    if len(formulas) > MAX_FORMULAS:
+        raise CompareError(f"{len(formulas)} formulas: at most {MAX_FORMULAS} in one run "
+                           "(split the file)")
     return formulas
 
 
@@ -716,6 +931,10 @@ def _table(rows: list[tuple[Verdict, str]], title: str) -> str:
         if verdict.kind == "differs":
             lines.append(f"{'':<11} residual (formula - derivation): {plain(verdict.residual)}")
     return "\n".join(lines)
+
+
+def _progress(line: str) -> None:
+    print(f"bptt compare: {line}", file=sys.stderr, flush=True)
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -732,10 +951,10 @@ def run_compare(args: argparse.Namespace) -> int:
             entries = source.entries(cell.name)
         except catalog.CatalogError as e:
             raise CompareError(str(e)) from None
-        if args.notation and args.notation != source.notation:
+        if args.notation is not None and args.notation != source.notation:
             raise CompareError(f"--source {source.name} is written in notation "
                                f"{source.notation!r}; leave out --notation")
-        verdicts = compare(cell, [e.latex for e in entries], source.notation, mapping)
+        verdicts = compare(cell, [e.latex for e in entries], source.notation, mapping, _progress)
         rows = list(zip(verdicts, (e.where for e in entries)))
         title = f"{cell.name} against {source.title} (notation {source.notation})"
     else:
@@ -743,8 +962,8 @@ def run_compare(args: argparse.Namespace) -> int:
         if not formulas:
             raise CompareError("nothing to compare: give --formula 'LATEX', --file FILE or "
                                f"--source ({', '.join(catalog.SOURCES)})")
-        notation = args.notation or "vector"
-        rows = [(v, "") for v in compare(cell, formulas, notation, mapping)]
+        notation = "vector" if args.notation is None else args.notation
+        rows = [(v, "") for v in compare(cell, formulas, notation, mapping, _progress)]
         title = f"{cell.name} (notation {notation})"
     if args.json:
         print(json.dumps({"cell": cell.name, "title": title,

@@ -62,8 +62,28 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput
 from lark.lexer import Lexer
 
-__all__ = ["FormulaSyntaxError", "parse_formula", "Node", "Equation", "Num", "Sym", "Call",
+__all__ = ["FormulaSyntaxError", "LIMITS", "one_line", "parse_formula", "Node", "Equation", "Num", "Sym", "Call",
            "Adjoint", "BinOp", "Neg", "Sum", "Transpose", "Pow"]
+
+
+# Bounds on what is read: over any of them a formula is a FormulaSyntaxError, never a
+# RecursionError, a hang or a blown memory later on (issue 9).
+LIMITS = {
+    "length": 4000,       # characters of one formula
+    "depth": 64,          # nesting of the syntax tree (brackets, functions, chains of terms)
+    "digits": 100,        # digits of one number
+    "exponent": 1000,     # |n| of a power ^{n} (of a number: 10^{-60}; a quantity's: 8)
+}
+
+
+def one_line(message: str, excerpt: int = 60) -> str:
+    """A message fit for one line of stderr: whitespace collapsed, control characters (NUL)
+    escaped, every quoted piece cut to ``excerpt`` characters, the whole to five times that."""
+    text = " ".join(message.split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    text = re.sub(r"'([^']{%d,})'" % (excerpt + 1),
+                  lambda m: f"'{m.group(1)[:excerpt - 3]}...'", text)
+    return text if len(text) <= 5 * excerpt else text[:5 * excerpt - 3] + "..."
 
 
 class FormulaSyntaxError(ValueError):
@@ -71,7 +91,7 @@ class FormulaSyntaxError(ValueError):
 
     def __init__(self, column: int, message: str) -> None:
         self.column = column
-        self.message = " ".join(message.split())  # never more than one line
+        self.message = one_line(message)  # never more than one line, never a long quote
         super().__init__(f"column {column}: {self.message}")
 
 
@@ -239,6 +259,9 @@ def _match_brace(text: str, start: int) -> int:
 
 
 def _tokenize(text: str) -> list[Token]:
+    if len(text) > LIMITS["length"]:
+        raise FormulaSyntaxError(LIMITS["length"] + 1, f"the formula is longer than "
+                                 f"{LIMITS['length']} characters ({len(text)})")
     toks: list[Token] = []
     stack: list[tuple[str, str, int]] = []  # (expected closer, opener, position)
     skip_close: set[int] = set()            # closing braces of fonts dropped transparently
@@ -278,6 +301,9 @@ def _tokenize(text: str) -> list[Token]:
         elif raw in _OPENERS:
             at, size_at = (start if size_at is None else size_at), None
             stack.append((_OPENERS[raw], raw, at))
+            if len(stack) > LIMITS["depth"]:
+                raise FormulaSyntaxError(start + 1, f"brackets nested more than "
+                                         f"{LIMITS['depth']} deep")
             emit(_bracket_type(raw, bool(toks) and not spaced), raw, at, pos)
         elif raw in _CLOSERS:
             at, size_at = (start if size_at is None else size_at), None
@@ -298,6 +324,9 @@ def _tokenize(text: str) -> list[Token]:
         elif kind == "num":
             if toks and toks[-1].type in ("_SUB", "_SUP"):  # x_12 is x_1 2, as in TeX
                 pos = start + 1
+            if pos - start > LIMITS["digits"]:
+                raise FormulaSyntaxError(start + 1, f"a number of more than "
+                                         f"{LIMITS['digits']} digits")
             emit("NUMBER", text[start:pos], start, pos)
         elif kind == "letter":
             emit("LETTER", raw, start, pos)
@@ -411,6 +440,8 @@ def _exponent(sup: Node, of: str, positive: bool = False) -> int:
     if not (isinstance(num, Num) and Fraction(num.value).denominator == 1):
         raise _err(sup, f"expected an integer exponent of {of}, found '{sup}'")
     n = int(num.value) * (-1 if num is not sup else 1)
+    if abs(n) > LIMITS["exponent"]:
+        raise _err(sup, f"exponent {n} of {of} is beyond the limit of {LIMITS['exponent']}")
     if positive and n < 1:
         raise _err(sup, f"expected a positive power of {of}, found '{sup}'"
                         + " (a function to the power -1 is its inverse)" * (n < 0))
@@ -629,13 +660,33 @@ def _syntax_error(text: str, toks: list[Token], err: UnexpectedInput) -> Formula
     return FormulaSyntaxError(col, f"unexpected {found}, expected {expected}{where}")
 
 
-def _nodes(node: Node) -> Iterator[Node]:
-    yield node
+def _children(node: Node) -> Iterator[Node]:
     for f in fields(node):
         value = getattr(node, f.name)
         for v in value if isinstance(value, tuple) else (value,):
             if isinstance(v, Node):
-                yield from _nodes(v)
+                yield v
+
+
+def _nodes(node: Node) -> Iterator[Node]:
+    """Every node, without recursion."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(_children(node))
+
+
+def _check_depth(tree: Node) -> None:
+    """FormulaSyntaxError when the tree is deeper than LIMITS["depth"] (measured without
+    recursion, so that what reads the tree later cannot run out of stack)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > LIMITS["depth"]:
+            raise _err(node, f"the formula is nested more than {LIMITS['depth']} levels deep "
+                             "(functions in functions, or that many terms in one chain)")
+        stack.extend((child, depth + 1) for child in _children(node))
 
 
 def parse_formula(text: str) -> Equation | Node:
@@ -645,6 +696,7 @@ def parse_formula(text: str) -> Equation | Node:
         tree = _PARSER.parse(toks)  # type: ignore[arg-type]
     except UnexpectedInput as err:
         raise _syntax_error(text, toks, err) from None
+    _check_depth(tree)
     stray = next((n for n in _nodes(tree) if isinstance(n, _Top)), None)
     if stray is not None:
         raise _err(stray, "'\\top' is only allowed as a superscript")

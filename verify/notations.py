@@ -10,7 +10,11 @@ time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a 
   every other product is elementwise; ``\langle a, b\rangle`` and ``a\, b^\top`` are ``Outer``;
   powers (``(1-o^t)^2``, ``\tanh^2(c)``) are elementwise too;
 * ``\delta q``, ``\partial L/\partial q``, ``\nabla_q L`` are the adjoint of q, or the gradient of
-  a parameter; sums over ``t`` are sums over all steps (their limits are not read);
+  a parameter; a sum over ``t`` runs over its limits (``\sum_{t=1}^{T}``), ``\sum_t`` alone
+  over every step where its term exists;
+* ``\odot`` and ``\circ`` take two vectors (``W \odot x`` is an error), a matrix next to a
+  vector is a matrix product;
+* time indices lie within 8 steps of t, T or 0; powers of a quantity are at most 8;
 * the time index is the superscript (``h^{t-1}``, ``h^{\langle t\rangle}``) or, when the
   subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t.
 
@@ -54,6 +58,7 @@ them (without the time index) to IR names::
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import cache
@@ -64,13 +69,14 @@ import sympy as sp
 from derive.derivation import adjoint, gradient
 from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
                        t, T)
-from derive.printers import GRAVES_GATES, vector_symbol
+from derive.printers import GRAVES_GATES, NOTATIONS, vector_symbol
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
-                      parse_formula)
+                      _nodes, one_line, parse_formula)
 
-__all__ = ["A_ABOVE", "W_ABOVE", "ImplicitBias", "NotationError", "Profile", "Reading", "Units",
-           "PROFILES", "get_profile", "implicit_biases", "load_profile", "read_formula"]
+__all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError",
+           "Profile", "Reading", "Units", "PROFILES", "get_profile", "implicit_biases",
+           "load_profile", "read_formula", "read_text_file"]
 
 
 class NotationError(CellError):
@@ -78,6 +84,7 @@ class NotationError(CellError):
 
     def __init__(self, column: int, message: str) -> None:
         self.column = column
+        message = one_line(message)
         super().__init__(f"column {column}: {message}" if column else message)
 
 
@@ -190,13 +197,20 @@ def _tex(label: str) -> str:
     return f"\\{label}" if len(label) > 1 else label
 
 
+def _printed_biases(cell: str) -> dict[str, str]:
+    """Graves' bias symbols as the sheets print them (``\\beta_{c}`` -> ``b_z``): one table."""
+    weights = NOTATIONS["graves"][cell].weights
+    return {symbol: name for name, symbol in weights.items() if name.startswith("b_")}
+
+
 def _graves_lstm() -> Profile:
     gates = GRAVES_GATES
     symbols = {f"a_{_tex(g)}": f"{k}bar" for k, g in gates.items()}
     symbols |= {f"b_{_tex(g)}": k for k, g in gates.items() if k != "z"}
     symbols |= {f"\\delta_{_tex(g)}": f"delta_{k}bar" for k, g in gates.items()}
     symbols |= {"b_c": "y", "b_h": "y", "s_c": "c", "x_i": "x", r"\epsilon_c": "delta_y",
-                r"\epsilon_s": "delta_c", **_ABOVE}
+                r"\epsilon_s": "delta_c", r"\epsilon_i": "delta_x", **_ABOVE,
+                **_printed_biases("graves-lstm")}
     matrices = {(src, g): f"{m}_{k}" for src, m in (("i", "W"), ("h", "R"), ("c", "R"))
                 for k, g in gates.items()}
     units = Units(matrices | {("c", "k"): "W_above", ("h", "k"): "W_above"},
@@ -211,7 +225,8 @@ def _graves_lstm() -> Profile:
 
 def _graves_rnn() -> Profile:
     symbols = {"a_h": "hbar", "b_h": "h", "x_i": "x", r"\delta_h": "delta_hbar",
-               r"\epsilon_h": "delta_h", **_ABOVE}
+               r"\epsilon_h": "delta_h", r"\epsilon_i": "delta_x", **_ABOVE,
+               **_printed_biases("rnn")}
     units = Units({("i", "h"): "W_ih", ("h", "h"): "W_hh", ("h", "k"): "W_above"})
     return Profile("graves", "Graves (2012) per unit: a_h network input, b_h activation, "
                    "delta_h = dL/da_h, w_{ij} from unit i to unit j, biases folded into the "
@@ -267,19 +282,41 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
                            f"{cell.name!r}; use --notation vector, with --map for your symbols")
 
 
+MAX_FILE_BYTES = 1 << 20  #: --file and profile files: 1 MB
+
+
+def read_text_file(path: str, what: str) -> str:
+    """The text of a small UTF-8 file, read at most MAX_FILE_BYTES (so /dev/zero or a 100 MB
+    line is one error, not a MemoryError); NotationError naming the file otherwise."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise NotationError(0, f"cannot read {what} {path}: {e.strerror or e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise NotationError(0, f"{what} {path} is larger than {MAX_FILE_BYTES >> 20} MB")
+    if b"\0" in data:
+        line = data[:data.index(b"\0")].count(b"\n") + 1
+        raise NotationError(0, f"{what} {path} is not text: a NUL byte on line {line}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NotationError(0, f"cannot read {what} {path}: not UTF-8 at byte {e.start}") from None
+
+
 def load_profile(path: str) -> tuple[str, dict[str, str]]:
     """(base profile, symbols) of a JSON or TOML profile file."""
+    text = read_text_file(path, "profile")
     try:
-        text = Path(path).read_text(encoding="utf-8")
         if path.endswith(".toml"):
             import tomllib
             data = tomllib.loads(text)
         else:
             data = json.loads(text)
-    except OSError as e:
-        raise NotationError(0, f"cannot read profile {path}: {e.strerror or e}") from None
     except ImportError:
         raise NotationError(0, f"{path}: TOML profiles need Python 3.11; use JSON") from None
+    except RecursionError:
+        raise NotationError(0, f"{path}: not a valid profile file: nested too deeply") from None
     except ValueError as e:
         raise NotationError(0, f"{path}: not a valid profile file: "
                                f"{' '.join(str(e).split())}") from None
@@ -348,6 +385,51 @@ class _Row:
 
 
 _PRODUCTS = {"juxt", "cdot", "odot", "circ", "times", "*"}
+_ELEMENTWISE_ONLY = {"odot", "circ"}  #: products of two vectors, never a matrix product
+MAX_OFFSET = 8  #: time indices within t-8 .. t+8, T-8 .. T+8, 0 .. 8
+MAX_POWER = 8  #: powers of a quantity, (1 - z^t)^2
+MAX_TERMS = 1000  #: terms of the expanded right side, a bound on the proof's work
+
+
+def _multinomial_terms(k: int, n: int) -> int:
+    """Terms of (a_1 + ... + a_k)^n, C(n + k - 1, k - 1), saturating above MAX_TERMS."""
+    terms = 1
+    for j in range(1, k):
+        terms = terms * (n + j) // j
+        if terms > MAX_TERMS:
+            return MAX_TERMS + 1
+    return terms
+
+
+def _expanded_size(expr: sp.Expr) -> int:
+    """An upper bound of the number of terms ``expand`` makes of ``expr`` (inside function
+    arguments too), computed without expanding; saturates above MAX_TERMS."""
+    cache: dict[sp.Basic, int] = {}
+
+    def size(e: sp.Basic) -> int:
+        if e in cache:
+            return cache[e]
+        if not e.args or isinstance(e, sp.Indexed):
+            n = 1
+        elif isinstance(e, sp.Add):
+            n = sum(size(a) for a in e.args)
+        elif isinstance(e, sp.Mul):
+            n = 1
+            for a in e.args:
+                n = min(n * size(a), MAX_TERMS + 1)
+        elif isinstance(e, sp.Pow) and e.exp.is_Integer and e.exp > 0:
+            n = _multinomial_terms(size(e.base), int(e.exp))
+        else:  # a function, a matrix product, a sum over t: its arguments are expanded too
+            n = sum(size(a) for a in e.args)
+        cache[e] = n = min(n, MAX_TERMS + 1)
+        return n
+    return size(expr)
+MAX_NUMBER_BITS = 1000  #: numbers up to about 300 digits, 10^{-60} included
+
+
+#: the limits of ``\sum_t`` written without any: every step where the term exists, i.e. each
+#: term shifted so that its adjoint runs over 1..T (Greff's \sum_t <\delta z^{t+1}, y^t>)
+ALL_STEPS = (t, -sp.oo, sp.oo)
 _FEED = sp.IndexedBase("_feed")  # schema: what the parameter multiplies
 _FEED_LABEL = "\x00"
 
@@ -358,11 +440,16 @@ def _time(node: Node | None) -> sp.Expr | None:
         return t if node.name == "t" else T
     if isinstance(node, Num) and Fraction(node.value).denominator == 1:
         return sp.Integer(int(node.value))
-    if isinstance(node, BinOp) and node.op in "+-" and isinstance(node.right, Num):
-        base = _time(node.left)
-        if base is not None and base.free_symbols and Fraction(node.right.value).denominator == 1:
-            k = int(node.right.value)
-            return base + (k if node.op == "+" else -k)
+    if isinstance(node, Neg) and isinstance(node.x, Num):  # h^{-1}: before the sequence
+        index = _time(node.x)
+        return None if index is None else -index
+    if isinstance(node, BinOp) and node.op in "+-":  # t+1, T-1, also -1 + T
+        a, b = _time(node.left), _time(node.right)
+        if a is None or b is None:
+            return None
+        index = a + b if node.op == "+" else a - b
+        if any((index - base).is_Integer for base in (t, T, 0)):
+            return index
     return None
 
 
@@ -405,6 +492,12 @@ def _unit_labels(sym: Node) -> tuple[str, str] | None:
                                              for s in (sym.sub.left, sym.sub.right)):
         return sym.sub.left.name, sym.sub.right.name
     return None
+
+
+def _is_delta(node: Node) -> bool:
+    """A delta or epsilon of Graves (``\\delta_c^t``) or any adjoint (``\\delta y``)."""
+    return isinstance(node, Adjoint) or (isinstance(node, Sym)
+                                         and node.name in ("delta", "epsilon"))
 
 
 def _canon(label: str) -> str:
@@ -452,6 +545,17 @@ class _Reader:
         index = _time(time)
         if index is None:
             raise self.fail(time, f"expected a time index like t, t-1, t+1 or T, found '{time}'")
+        offset = index - (t if index.has(t) else T if index.has(T) else 0)
+        if abs(int(offset)) > MAX_OFFSET:
+            raise self.fail(time, f"time index '{time}' is more than {MAX_OFFSET} steps from "
+                                  f"{'t' if index.has(t) else 'T' if index.has(T) else 0}")
+        return index
+
+    def limit(self, node: Node) -> sp.Expr:
+        """A limit of a sum over t: 1, T, T-1, 0, ..."""
+        index = self.index(node)
+        if index.has(t):
+            raise self.fail(node, f"a limit of a sum over t cannot depend on t, found '{node}'")
         return index
 
     def resolve(self, name: str, node: Node) -> tuple[str, sp.Basic]:
@@ -513,7 +617,7 @@ class _Reader:
         if isinstance(node, Neg):
             return -self.vector(node.x)
         if isinstance(node, Pow):
-            return self.vector(node.base) ** node.exp.value
+            return self.power(self.vector(node.base), node.exp.value, node)
         if isinstance(node, Transpose):
             inner = self.value(node.x)
             if isinstance(inner, _Matrix):
@@ -530,7 +634,26 @@ class _Reader:
             return self.product(self.value(node.left), self.value(node.right), node)
         raise self.fail(node, f"'{node}' cannot be read as a value")
 
+    def power(self, base: sp.Expr, n: int, node: Node) -> sp.Expr:
+        """``base^n`` within bounds: (1 - z)^2 yes, (f + 1)^{10^8} and 10^{10^8} no."""
+        if base.is_Rational:
+            if abs(n) * math.log2(max(abs(base.p), base.q, 1)) > MAX_NUMBER_BITS:
+                raise self.fail(node, f"'{node}' is a number of more than "
+                                      f"{MAX_NUMBER_BITS * 3 // 10} digits")
+        elif abs(n) > MAX_POWER:
+            raise self.fail(node, f"power {n} in '{node}' is beyond the limit of {MAX_POWER} "
+                                  "for a quantity")
+        return base ** n
+
     def product(self, a, b, node: Node):
+        # typed: \odot and \circ take two vectors (a matrix before one waits for its own
+        # vector, x \odot W h); a matrix next to a vector is a matrix product
+        if getattr(node, "op", "juxt") in _ELEMENTWISE_ONLY and (isinstance(a, (_Matrix, _Row))
+                                             or isinstance(b, _Row)):
+            what = node.left if isinstance(a, (_Matrix, _Row)) else node.right
+            kind = "a matrix" if isinstance(a, _Matrix) else "a row vector"
+            raise self.fail(node, f"'\\{node.op}' multiplies two vectors elementwise, but "
+                                  f"'{what}' is {kind} (in '{node}')")
         if isinstance(a, _Matrix) and isinstance(b, (_Matrix, _Row)) or isinstance(a, _Row):
             raise self.fail(node, f"'{node}' multiplies two matrices; only W v is defined")
         if isinstance(a, _Matrix):
@@ -557,7 +680,8 @@ class _Reader:
             if node.primes > 1:
                 raise self.fail(node, f"'{node}': only first derivatives are known")
             arg = self.vector(node.args[0])
-            return (ACTIVATIONS[f].prime(arg) if node.primes else f(arg)) ** node.power
+            return self.power(ACTIVATIONS[f].prime(arg) if node.primes else f(arg),
+                              node.power, node)
         # a symbol written directly before "(": U(r h) applies U, h_t(1 - z_t) is a product,
         # h^2(x) is h at time 2 times x
         sup = Num(node.power) if node.power != 1 else None
@@ -576,7 +700,9 @@ class _Reader:
                 return obj[self.index(time)] if kind == "adjoint" else obj
             if self.units and of.name == self.units.weight and _unit_labels(of):
                 pair = tuple(map(_canon, _unit_labels(of)))
-                name = self.units.matrices.get(pair) or self.units.diagonal.get(pair)
+                # outside a sum, w_{c\iota} is the peephole (Graves' own reading); the matrix
+                # from the cell outputs is written w_{h\iota} in a gradient
+                name = self.units.diagonal.get(pair) or self.units.matrices.get(pair)
                 if name is None or name == "W_above":
                     raise self.fail(of, f"no parameter of cell '{self.cell.name}' is written "
                                         f"'{of}' in notation '{self.profile.name}'")
@@ -594,12 +720,23 @@ class _Reader:
     def sum(self, node: Sum) -> sp.Expr:
         index = node.index
         if isinstance(index, Sym) and index == Sym("t"):
-            return sp.Sum(self.vector(node.body), (t, 1, T))
+            body = self.vector(node.body)
+            if body.has(sp.Sum):
+                raise self.fail(node, "a sum over t inside a sum over t")
+            if node.lower is None and node.upper is None:  # \sum_t: every step it exists
+                return sp.Sum(body, ALL_STEPS)
+            low, high = (sp.S.One if node.lower is None else self.limit(node.lower),
+                         T if node.upper is None else self.limit(node.upper))
+            return sp.Sum(body, (t, low, high))
         if self.units is None or not (isinstance(index, Sym) and index == Sym(index.name)):
             raise self.fail(node, f"'\\sum' over '{index}': notation '{self.profile.name}' sums "
                                   "only over time, written \\sum_t")
         label = _canon(index.name)
-        if label in self.units.single:  # one unit per block: the sum is its one term
+        # one unit per block: the sum is its one term (Graves' \sum_c w_{c\iota} s_c^{t-1} is a
+        # peephole), except a sum over the units a weight feeds (\sum_c w_{ic} \delta_c^t)
+        feeds = any((_unit_labels(f) or ("", ""))[1] == index.name for f in _factors(node.body)
+                    if isinstance(f, Sym) and f.name == self.units.weight)
+        if label in self.units.single and not feeds:
             return self.vector(node.body)
         members = self.units.groups.get(label, (label,))
         return sp.Add(*(self.unit_sum(node, index.name, m) for m in members))
@@ -613,9 +750,10 @@ class _Reader:
             raise self.fail(node, f"the sum over {index} needs one weight w with {index} in its "
                                   f"subscript, found {len(weights)}")
         a, b = _unit_labels(weights[0])
-        if a == b:
-            raise self.fail(weights[0], f"'{weights[0]}': both labels are the summed {index}")
-        to_side = b == index
+        # w_{cc} summed over c (cell output to cell input): a sum with a delta runs over the
+        # units the weight feeds, as every backward sum does
+        to_side = b == index and (a != b or any(
+            isinstance(f, (Sym, Adjoint)) and _is_delta(f) for f in factors))
         pair = (_canon(a), _canon(member)) if to_side else (_canon(member), _canon(b))
         name = self.units.matrices.get(pair)
         if name is None:
@@ -638,17 +776,39 @@ class _Reader:
             raise self.fail(eq.lhs, f"left side '{eq.lhs}': expected one quantity, adjoint or "
                                     "gradient")
         rhs = self.vector(eq.rhs)
+        if any(max(r.p.bit_length(), r.q.bit_length()) > MAX_NUMBER_BITS
+               for r in rhs.atoms(sp.Rational)):
+            raise self.fail(eq.rhs, f"the right side has a number of more than "
+                                    f"{MAX_NUMBER_BITS * 3 // 10} digits")
+        if rhs.has(sp.zoo, sp.nan):
+            raise self.fail(eq.rhs, f"the right side '{eq.rhs}' is undefined (a division by 0)")
+        if _expanded_size(rhs) > MAX_TERMS:
+            raise self.fail(eq.rhs, f"the right side expands to more than {MAX_TERMS} terms")
+        if rhs.has(ImplicitBias) and rhs.free_symbols & _biases(self.cell):
+            rhs = rhs.replace(ImplicitBias, lambda W: sp.S.Zero)  # biases written out (beta)
         terms = {} if instance else {self.vector(node): text
                                      for text, node in _top_terms(self.text, eq)}
         if isinstance(lhs, sp.Symbol):
-            rhs = self.gradient_products(lhs, rhs)
+            rhs = self.gradient_products(lhs, rhs, self.transposed_gradient(eq))
         elif lhs.indices[0].has(t) and lhs.indices[0] != t:  # h_{t+1} = ...: read at t
             k = int(lhs.indices[0] - t)
             lhs, rhs = shift(lhs, -k), shift(rhs, -k)
             terms = {shift(term, -k): text for term, text in terms.items()}
         return Reading(lhs, rhs, terms, instance)
 
-    def gradient_products(self, lhs: sp.Symbol, rhs: sp.Expr) -> sp.Expr:
+    def transposed_gradient(self, eq: Equation) -> bool:
+        """Graves' dL/dw_{ab} pairs delta_b with the activation of unit a; a formula whose
+        deltas carry the "from" label a (and none the "to" label b) is the gradient of w_{ba},
+        the transposed matrix: ``\\partial L/\\partial w_{h'h} = \\sum_t \\delta_{h'}^t b_h^{t-1}``."""
+        labels = _unit_labels(eq.lhs.of) if self.units and isinstance(eq.lhs, Adjoint) else None
+        if labels is None or labels[0] == labels[1]:
+            return False
+        deltas = {n.sub.name for n in _nodes(eq.rhs) if isinstance(n, Sym)
+                  and n.name == "delta" and isinstance(n.sub, Sym) and n.sub == Sym(n.sub.name)}
+        return labels[0] in deltas and labels[1] not in deltas
+
+    def gradient_products(self, lhs: sp.Symbol, rhs: sp.Expr,
+                          transposed: bool = False) -> sp.Expr:
         """Per unit, dL/dw_ij = sum_t delta_j b_i is the outer product delta b^T for a matrix;
         a schema's ``b_i`` is what the parameter multiplies in the cell."""
         param = self.cell.params.get(str(lhs)[6:])
@@ -664,7 +824,9 @@ class _Reader:
             g = [f for f in factors if any(str(q.base).startswith("delta_")
                                            for q in f.atoms(sp.Indexed))]
             v = [f for f in factors if f not in g]
-            return Outer(sp.Mul(*g), sp.Mul(*v)) if g and v else term
+            if not (g and v):
+                return term
+            return Outer(sp.Mul(*v), sp.Mul(*g)) if transposed else Outer(sp.Mul(*g), sp.Mul(*v))
 
         def each(expr):
             if isinstance(expr, sp.Sum):
@@ -696,6 +858,12 @@ def _top_terms(text: str, eq: Equation) -> list[tuple[str, Node]]:
         sign = "-" if op == "-" else ""
         out.append((f"{sign}{piece}", Neg(term) if sign else term))
     return out
+
+
+def _biases(cell: Cell) -> set[sp.Symbol]:
+    """The cell's bias vectors: parameters added on their own (what ``W v`` may include)."""
+    return {p.symbol for name, p in cell.params.items()
+            if not isinstance(p.symbol, Weight) and _operand(name, cell) == 1}
 
 
 def _operand(param: str, cell: Cell) -> sp.Expr:

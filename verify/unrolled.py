@@ -51,7 +51,7 @@ from derive.ir import (ACTIVATIONS, PRIMES, SCALAR, Cell, CellError, Delta, Equa
 from derive.unroll import unroll_backward, unroll_forward, unroll_gradients
 
 __all__ = ["DIGITS", "MAX_HIDDEN", "MAX_INPUTS", "MAX_STEPS", "MAX_UNITS", "MIN_POINTS",
-           "TOLERANCE", "Row", "UnrolledReport", "VerifyError", "check_unrolled", "unit_counts"]
+           "TOLERANCE", "Row", "UnrolledReport", "VerifyError", "check_sizes", "check_unrolled", "unit_counts"]
 
 # Limits of the sizes: the cost grows linearly in T and about as H (H + I) per step; the largest
 # built-in cell, graves-lstm, at T = 24, H = I = 4 takes about 8 s as a fresh process, 10 s when
@@ -443,7 +443,15 @@ def _limit(name: str, value: int, low: int, high: int | None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise VerifyError(f"{name} must be an integer >= {low}, got {value!r}")
     if high is not None and value > high:
-        raise VerifyError(f"{name}={value} is above the limit of {high} for the unrolled check")
+        raise VerifyError(f"{name}={value} is above the limit of {high} for bptt verify")
+
+
+def check_sizes(steps: int = 3, hidden: int | None = None, inputs: int | None = None) -> None:
+    """VerifyError unless every size given is an integer from 1 to its limit (MAX_STEPS, ...)."""
+    _limit("steps", steps, 1, MAX_STEPS)
+    for name, value, high in (("hidden", hidden, MAX_HIDDEN), ("inputs", inputs, MAX_INPUTS)):
+        if value is not None:
+            _limit(name, value, 1, high)
 
 
 def unit_counts(cell: Cell, hidden: int | None = None, inputs: int | None = None,
