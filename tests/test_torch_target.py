@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 
 from derive.cells import get_cell
 from derive.codegen import generate_module, load_module
@@ -198,3 +199,28 @@ def test_graves_lstm_module_gradients_equal_autograd():
     for k, v in net.named_parameters():
         assert relative(v.grad, params[k].grad) < 1e-10, k
     assert relative(x.grad, x_ref.grad) < 1e-10
+
+
+def test_a_user_registered_activation_works_in_every_target():
+    """An activation added with one call (ir.activation) has no row in the torch table: its
+    NumPy source is read with torch. (and jnp. for jax); checked against central
+    differences (NumPy), gradcheck (torch) and check_grads (jax)."""
+    from derive.ir import ACTIVATIONS, activation
+    from verify.numeric import check_numeric
+    swish = next((f for f in ACTIVATIONS if f.__name__ == "swish_test"), None) or activation(
+        "swish_test", lambda a: a / (1 + sp.exp(-a)), numpy="({a} / (1 + np.exp(-{a})))",
+        numpy_prime="((1 + np.exp(-{a}) * (1 + {a})) / (1 + np.exp(-{a}))**2)")
+    cell = zoo.activation_cell(swish)
+    assert check_numeric(cell).ok
+    module = load_module(cell, "torch")
+    rng = np.random.default_rng(0)
+    flat = [torch.tensor(rng.standard_normal(shape), requires_grad=True)
+            for shape in [(3, 2, 3), (2, 4), *module.param_shapes(3, 4).values()]]
+    assert torch.autograd.gradcheck(module.BPTT.apply, flat, eps=1e-6, atol=1e-8, rtol=1e-6)
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    from jax.test_util import check_grads
+    k = load_module(cell, "jax")
+    params = k.init_params(3, 4, dtype=jax.numpy.float64)
+    x = jax.numpy.asarray(rng.standard_normal((3, 2, 3)))
+    check_grads(lambda p: k.forward(p, x)[0].sum(), (params,), order=1, modes=["rev"])
