@@ -24,7 +24,7 @@ BUILTIN = ["rnn", "lstm", "gru", "graves-lstm"]
 CELLS = {**{n: (lambda n=n: get_cell(n)) for n in BUILTIN},
          **{n: (lambda c=c: c) for n, c in zoo.USER.items()},
          **{f"act-{f.__name__}": (lambda f=f: zoo.activation_cell(f)) for f in ACTIVATIONS}}
-SIZES = {"I": 3, "H": 4, "P": 2, "O": 5, "K": 2}
+SIZES = {"I": 3, "H": 4, "P": 2, "O": 5, "K": 2, "B": 2, "sizes": 5}
 _modules = {}
 
 

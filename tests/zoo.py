@@ -72,6 +72,14 @@ def clash(x, range, dx, U, b, np):
     return range
 
 
+@cell(description="sizes named B and sizes, an input named dtype, a quantity named H",
+      inputs=("x", "dtype"))
+def odd_names(x: "B", dtype: "I", H: "sizes", W: ("sizes", "B"), V: ("sizes", "I"),
+              U: ("sizes", "sizes"), b: ("sizes",)):
+    H = tanh(W @ x + V @ dtype + U @ H + b)
+    return H
+
+
 @cell(description="a state whose values the backward pass never reads")
 def accumulator(x, s, W, b):
     s = s + tanh(W @ x + b) / 2
@@ -89,4 +97,4 @@ def activation_cell(f) -> Cell:
 
 USER = {"mgu": mgu, "elman": elman, "lstmp": lstmp, "elementwise": elementwise,
         "attention": attention, "two-inputs": two_inputs, "regression": regression,
-        "clash": clash, "accumulator": accumulator}
+        "clash": clash, "odd-names": odd_names, "accumulator": accumulator}
