@@ -54,8 +54,10 @@ def tensors(arrays):
     return {k: torch.tensor(a, requires_grad=True) for k, a in arrays.items()}
 
 
-def loss_of(cell, out, stateT, u, v):
-    head = out if cell.loss else (out * torch.from_numpy(u)).sum()
+def loss_of(cell, out, stateT, u, v, weight=2.5):
+    """sum(u * y) + sum(v * stateT); a loss cell's summed loss weighted (so that its
+    backward is called with a gradient other than 1)."""
+    head = weight * out if cell.loss else (out * torch.from_numpy(u)).sum()
     return head + sum((stateT[s] * torch.from_numpy(v[s])).sum() for s in cell.state)
 
 
@@ -65,7 +67,7 @@ def relative(a, b):
     return 0.0 if scale == 0 else float(np.abs(a - b).max() / scale)
 
 
-def gradients(cell, module, params, inputs, state0, u, v, generated):
+def gradients(cell, module, params, inputs, state0, u, v, generated, weight=2.5):
     """L and its gradients (params, free inputs, state0), by the generated BPTT or by torch
     autograd of the plain loop."""
     P, X, S = tensors(params), tensors(inputs), tensors(state0)
@@ -75,7 +77,7 @@ def gradients(cell, module, params, inputs, state0, u, v, generated):
         stateT = dict(zip(cell.state, states))
     else:
         out, stateT = oracles.run(cell, "torch", P, X, S)
-    L = loss_of(cell, out, stateT, u, v)
+    L = loss_of(cell, out, stateT, u, v, weight)
     free = [X[x] for x in cell.inputs if x not in cell.targets]
     grads = torch.autograd.grad(L, [*P.values(), *free, *S.values()])
     return float(L.detach()), [g.numpy() for g in grads]
@@ -93,6 +95,8 @@ def test_gradients_equal_autograd_of_a_plain_loop_and_the_numpy_kernel(name):
     # the NumPy kernel: same loss, same gradients
     out, stateT, cache = numpy_kernel.forward(params, *inputs.values(), state0)
     dy = () if cell.loss else (u,)
+    if cell.loss:   # the NumPy kernel's L is the plain sum: compare with weight 1
+        _, got = gradients(cell, module, params, inputs, state0, u, v, True, weight=1.0)
     dparams, dx, dstate0 = numpy_kernel.backward(params, cache, *dy, v)
     dx = dx if isinstance(dx, tuple) else (dx,)
     numpy_grads = [*dparams.values(), *dx, *dstate0.values()]
@@ -224,3 +228,13 @@ def test_a_user_registered_activation_works_in_every_target():
     params = k.init_params(3, 4, dtype=jax.numpy.float64)
     x = jax.numpy.asarray(rng.standard_normal((3, 2, 3)))
     check_grads(lambda p: k.forward(p, x)[0].sum(), (params,), order=1, modes=["rev"])
+
+
+@pytest.mark.parametrize("name", ["elman", "regression"])
+def test_a_loss_cell_with_zero_weight_on_its_loss(name):
+    """L = 0 * loss + sum(v * stateT): the backward's other branch (the loss's gradient 0)."""
+    cell, module, numpy_kernel = kernels(name)
+    params, inputs, state0, u, v = problem(cell, numpy_kernel)
+    _, got = gradients(cell, module, params, inputs, state0, u, v, True, weight=0.0)
+    _, want = gradients(cell, module, params, inputs, state0, u, v, False, weight=0.0)
+    assert max(relative(a, b) for a, b in zip(got, want)) < 1e-10
