@@ -8,7 +8,8 @@ torch.nn.LSTM (oneDNN's fused kernel); a user's autograd loop over torch.nn.LSTM
 and under torch.compile; the generated jax module under jax.jit(jax.grad); a user's
 jax.lax.scan loop under jax.jit(jax.grad). Each row: median of ``--repeats`` timed runs after
 two warm-up runs (compilation excluded), each after a short pause (``--settle``) so that the
-other libraries' spinning threads settle. A row whose library is missing or fails says why.
+other libraries' spinning threads settle; ``--clock cpu`` times the CPU time of all threads
+instead of the wall time (the work done; steadier on a busy machine). A row whose library is missing or fails says why.
 Prints Markdown; the figures move by 10 to 20% between runs on a shared machine.
 """
 from __future__ import annotations
@@ -26,15 +27,21 @@ from derive.cells import get_cell  # noqa: E402
 from derive.codegen import load_module  # noqa: E402
 
 
+CLOCKS = {"wall": time.perf_counter,
+          # the CPU time of all the process's threads: the work done, robust on a busy machine
+          "cpu": time.process_time}
+clock = CLOCKS["wall"]
+
+
 def timed(fn, repeats: int, settle: float) -> float:
     fn()
     fn()
     times = []
     for _ in range(repeats):
         time.sleep(settle)
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -119,11 +126,15 @@ def main() -> None:
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--settle", type=float, default=0.2)
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time, or the CPU time of all threads (on a busy machine)")
     args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
     T, B, I, H = args.size
     dtype = np.dtype(args.dtype).type
     print(f"lstm forward + backward, T={T} B={B} I={I} H={H} {args.dtype}, median of "
-          f"{args.repeats}\n")
+          f"{args.repeats}, {args.clock} time\n")
     print("| implementation | ms |\n|---|---|")
     print(f"| NumPy, generated | {1e3 * timed(numpy_generated(T, B, I, H, dtype), args.repeats, args.settle):.1f} |")
     for rows in (torch_rows, jax_rows):
