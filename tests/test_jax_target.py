@@ -9,6 +9,7 @@ import pytest
 from derive.codegen import generate_module, load_module
 
 import oracles
+from zoo import CELLS, problem, swish_cell
 
 jax = pytest.importorskip("jax", reason="jax is an optional test dependency: "
                                         "pip install -e '.[jax]'")
@@ -16,7 +17,6 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 from jax.test_util import check_grads  # noqa: E402
 
-from test_torch_target import CELLS, problem  # noqa: E402  (the same cells and problems)
 
 _modules = {}
 
@@ -126,3 +126,11 @@ def test_state0_is_checked():
     params = module.init_params(3, 4)
     with pytest.raises(ValueError, match=r"state0: unexpected 's'; the states are h, c"):
         module.forward(params, jnp.zeros((2, 1, 3)), {"s": jnp.zeros((1, 4))})
+
+
+def test_a_user_registered_activation():
+    """Its NumPy source read with jnp.; against numerical differences."""
+    k = load_module(swish_cell(), "jax")
+    params = k.init_params(3, 4, dtype=jnp.float64)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((3, 2, 3)))
+    check_grads(lambda p: k.forward(p, x)[0].sum(), (params,), order=1, modes=["rev"])
