@@ -1,9 +1,17 @@
 """User cells for the kernel tests of every target: written with the front end (``@cell``) or
 built from the IR, together covering every operation the IR accepts (each activation of the
 table, exp, log, powers, softmax, sums over units, both losses), several inputs, sizes other
-than I and H, and names that clash with the generated code's own."""
-from bptt import (Cell, CellBuilder, cell, cross_entropy, exp, log, sigmoid, softmax,
-                  squared_error, t, tanh)
+than I and H, and names that clash with the generated code's own; ``CELLS`` (these, the
+built-in cells, one cell per activation of the table) and ``problem`` (float64 data for one)
+are shared by the tests of every target."""
+import numpy as np
+import sympy as sp
+
+from derive.cells import get_cell
+from derive.derivation import loss_assumptions
+from bptt import (cell, cross_entropy, exp, log, sigmoid, softmax, squared_error,  # noqa: F401
+                  tanh)
+from derive.ir import ACTIVATIONS, Cell, CellBuilder, UnitSum, activation, base_name, t
 
 
 @cell(source="Zhou et al. 2016", description="minimal gated unit")
@@ -70,6 +78,20 @@ def clash(x, range, dx, U, b, np):
     return range
 
 
+@cell(description="sizes named B and sizes, an input named dtype, a quantity named H",
+      inputs=("x", "dtype"))
+def odd_names(x: "B", dtype: "I", H: "sizes", W: ("sizes", "B"), V: ("sizes", "I"),
+              U: ("sizes", "sizes"), b: ("sizes",)):
+    H = tanh(W @ x + V @ dtype + U @ H + b)
+    return H
+
+
+@cell(description="a state whose values the backward pass never reads")
+def accumulator(x, s, W, b):
+    s = s + tanh(W @ x + b) / 2
+    return s
+
+
 def activation_cell(f) -> Cell:
     """h = f(W x + U h + b) for one activation of the table."""
     c = CellBuilder(f"act-{f.__name__}", "test", f"the {f.__name__} activation")
@@ -79,6 +101,36 @@ def activation_cell(f) -> Cell:
     return c.build("h")
 
 
+def swish_cell():
+    """A cell of an activation added with one call (ir.activation), no row in any target's
+    table."""
+    swish = next((f for f in ACTIVATIONS if f.__name__ == "swish_test"), None) or activation(
+        "swish_test", lambda a: a / (1 + sp.exp(-a)), numpy="({a} / (1 + np.exp(-{a})))",
+        numpy_prime="((1 + np.exp(-{a}) * (1 + {a})) / (1 + np.exp(-{a}))**2)")
+    return activation_cell(swish)
+
+
 USER = {"mgu": mgu, "elman": elman, "lstmp": lstmp, "elementwise": elementwise,
         "attention": attention, "two-inputs": two_inputs, "regression": regression,
-        "clash": clash}
+        "clash": clash, "odd-names": odd_names, "accumulator": accumulator}
+
+BUILTIN = ["rnn", "lstm", "gru", "graves-lstm"]
+CELLS = {**{n: (lambda n=n: get_cell(n)) for n in BUILTIN},
+         **{n: (lambda c=c: c) for n, c in USER.items()},
+         **{f"act-{f.__name__}": (lambda f=f: activation_cell(f)) for f in ACTIVATIONS}}
+SIZES = {"I": 3, "H": 4, "P": 2, "O": 5, "K": 2, "B": 2, "sizes": 5}
+
+
+def problem(cell, numpy_kernel, T=5, B=3, seed=0):
+    """float64 parameters, inputs (targets of a cross-entropy on the simplex), state0, and the
+    weights u, v of L = sum(u * y) + sum(v * stateT)."""
+    rng = np.random.default_rng(seed)
+    sizes = {n: SIZES[n] for n in cell.size_names}
+    params = numpy_kernel.init_params(sizes, seed=seed)
+    simplex = {base_name(a.args[0]) for a in loss_assumptions(cell) if isinstance(a, UnitSum)}
+    inputs = {x: (rng.dirichlet(np.ones(sizes[cell.size(x)]), (T, B)) if x in simplex else
+                  rng.standard_normal((T, B, sizes[cell.size(x)]))) for x in cell.inputs}
+    state0 = {s: rng.standard_normal((B, sizes[cell.size(s)])) for s in cell.state}
+    u = rng.standard_normal((T, B, sizes[cell.size(cell.output)]))
+    v = {s: rng.standard_normal((B, sizes[cell.size(s)])) for s in cell.state}
+    return params, inputs, state0, u, v

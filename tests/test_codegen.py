@@ -351,26 +351,33 @@ def test_module_docstring_holds_the_equations():
 
 # --- the step functions and their LaTeX ---------------------------------------------------------
 
-def _run_steps(m, params, x, state0, dy):
-    """Run forward_step and backward_step (column form) over one example."""
+def _run_steps(m, params, x, state0, dy, sizes=None, inputs=None):
+    """Run forward_step and backward_step (column form) over one example; ``inputs``: all the
+    cell's inputs by name (x alone by default)."""
     (T, _, I), H = x.shape, state0[m.STATE[0]].shape[1]
+    sizes = {"1": 1, **(sizes or {"I": I, "H": H})}
+    inputs = inputs or {"x": x}
     blocks = {k: v if v.ndim == 2 else v[:, None] for k, v in m.unpack(params).items()}
-    arrays = {"Delta": np.zeros((T + 2, H, 1))}
-    arrays["Delta"][1:T + 1] = dy[:, 0, :, None]
+    arrays = {"Delta": np.zeros((T + 2, sizes[m.SIZE_OF[m.OUTPUT]], 1))}
+    if dy is not None:
+        arrays["Delta"][1:T + 1] = dy[:, 0, :, None]
 
     def args(fn):
         out = {}
         for name in list(inspect.signature(fn).parameters)[1:]:
-            if name in blocks:
+            if name in arrays:
+                out[name] = arrays[name]
+            elif name in blocks:
                 out[name] = blocks[name]
             elif name.startswith("delta_") and name[6:] in blocks:      # a gradient
                 out[name] = arrays.setdefault(name, np.zeros_like(blocks[name[6:]]))
             else:
-                size = I if name in ("x", "delta_x") else H
+                size = sizes[m.SIZE_OF[name.removeprefix("delta_")]]
                 out[name] = arrays.setdefault(name, np.zeros((T + 2, size, 1)))
         return out
     forward_args = args(m.forward_step)
-    forward_args["x"][1:T + 1] = x[:, 0, :, None]
+    for name, a in inputs.items():
+        forward_args[name][1:T + 1] = a[:, 0, :, None]
     for s in m.STATE:
         forward_args[s][0] = state0[s][0, :, None]
     for step in range(1, T + 1):
@@ -531,3 +538,35 @@ def test_misuse_is_a_value_error_naming_the_argument(case):
     with pytest.raises(ValueError, match=message) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["lstmp", "attention", "elman", "two-inputs", "elementwise"])
+def test_step_functions_of_user_cells_compute_what_the_kernel_computes(name):
+    """The column-form step functions (rendered by latexify) with sizes other than I and H,
+    softmax, a loss and a second input."""
+    cell = kernel_cells.USER[name]
+    m = load_module(cell)
+    sizes = {"I": 3, "H": 4, "P": 2, "O": 5, "K": 2}
+    sizes = {n: sizes[n] for n in m.SIZES}
+    rng = np.random.default_rng(4)
+    params = m.init_params(sizes, seed=4)
+    inputs = {x: rng.dirichlet(np.ones(sizes[m.SIZE_OF[x]]), (5, 1)) if x in m.TARGETS else
+              rng.standard_normal((5, 1, sizes[m.SIZE_OF[x]])) for x in m.INPUTS}
+    state0 = {s: rng.standard_normal((1, sizes[m.SIZE_OF[s]])) for s in m.STATE}
+    out, _, cache = m.forward(params, *inputs.values(), state0)
+    dy = None if m.LOSS else rng.standard_normal(out.shape)
+    dparams, dx, _ = m.backward(params, cache, *([] if m.LOSS else [dy]))
+    dx = dx if isinstance(dx, tuple) else (dx,)
+    arrays = _run_steps(m, params, inputs["x"], state0, dy, sizes, inputs)
+    if m.LOSS:
+        assert abs(arrays[m.LOSS][1:-1].sum() - out) < 1e-12 * abs(out)
+    else:
+        np.testing.assert_allclose(arrays[m.OUTPUT][1:-1, :, 0], out[:, 0], rtol=1e-12,
+                                   atol=1e-14)
+    free = [x for x in m.INPUTS if x not in m.TARGETS]
+    for x, d in zip(free, dx):
+        np.testing.assert_allclose(arrays[f"delta_{x}"][1:-1, :, 0], d[:, 0], rtol=1e-12,
+                                   atol=1e-14)
+    for block, grad in m.unpack(dparams).items():
+        np.testing.assert_allclose(arrays[f"delta_{block}"].reshape(grad.shape), grad,
+                                   rtol=1e-12, atol=1e-14, err_msg=block)

@@ -9,6 +9,7 @@ import pytest
 from derive.codegen import generate_module, load_module
 
 import oracles
+from kernel_cells import CELLS, problem, swish_cell
 
 jax = pytest.importorskip("jax", reason="jax is an optional test dependency: "
                                         "pip install -e '.[jax]'")
@@ -16,7 +17,6 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 from jax.test_util import check_grads  # noqa: E402
 
-from test_torch_target import CELLS, problem  # noqa: E402  (the same cells and problems)
 
 _modules = {}
 
@@ -41,7 +41,7 @@ def loss_fn(cell, module, u, v, generated):
             out, stateT = module.run(params, *(inputs[x] for x in cell.inputs), state0)
         else:
             out, stateT = oracles.run(cell, "jax", params, inputs, state0)
-        head = out if cell.loss else jnp.sum(out * u)
+        head = 2.5 * out if cell.loss else jnp.sum(out * u)   # a loss's gradient other than 1
         return head + sum(jnp.sum(stateT[s] * v[s]) for s in cell.state)
     return L
 
@@ -68,6 +68,10 @@ def test_gradients_equal_jax_autodiff_of_a_plain_loop_and_the_numpy_kernel(name)
                                               {s: np.asarray(a) for s, a in state0.items()})
     dparams, dx, dstate0 = numpy_kernel.backward(np_params, cache, *(() if cell.loss else (u,)),
                                                  v)
+    if cell.loss:   # the NumPy kernel's L is the plain sum; the state term is not scaled
+        dparams, dstate0 = ({k: 2.5 * a for k, a in d.items()} for d in
+                            numpy_kernel.backward(np_params, cache, {s: v[s] / 2.5 for s in v})
+                            [::2])
     assert max(relative(got[0][k], dparams[k]) for k in dparams) < 1e-10
     assert max(relative(got[2][s], dstate0[s]) for s in dstate0) < 1e-10
 
@@ -122,3 +126,11 @@ def test_state0_is_checked():
     params = module.init_params(3, 4)
     with pytest.raises(ValueError, match=r"state0: unexpected 's'; the states are h, c"):
         module.forward(params, jnp.zeros((2, 1, 3)), {"s": jnp.zeros((1, 4))})
+
+
+def test_a_user_registered_activation():
+    """Its NumPy source read with jnp.; against numerical differences."""
+    k = load_module(swish_cell(), "jax")
+    params = k.init_params(3, 4, dtype=jnp.float64)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((3, 2, 3)))
+    check_grads(lambda p: k.forward(p, x)[0].sum(), (params,), order=1, modes=["rev"])

@@ -9,21 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derive.cells import get_cell
 from derive.codegen import generate_module, load_module
-from derive.derivation import loss_assumptions
-from derive.ir import ACTIVATIONS, UnitSum, base_name
 
 import oracles
-import kernel_cells
+from kernel_cells import CELLS, problem, swish_cell
 
 torch = pytest.importorskip("torch")
 
-BUILTIN = ["rnn", "lstm", "gru", "graves-lstm"]
-CELLS = {**{n: (lambda n=n: get_cell(n)) for n in BUILTIN},
-         **{n: (lambda c=c: c) for n, c in kernel_cells.USER.items()},
-         **{f"act-{f.__name__}": (lambda f=f: kernel_cells.activation_cell(f)) for f in ACTIVATIONS}}
-SIZES = {"I": 3, "H": 4, "P": 2, "O": 5, "K": 2}
 _modules = {}
 
 
@@ -34,27 +26,14 @@ def kernels(name):
     return _modules[name]
 
 
-def problem(cell, numpy_kernel, T=5, B=3, seed=0):
-    """float64 parameters, inputs (targets of a cross-entropy on the simplex), state0, and the
-    weights u, v of L = sum(u * y) + sum(v * stateT)."""
-    rng = np.random.default_rng(seed)
-    sizes = {n: SIZES[n] for n in cell.size_names}
-    params = numpy_kernel.init_params(sizes, seed=seed)
-    simplex = {base_name(a.args[0]) for a in loss_assumptions(cell) if isinstance(a, UnitSum)}
-    inputs = {x: (rng.dirichlet(np.ones(sizes[cell.size(x)]), (T, B)) if x in simplex else
-                  rng.standard_normal((T, B, sizes[cell.size(x)]))) for x in cell.inputs}
-    state0 = {s: rng.standard_normal((B, sizes[cell.size(s)])) for s in cell.state}
-    u = rng.standard_normal((T, B, sizes[cell.size(cell.output)]))
-    v = {s: rng.standard_normal((B, sizes[cell.size(s)])) for s in cell.state}
-    return params, inputs, state0, u, v
-
-
 def tensors(arrays):
     return {k: torch.tensor(a, requires_grad=True) for k, a in arrays.items()}
 
 
-def loss_of(cell, out, stateT, u, v):
-    head = out if cell.loss else (out * torch.from_numpy(u)).sum()
+def loss_of(cell, out, stateT, u, v, weight=2.5):
+    """sum(u * y) + sum(v * stateT); a loss cell's summed loss weighted (so that its
+    backward is called with a gradient other than 1)."""
+    head = weight * out if cell.loss else (out * torch.from_numpy(u)).sum()
     return head + sum((stateT[s] * torch.from_numpy(v[s])).sum() for s in cell.state)
 
 
@@ -64,7 +43,7 @@ def relative(a, b):
     return 0.0 if scale == 0 else float(np.abs(a - b).max() / scale)
 
 
-def gradients(cell, module, params, inputs, state0, u, v, generated):
+def gradients(cell, module, params, inputs, state0, u, v, generated, weight=2.5):
     """L and its gradients (params, free inputs, state0), by the generated BPTT or by torch
     autograd of the plain loop."""
     P, X, S = tensors(params), tensors(inputs), tensors(state0)
@@ -74,7 +53,7 @@ def gradients(cell, module, params, inputs, state0, u, v, generated):
         stateT = dict(zip(cell.state, states))
     else:
         out, stateT = oracles.run(cell, "torch", P, X, S)
-    L = loss_of(cell, out, stateT, u, v)
+    L = loss_of(cell, out, stateT, u, v, weight)
     free = [X[x] for x in cell.inputs if x not in cell.targets]
     grads = torch.autograd.grad(L, [*P.values(), *free, *S.values()])
     return float(L.detach()), [g.numpy() for g in grads]
@@ -92,6 +71,8 @@ def test_gradients_equal_autograd_of_a_plain_loop_and_the_numpy_kernel(name):
     # the NumPy kernel: same loss, same gradients
     out, stateT, cache = numpy_kernel.forward(params, *inputs.values(), state0)
     dy = () if cell.loss else (u,)
+    if cell.loss:   # the NumPy kernel's L is the plain sum: compare with weight 1
+        _, got = gradients(cell, module, params, inputs, state0, u, v, True, weight=1.0)
     dparams, dx, dstate0 = numpy_kernel.backward(params, cache, *dy, v)
     dx = dx if isinstance(dx, tuple) else (dx,)
     numpy_grads = [*dparams.values(), *dx, *dstate0.values()]
@@ -198,3 +179,27 @@ def test_graves_lstm_module_gradients_equal_autograd():
     for k, v in net.named_parameters():
         assert relative(v.grad, params[k].grad) < 1e-10, k
     assert relative(x.grad, x_ref.grad) < 1e-10
+
+
+def test_a_user_registered_activation_works_in_numpy_and_torch():
+    """An activation added with one call (ir.activation) has no row in the torch table: its
+    NumPy source is read with torch.; checked against central differences (NumPy) and
+    gradcheck (torch)."""
+    from verify.numeric import check_numeric
+    cell = swish_cell()
+    assert check_numeric(cell).ok
+    module = load_module(cell, "torch")
+    rng = np.random.default_rng(0)
+    flat = [torch.tensor(rng.standard_normal(shape), requires_grad=True)
+            for shape in [(3, 2, 3), (2, 4), *module.param_shapes(3, 4).values()]]
+    assert torch.autograd.gradcheck(module.BPTT.apply, flat, eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["elman", "regression"])
+def test_a_loss_cell_with_zero_weight_on_its_loss(name):
+    """L = 0 * loss + sum(v * stateT): the backward's other branch (the loss's gradient 0)."""
+    cell, module, numpy_kernel = kernels(name)
+    params, inputs, state0, u, v = problem(cell, numpy_kernel)
+    _, got = gradients(cell, module, params, inputs, state0, u, v, True, weight=0.0)
+    _, want = gradients(cell, module, params, inputs, state0, u, v, False, weight=0.0)
+    assert max(relative(a, b) for a, b in zip(got, want)) < 1e-10

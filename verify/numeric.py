@@ -202,6 +202,6 @@ def check_numeric(cell: Cell, module: ModuleType | None = None, steps: int = 4, 
     errors.append(("random direction", relative_error(analytic, numeric)))
 
     rows = tuple(Row(q, e, bool(e < tolerance)) for q, e in errors)
-    setup = (f"central differences in float64, eps {eps:g}; T={steps}, B={batch}, "
+    setup = (f"central differences in float64, eps {eps:g}; T={steps}, batch {batch}, "
              f"{', '.join(f'{n}={k}' for n, k in sizes.items())}, seed {seed}")
     return NumericReport(cell.name, rows, tolerance, setup)

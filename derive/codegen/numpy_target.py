@@ -838,7 +838,8 @@ class ModuleWriter:
             "computes one",
             f"STATE = {tuple(p.name(s) for s in c.state)!r}",
             f"OUTPUT = {p.name(c.output)!r}",
-            f"SIZE_OF = {({p.name(q): self.public_size(q) for q in (*c.inputs, *c.state, c.output)})!r}",
+            f"SIZE_OF = {({p.name(q): self.public_size(q) for q in (*c.inputs, *c.quantities)})!r}"
+            "  # the size name of each input and quantity",
             "",
             "",
             "def param_shapes(*sizes, **named):",

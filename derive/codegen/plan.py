@@ -25,13 +25,16 @@ from ..printers import PlainPrinter
 AS_TANH: dict[type, tuple[float, float]] = {sigmoid: (0.5, 0.5), tanh: (1.0, 0.0)}
 # Names the generated modules (every target) use themselves; a cell's names that clash with
 # them, with Python's keywords or builtins, are renamed inside the generated code.
-RESERVED = {"np", "torch", "jax", "jnp", "lax", "nn", "math", "T", "B", "t", "dy", "dx",
-            "params", "cache", "state0", "stateT", "dstateT", "dstate0", "dparams", "dtype",
-            "sigma", "outer", "Delta", "sizes", "ctx", "self", "carry",
-            "forward", "backward", "unpack", "param_shapes", "init_params", "forward_step",
-            "backward_step", "CELL", "STATE", "OUTPUT", "SIZES", "INPUTS", "TARGETS", "LOSS",
-            "SIZE_OF", "PARAMS", "device", "grads", "xs", "ys", "dloss", "with_state", "without", "prev", "v0", "vm", "vp", "dn", "out",
-            "step", "zero", "base", "full", "dparams", "edge"}
+RESERVED = {
+    "np", "torch", "jax", "jnp", "T", "B", "t", "sizes", "dtype", "params", "inputs", "state0",
+    "stateT", "dstateT", "dstate0", "dparams", "cache", "dy", "dx", "dloss", "Delta",
+    "sigma", "outer", "softmax",                                    # NumPy helpers
+    "ctx", "self", "grads", "with_state", "without",                # torch
+    "saved", "residuals", "cotangents", "prev", "xs", "ys", "step", "v0", "vm", "vp", "dn",
+    "out", "zero", "base", "full",                                  # jax
+    "forward", "backward", "unpack", "param_shapes", "init_params", "forward_step",
+    "backward_step", "run", "CELL", "STATE", "OUTPUT", "SIZES", "INPUTS", "TARGETS", "LOSS",
+    "SIZE_OF", "PARAMS"}
 
 
 def clashes(name: str) -> bool:
