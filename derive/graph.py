@@ -154,7 +154,11 @@ def forward_graph(cell: Cell, steps: int = 3, notation: str = "vector"):
                 kind = "output" if eq.name == cell.output else "state" if eq.name in state \
                     else "quantity"
                 box.node(_node(eq.name, step), label(eq.lhs, step), **NODES[kind])
-    _in_order(dot, [_node(cell.inputs[0], step) for step in range(1, steps + 1)])
+    # what each step reads (its inputs, the state handed over) in one row, step by step: with
+    # the inputs alone, Graphviz may swap the boxes of a cell with many state variables
+    _in_order(dot, [node for step in range(1, steps + 1) for node in
+                    [_node(s, f"{step - 1}in{step}") for s in state]
+                    + [_node(x, step) for x in cell.inputs]])
     dot.edge("params", _node(cell.inputs[0], 1), style="invis")  # the table above step 1
     for step in range(1, steps + 1):
         for s in state:
@@ -197,7 +201,8 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
     label = _Labels(cell, notation)
     dot = graphviz.Digraph(f"{cell.name}-backward", graph_attr=dict(
         GRAPH, label=f"{cell.name}: backward pass, t = {steps} down to 1 (red: terms from "
-                     f"step t+1; orange: the boundary, 0 at T+1 = {steps + 1})"),
+                     f"step t+1; orange: the boundary, 0 at T+1 = {steps + 1}"
+                     + (f"; green: L = sum over t of {cell.loss}^t" if cell.loss else "") + ")"),
         node_attr=FONT, edge_attr=FONT)
     state = {str(adjoint(s)) for s in cell.state}
 
@@ -206,6 +211,12 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                  if read is not None and read.base != Delta
                  and read.indices[0] != eq.lhs.indices[0]]
         return list(dict.fromkeys(names))
+
+    def seed(step: int) -> str:
+        if not cell.loss:
+            return label(Delta[t], step)
+        loss = label(sp.IndexedBase(cell.loss)[t], step)[1:-1]
+        return f"<∂L/∂{loss} = 1>"
 
     def handed(name: str, step: int) -> str:
         return _node(name, f"{step + 1}in{step}")
@@ -221,8 +232,8 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                 else:
                     box.node(handed(name, step), label(sp.IndexedBase(name)[t], step + 1),
                              **NODES["from next"])
-            if step:
-                box.node(_node(str(Delta), step), label(Delta[t], step), **NODES["above"])
+            if step:  # where the gradient enters: from the layer above, or the cell's loss
+                box.node(_node(str(Delta), step), seed(step), **NODES["above"])
             for eq in equations:
                 kind = "state" if eq.name in state else "quantity"
                 box.node(_node(eq.name, step), label(eq.lhs, step if step else None),
@@ -241,19 +252,23 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                     kind = "boundary" if step == steps else "term from t+1"
                 dot.edge(source, _node(eq.name, step),
                          label=label(term, step if step else None, eq.lhs), **EDGES[kind])
-    if layout == "columns":
-        _in_order(dot, [_node(str(Delta), step) for step in range(steps, 0, -1)])
+    def top(step: int) -> list[str]:
+        """The first row of a step's box: what it reads from step t+1, and the gradient in."""
+        equations = backward.adjoints if step else backward.initial
+        return [handed(name, step) for name in read_next(equations)] + (
+            [_node(str(Delta), step)] if step else [])
+    if layout == "columns":  # every box's first row in one row, t = T first (else Graphviz
+        # may reorder the boxes)
+        _in_order(dot, [node for step in range(steps, -1, -1) for node in top(step)])
     else:  # one box below the other: each box's first row below every node of the box above
         for step in range(steps, -1, -1):
-            equations = backward.adjoints if step else backward.initial
-            top = [handed(name, step) for name in read_next(equations)]
-            top += [_node(str(Delta), step)] if step else []
+            top_row = top(step)
             with dot.subgraph() as row:
                 row.attr(rank="same")
-                for node in top:
+                for node in top_row:
                     row.node(node)
             for eq in backward.adjoints if step < steps else ():
-                dot.edge(_node(eq.name, step + 1), top[0], style="invis")
+                dot.edge(_node(eq.name, step + 1), top_row[0], style="invis")
     return dot
 
 
