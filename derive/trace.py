@@ -345,12 +345,12 @@ class _Writer:
         return name not in self.printer.notation.inline
 
 
-def _targets(tr: Trace) -> str:
+def _targets(tr: Trace, markdown: bool = False) -> str:
     """How the targets were drawn and what the derivation assumes of them."""
-    drawn = ", ".join(f"{z}^t" for z in tr.cell.targets)
+    drawn = ", ".join(f"${z}^{{t}}$" if markdown else f"{z}^t" for z in tr.cell.targets)
     one_hot = any(TARGET_DRAWS.get(type(f)) is _one_hot for eq in tr.cell.equations
                   for f in eq.rhs.atoms(LossBase))
-    assumed = "; ".join(tr.backward.assumptions)
+    assumed = "; ".join(f"`{a}`" if markdown else a for a in tr.backward.assumptions)
     how = "one-hot (one unit 1, the others 0)" if one_hot else "multiples of 0.1"
     return (f"The targets {drawn} are drawn {how}" + (f", as the derivation assumes: {assumed}"
                                                       if assumed else "") + ".")
@@ -437,7 +437,7 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
         ell = at_t(tr.cell.loss)
         loss_text = (f"The loss is $L = \\sum_t {ell}$, the loss the cell computes: no gradient "
                      f"arrives from a layer above, the backward pass starts from $\\partial L / "
-                     f"\\partial {ell} = 1$ at every step. {_targets(tr)} Parameters and the "
+                     f"\\partial {ell} = 1$ at every step. {_targets(tr, True)} Parameters and the "
                      f"other inputs are multiples of 0.1 so that every line can be redone by hand.")
     else:
         loss_text = (f"The loss is $L = \\sum_t \\Delta^t \\cdot {y}$ with $\\Delta^t = "
@@ -458,7 +458,8 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
                          f"{_numbers(tr.values.table[(s, 0)])} |")
     for step in range(1, tr.steps + 1):
         for name in tr.cell.inputs:
-            lines.append(f"| {step} | {math(w.tex(sp.IndexedBase(name)[t], step))} | input | "
+            role = "target" if name in tr.cell.targets else "input"
+            lines.append(f"| {step} | {math(w.tex(sp.IndexedBase(name)[t], step))} | {role} | "
                          f"{_numbers(tr.values.table[(name, step)], 1)} |")
         if not tr.cell.loss:
             lines.append(f"| {step} | {math(w.tex(Delta[t], step))} | from the layer above | "

@@ -138,6 +138,8 @@ def expand(markdown: str, page_uri: str) -> str:
 
 # --- the page of a cell ---------------------------------------------------------------------
 
+#: the worked example of a cell page: H = I = 1 and this for any other size name
+TRACE_OTHER = 2
 #: the sizes of the kernel example on a cell page: I and H, any other size name 2
 EXAMPLE_SIZES = {"I": 3, "H": 4}
 EXAMPLE_OTHER = 2
@@ -212,6 +214,10 @@ def cell_page(name: str) -> str:
     graphs = "\n".join(figure(page, name, backward, n) for n in notations(name)
                        for backward in (False, True))
     state = ", ".join(f"${s}^t$" for s in cell.state)
+    # the worked example at H = I = 1, any other size (P, K) 2: a softmax over one unit is 1
+    other_sizes = {n: TRACE_OTHER for n in cell.size_names if n not in ("H", "I")}
+    trace_options = "".join(f" --size {n}={v}" for n, v in other_sizes.items())
+    trace_sizes = ", ".join(f"{n} = {other_sizes.get(n, 1)}" for n in cell.size_names)
     return f"""# {name}
 
 {cell.description}. Source: {cell.source}.{also}
@@ -235,9 +241,9 @@ by the tool from the cell's forward equations when the site is built.
 
 ## A worked example
 
-??? example "`bptt trace {name} --format md`: T = 3, H = I = 1, every number (click to open)"
+??? example "`bptt trace {name}{trace_options} --format md`: T = 3, {trace_sizes}, every number (click to open)"
 
-{_indent(format_markdown(trace(cell), "vector"))}
+{_indent(format_markdown(trace(cell, sizes=other_sizes), "vector"))}
 
 ## Kernel API
 
