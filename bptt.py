@@ -136,7 +136,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.backward:
         dot = backward_graph(cell, steps=args.steps, notation=args.notation, layout=args.layout)
     else:
-        dot = forward_graph(cell, steps=args.steps, notation=args.notation)
+        dot = forward_graph(cell, steps=args.steps, notation=args.notation, layout=args.layout)
     write_output(graph_bytes(dot, fmt), args.output)
     return 0
 
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=3, help="time steps T (default 3)")
     p.add_argument("--backward", action="store_true",
                    help="the backward pass: one arrow per term of a derived recurrence")
-    p.add_argument("--layout", default="auto", help="backward steps side by side (columns), "
+    p.add_argument("--layout", default="auto", help="the steps side by side (columns), "
                    "one below the other (rows), or auto (columns for small cells)")
     p.add_argument("--notation", default="vector", help="vector (default) or graves")
     p.add_argument("-o", "--output", required=True,

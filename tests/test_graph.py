@@ -74,6 +74,15 @@ def test_backward_graph_has_one_arrow_per_term(name):
     assert "= 0>" in backward_graph(cell, steps).source
 
 
+def test_forward_layouts_draw_the_same_edges():
+    cell = get_cell("greff-fgr")
+    rows, columns = (edges(forward_graph(cell, 3, layout=k)) for k in ("rows", "columns"))
+    assert sorted(e[:2] for e in rows) == sorted(e[:2] for e in columns)
+    assert forward_graph(cell, 3).source == forward_graph(cell, 3, layout="rows").source
+    assert forward_graph(get_cell("lstm"), 3).source == forward_graph(
+        get_cell("lstm"), 3, layout="columns").source
+
+
 def test_layouts_draw_the_same_edges():
     cell = get_cell("lstm")
     rows, columns = (edges(backward_graph(cell, 3, layout=k)) for k in ("rows", "columns"))
@@ -158,8 +167,9 @@ def test_the_boxes_are_drawn_in_time_order(name):
     to bottom (rows), whatever the crossings Graphviz minimises."""
     from derive.graph import graph_bytes
     cell, steps = cell_by_name(name), 3
-    forward = graph_bytes(forward_graph(cell, steps), "svg").decode()
-    assert box_positions(forward, 0) == [1, 2, 3]
+    for layout, axis in (("columns", 0), ("rows", 1)):
+        svg = graph_bytes(forward_graph(cell, steps, layout=layout), "svg").decode()
+        assert box_positions(svg, axis) == [1, 2, 3], layout
     for layout, axis in (("columns", 0), ("rows", 1)):
         svg = graph_bytes(backward_graph(cell, steps, layout=layout), "svg").decode()
         assert box_positions(svg, axis) == [3, 2, 1, 0], layout

@@ -62,10 +62,20 @@ def graph_path(cell: str, backward: bool, notation: str) -> str:
     return f"graphs/{cell}-{kind}-{notation}.svg"
 
 
+#: a graph wider than this (points) with the steps side by side is drawn one step below the
+#: other: the page is about 700 pixels wide, and a wider picture shrinks its labels
+MAX_COLUMNS_WIDTH = 1000
+
+
 @lru_cache(maxsize=None)
 def graph_svg(cell: str, backward: bool, notation: str) -> bytes:
     draw = backward_graph if backward else forward_graph
-    return graph_bytes(draw(get_cell(cell), steps=STEPS, notation=notation), "svg")
+    svg = graph_bytes(draw(get_cell(cell), steps=STEPS, notation=notation), "svg")
+    width = re.search(rb'<svg width="(\d+)pt"', svg)
+    if width and int(width.group(1)) > MAX_COLUMNS_WIDTH:
+        svg = graph_bytes(draw(get_cell(cell), steps=STEPS, notation=notation, layout="rows"),
+                          "svg")
+    return svg
 
 
 def figure(page_uri: str, cell: str, backward: bool = False, notation: str = "vector") -> str:
@@ -190,8 +200,9 @@ def kernel_api(name: str) -> str:
     shapes = kernel.param_shapes(sizes)
     rows = "\n".join(f"| `{p}` | {shape} |" for p, shape in shapes.items())
     given = ", ".join(f"{n} = {v}" for n, v in sizes.items())
-    loss = (f" It computes its loss: `forward` returns L = the sum over t of "
-            f"{cell.loss}^t and `backward` needs no gradient from above." if cell.loss else "")
+    loss = (f" It computes its loss: `forward` returns L = the sum of `{cell.loss}[t]` over the "
+            f"steps and the batch, and `backward` needs no gradient from above." if cell.loss
+            else "")
     return f"""`bptt codegen {name} -o {name.replace('-', '_')}_kernel.py` writes a module that
 imports only NumPy. `STATE = {kernel.STATE!r}`, `OUTPUT = {kernel.OUTPUT!r}`, `SIZES =
 {kernel.SIZES!r}`.{loss} Its parameters for {given} (`param_shapes({sizes!r})`):
