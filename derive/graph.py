@@ -293,6 +293,10 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                     row.node(node)
             for eq in backward.adjoints if step < steps else ():
                 dot.edge(_node(eq.name, step + 1), top_row[0], style="invis")
+                if step and eq.name in state:  # each state's adjoint below its value at t+1:
+                    # the boxes stay one below the other instead of drifting to the right
+                    dot.edge(_node(eq.name, step + 1), _node(eq.name, step), style="invis",
+                             weight="10")
     return dot
 
 
