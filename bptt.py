@@ -165,9 +165,15 @@ def cmd_trace(args: argparse.Namespace) -> int:
                                ("--inputs", args.inputs, 4)):
         if not 1 <= value <= top:
             raise UsageError(f"{option} {value}: choose 1 to {top}")
+    sizes = {}
+    for item in args.size:
+        name, _, value = item.partition("=")
+        if not (name.isidentifier() and value.isdigit() and 1 <= int(value) <= 4):
+            raise UsageError(f"--size {item}: write NAME=N with N from 1 to 4 (e.g. --size P=2)")
+        sizes[name] = int(value)
     cell = load_cell(args.cell)
     example = trace(cell, steps=args.steps, hidden=args.hidden, inputs=args.inputs,
-                    seed=args.seed)
+                    seed=args.seed, sizes=sizes)
     write_output(FORMATS[args.format](example, args.notation), args.output)
     return 0
 
@@ -184,7 +190,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if args.backward:
         dot = backward_graph(cell, steps=args.steps, notation=args.notation, layout=args.layout)
     else:
-        dot = forward_graph(cell, steps=args.steps, notation=args.notation)
+        dot = forward_graph(cell, steps=args.steps, notation=args.notation, layout=args.layout)
     write_output(graph_bytes(dot, fmt), args.output)
     return 0
 
@@ -267,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=3, help="time steps T (default 3)")
     p.add_argument("--backward", action="store_true",
                    help="the backward pass: one arrow per term of a derived recurrence")
-    p.add_argument("--layout", default="auto", help="backward steps side by side (columns), "
+    p.add_argument("--layout", default="auto", help="the steps side by side (columns), "
                    "one below the other (rows), or auto (columns for small cells)")
     p.add_argument("--notation", default="vector", help="vector (default) or graves")
     p.add_argument("-o", "--output", required=True,
@@ -280,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=3, help="time steps T (default 3)")
     p.add_argument("--hidden", type=int, default=1, help="hidden size H (default 1)")
     p.add_argument("--inputs", type=int, default=1, help="input size I (default 1)")
+    p.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                   help="any other size of the cell (P, K, ...; default 1), e.g. --size K=3")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn numbers (default 0)")
     p.add_argument("--format", default="text", help="text (default), md or json")
     p.add_argument("--notation", default="vector", help="vector (default) or graves")

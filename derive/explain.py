@@ -64,6 +64,8 @@ class _Tex:
 
 def _path(cell: Cell, state: str, read: sp.Indexed | None, tex: _Tex) -> str:
     """Where one term of delta state^t comes from, in words."""
+    if read is None and cell.loss:
+        return f"the loss directly: dL/d{tex.quantity(cell.loss)} = 1 at step t"
     if read is None or read.base == Delta:
         return "the loss directly: the gradient from the layer above"
     of = {str(adjoint(q)): q for q in (*cell.inputs, *cell.quantities)}

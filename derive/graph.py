@@ -128,13 +128,28 @@ def _in_order(dot, nodes: list[str]) -> None:
         dot.edge(a, b, style="invis")
 
 
-def forward_graph(cell: Cell, steps: int = 3, notation: str = "vector"):
+#: the forward boxes side by side up to this many state variables, one below the other above
+FORWARD_COLUMNS_UP_TO = 2
+
+
+def _layout(layout: str, columns: bool) -> str:
+    if layout == "auto":
+        return "columns" if columns else "rows"
+    if layout not in ("columns", "rows"):
+        raise CellError(f"unknown graph layout {layout!r}; layouts: auto, columns, rows")
+    return layout
+
+
+def forward_graph(cell: Cell, steps: int = 3, notation: str = "vector", layout: str = "auto"):
     """The forward pass unrolled over ``steps`` steps, as a ``graphviz.Digraph``.
 
     Each step's box starts with what the step reads: its input and the state the previous step
     handed over (for step 1, the initial state); a thick blue arrow joins each state value to
-    its copy in the next step's box."""
+    its copy in the next step's box. ``layout``: ``columns`` (t = 1 on the left), ``rows``
+    (t = 1 on top, the state handed downwards) or ``auto`` (columns for cells with at most
+    :data:`FORWARD_COLUMNS_UP_TO` state variables)."""
     graphviz = _graphviz()
+    layout = _layout(layout, len(cell.state) <= FORWARD_COLUMNS_UP_TO)
     label = _Labels(cell, notation)
     dot = graphviz.Digraph(cell.name, graph_attr=dict(
         GRAPH, label=f"{cell.name}: forward pass, T = {steps} steps (blue: the state)"),
@@ -154,12 +169,28 @@ def forward_graph(cell: Cell, steps: int = 3, notation: str = "vector"):
                 kind = "output" if eq.name == cell.output else "state" if eq.name in state \
                     else "quantity"
                 box.node(_node(eq.name, step), label(eq.lhs, step), **NODES[kind])
-    _in_order(dot, [_node(cell.inputs[0], step) for step in range(1, steps + 1)])
+    def top(step: int) -> list[str]:
+        """The first row of a step's box: the state handed over, the inputs."""
+        return [_node(s, f"{step - 1}in{step}") for s in state] + [
+            _node(x, step) for x in cell.inputs]
+    if layout == "columns":  # every box's first row in one row, step by step (with the inputs
+        # alone, Graphviz may swap the boxes of a cell with many state variables)
+        _in_order(dot, [node for step in range(1, steps + 1) for node in top(step)])
+    else:  # one box below the other: each box's first row below every node of the box above
+        for step in range(1, steps + 1):
+            with dot.subgraph() as row:
+                row.attr(rank="same")
+                for node in top(step):
+                    row.node(node)
+            for eq in cell.equations if step > 1 else ():
+                if label.named(eq.name):
+                    dot.edge(_node(eq.name, step - 1), top(step)[0], style="invis")
+    handing = dict(EDGES["state"], constraint="true" if layout == "rows" else "false")
     dot.edge("params", _node(cell.inputs[0], 1), style="invis")  # the table above step 1
     for step in range(1, steps + 1):
         for s in state:
             if step > 1:
-                dot.edge(_node(s, step - 1), _node(s, f"{step - 1}in{step}"), **EDGES["state"])
+                dot.edge(_node(s, step - 1), _node(s, f"{step - 1}in{step}"), **handing)
         for eq in cell.equations:
             if not label.named(eq.name):
                 continue
@@ -189,15 +220,13 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
     (columns for small cells)."""
     graphviz = _graphviz()
     backward = backward or derive(cell)
-    if layout == "auto":
-        layout = "columns" if len(backward.adjoints) <= COLUMNS_UP_TO else "rows"
-    if layout not in ("columns", "rows"):
-        raise CellError(f"unknown graph layout {layout!r}; layouts: auto, columns, rows")
+    layout = _layout(layout, len(backward.adjoints) <= COLUMNS_UP_TO)
     handing = dict(EDGES["from t+1"], constraint="true" if layout == "rows" else "false")
     label = _Labels(cell, notation)
     dot = graphviz.Digraph(f"{cell.name}-backward", graph_attr=dict(
         GRAPH, label=f"{cell.name}: backward pass, t = {steps} down to 1 (red: terms from "
-                     f"step t+1; orange: the boundary, 0 at T+1 = {steps + 1})"),
+                     f"step t+1; orange: the boundary, 0 at T+1 = {steps + 1}"
+                     + (f"; green: L = sum over t of {cell.loss}^t" if cell.loss else "") + ")"),
         node_attr=FONT, edge_attr=FONT)
     state = {str(adjoint(s)) for s in cell.state}
 
@@ -206,6 +235,12 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                  if read is not None and read.base != Delta
                  and read.indices[0] != eq.lhs.indices[0]]
         return list(dict.fromkeys(names))
+
+    def seed(step: int) -> str:
+        if not cell.loss:
+            return label(Delta[t], step)
+        loss = label(sp.IndexedBase(cell.loss)[t], step)[1:-1]
+        return f"<∂L/∂{loss} = 1>"
 
     def handed(name: str, step: int) -> str:
         return _node(name, f"{step + 1}in{step}")
@@ -221,8 +256,8 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                 else:
                     box.node(handed(name, step), label(sp.IndexedBase(name)[t], step + 1),
                              **NODES["from next"])
-            if step:
-                box.node(_node(str(Delta), step), label(Delta[t], step), **NODES["above"])
+            if step:  # where the gradient enters: from the layer above, or the cell's loss
+                box.node(_node(str(Delta), step), seed(step), **NODES["above"])
             for eq in equations:
                 kind = "state" if eq.name in state else "quantity"
                 box.node(_node(eq.name, step), label(eq.lhs, step if step else None),
@@ -241,19 +276,27 @@ def backward_graph(cell: Cell, steps: int = 3, notation: str = "vector",
                     kind = "boundary" if step == steps else "term from t+1"
                 dot.edge(source, _node(eq.name, step),
                          label=label(term, step if step else None, eq.lhs), **EDGES[kind])
-    if layout == "columns":
-        _in_order(dot, [_node(str(Delta), step) for step in range(steps, 0, -1)])
+    def top(step: int) -> list[str]:
+        """The first row of a step's box: what it reads from step t+1, and the gradient in."""
+        equations = backward.adjoints if step else backward.initial
+        return [handed(name, step) for name in read_next(equations)] + (
+            [_node(str(Delta), step)] if step else [])
+    if layout == "columns":  # every box's first row in one row, t = T first (else Graphviz
+        # may reorder the boxes)
+        _in_order(dot, [node for step in range(steps, -1, -1) for node in top(step)])
     else:  # one box below the other: each box's first row below every node of the box above
         for step in range(steps, -1, -1):
-            equations = backward.adjoints if step else backward.initial
-            top = [handed(name, step) for name in read_next(equations)]
-            top += [_node(str(Delta), step)] if step else []
+            top_row = top(step)
             with dot.subgraph() as row:
                 row.attr(rank="same")
-                for node in top:
+                for node in top_row:
                     row.node(node)
             for eq in backward.adjoints if step < steps else ():
-                dot.edge(_node(eq.name, step + 1), top[0], style="invis")
+                dot.edge(_node(eq.name, step + 1), top_row[0], style="invis")
+                if step and eq.name in state:  # each state's adjoint below its value at t+1:
+                    # the boxes stay one below the other instead of drifting to the right
+                    dot.edge(_node(eq.name, step + 1), _node(eq.name, step), style="invis",
+                             weight="10")
     return dot
 
 

@@ -6,8 +6,14 @@ The IR is evaluated generically: each equation's right side becomes a NumPy func
 activations written in closed form by :func:`derive.ir.explicit` (so every row of
 ``ir.ACTIVATIONS`` works, including ones added later). Nothing here knows a particular cell.
 
-The loss is ``L = sum_t Delta^t . y^t`` for given vectors ``Delta^t`` (the gradient arriving
-from the layer above, ``y`` the cell output), so ``delta y^t`` starts from ``Delta^t``.
+The loss: a cell that computes its own (``Cell.loss``, e.g. ``cross_entropy(softmax(a), z)``)
+is trained on ``L = sum_t loss^t``; its backward pass starts from dL/dloss^t = 1 and its targets
+are drawn as the loss assumes (a cross-entropy's one-hot, summing exactly to 1). Any other cell
+gets ``L = sum_t Delta^t . y^t`` for drawn vectors ``Delta^t`` (the gradient arriving from the
+layer above, ``y`` the cell output), so ``delta y^t`` starts from ``Delta^t``.
+
+Every size name of the cell gets a value: ``H`` and ``I`` from ``hidden`` and ``inputs``, any
+other (``P``, ``K``, ...) from ``sizes``, else 1.
 
     >>> from derive import get_cell
     >>> tr = trace(get_cell("rnn"), steps=2)
@@ -26,17 +32,52 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from .derivation import Backward, adjoint, derive, gradient
-from .ir import Cell, CellError, Delta, Equation, MatVec, MatVecT, Outer, base_name, explicit, t
+from .derivation import Backward, adjoint, derive, gradient, loss_assumptions
+from .ir import (SCALAR, Cell, CellError, Delta, Equation, LossBase, MatVec, MatVecT, Outer,
+                 UnitSum, base_name, cross_entropy, explicit, t)
 
 #: NumPy meaning of the IR's vector operations (everything else is elementwise)
 VECTOR_OPS: dict[str, Callable] = {
     MatVec.__name__: lambda W, v: W @ v,
     MatVecT.__name__: lambda W, g: W.T @ g,
     Outer.__name__: np.outer,
+    UnitSum.__name__: np.sum,  # a softmax and a loss are written with it by ir.explicit
 }
 
-DEFAULT_SIZES = {"H": 1, "I": 1, "1": 1}
+#: the value of a size name that neither --hidden (H), --inputs (I) nor ``sizes`` gives
+OTHER_SIZE = 1
+
+
+def _one_hot(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """One unit 1, the others 0, at every step: a distribution, summing exactly to 1."""
+    steps, size = shape
+    return np.eye(size)[rng.integers(size, size=steps)]
+
+
+def _draw_any(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return _draw(rng, shape)
+
+
+#: how the targets of each loss are drawn: as the loss's derivation assumes (ir.LossBase.assumes)
+TARGET_DRAWS: dict[type[LossBase], Callable] = {cross_entropy: _one_hot}
+
+
+def size_values(cell: Cell, hidden: int = 1, inputs: int = 1,
+                sizes: dict[str, int] | None = None) -> dict[str, int]:
+    """A number for every size name of ``cell``: H = hidden, I = inputs, the others from
+    ``sizes`` (which may also set H and I), else 1. CellError for a name the cell does not use
+    or a value that is not a positive integer."""
+    sizes = dict(sizes or {})
+    unknown = sorted(set(sizes) - set(cell.size_names) - {"H", "I"})
+    if unknown:
+        raise CellError(f"trace: cell {cell.name!r} has no size {unknown[0]} (its sizes: "
+                        f"{', '.join(cell.size_names)})")
+    out = {"H": hidden, "I": inputs} | {n: OTHER_SIZE for n in cell.size_names
+                                        if n not in ("H", "I")} | sizes
+    for name, value in out.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise CellError(f"trace: size {name} = {value!r}: a size is a positive integer")
+    return out | {SCALAR: 1}
 
 
 def _reads(expr: sp.Expr) -> tuple[list[sp.Indexed], list[sp.Symbol]]:
@@ -70,6 +111,8 @@ class Values:
 
     def size(self, name: str) -> int:
         quantity = self.of_adjoint.get(name, name)
+        if name == str(Delta) and self.cell.loss:
+            raise CellError(f"trace: cell {self.cell.name!r} computes its loss: no Delta")
         if name == str(Delta):
             quantity = self.cell.output
         size = self.cell.size(quantity)
@@ -112,19 +155,22 @@ def _evaluate(values: Values, expr: sp.Expr, step: int, shape: tuple[int, ...]) 
 
 
 def loss(values: Values, deltas: dict[int, np.ndarray]) -> float:
-    """``L = sum_t Delta^t . y^t``."""
-    return float(sum(np.dot(deltas[k], values.table[(values.cell.output, k)])
-                     for k in range(1, values.steps + 1)))
+    """``L = sum_t loss^t`` for a cell that computes its loss, else ``L = sum_t Delta^t . y^t``."""
+    steps = range(1, values.steps + 1)
+    if values.cell.loss:
+        return float(sum(values.table[(values.cell.loss, k)].sum() for k in steps))
+    return float(sum(np.dot(deltas[k], values.table[(values.cell.output, k)]) for k in steps))
 
 
 @dataclass(frozen=True)
 class Term:
     """One term of an adjoint at one step: its IR expression (at general t), its value and
-    where it comes from ("layer above", "step t" or "step t+1", with the boundary marked)."""
+    where it comes from ("layer above", the loss at this step, "step t" or "step t+1", with
+    the boundary marked)."""
     expr: sp.Expr
     value: np.ndarray
     source: str
-    from_step: int | None  #: the step whose adjoint the term reads (None: the layer above)
+    from_step: int | None  #: the step whose adjoint the term reads (None: above, or the loss)
     boundary: bool = False  #: it reads an adjoint at T+1, which is 0
     read: sp.Indexed | None = None  #: the adjoint (or Delta) it reads, at the concrete step
     read_value: np.ndarray | None = None  #: that adjoint's value, computed before
@@ -180,7 +226,9 @@ def _terms(values: Values, eq: Equation, step: int, steps: int) -> AdjointStep:
     shape = (values.size(base_name(eq.lhs)),)
     terms = []
     for expr, read in adjoint_terms(eq.rhs):
-        if read is None or read.base == Delta:
+        if read is None and values.cell.loss:  # it carries dL/dloss^t = 1
+            source, from_step = f"the loss at this step (dL/d{values.cell.loss}^{step} = 1)", None
+        elif read is None or read.base == Delta:
             source, from_step = "layer above", None
         else:
             from_step = int(read.indices[0].subs(t, step))
@@ -201,25 +249,41 @@ def _draw(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return np.round(rng.uniform(-1, 1, shape), 1) + 0.0
 
 
+def draw_inputs(cell: Cell, rng: np.random.Generator, steps: int,
+                sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    """Every input over the steps: multiples of 0.1, a loss's targets as the loss assumes
+    (:data:`TARGET_DRAWS`); CellError if the drawn targets break an assumption of the
+    derivation (a loss whose targets need a draw that the table lacks)."""
+    draws = {base_name(f.args[1]): TARGET_DRAWS.get(type(f), _draw_any)
+             for eq in cell.equations for f in eq.rhs.atoms(LossBase)}
+    xs = {name: draws.get(name, _draw_any)(rng, (steps, sizes[cell.size(name)]))
+          for name in cell.inputs}
+    for side, value in loss_assumptions(cell).items():
+        if not (isinstance(side, UnitSum) and isinstance(side.args[0], sp.Indexed)
+                and side.args[0].indices == (t,)):
+            continue  # the same assumption at t-1 and t+1
+        name = base_name(side.args[0])
+        if not np.allclose(xs[name].sum(axis=1), float(value), rtol=0, atol=1e-12):
+            raise CellError(f"trace: the derivation assumes {sp.sstr(side)} = {value}, which "
+                            f"the drawn {name} does not satisfy; add its loss to TARGET_DRAWS")
+    return xs
+
+
 def trace(cell: Cell, steps: int = 3, hidden: int = 1, inputs: int = 1, seed: int = 0,
           state0: dict[str, np.ndarray] | None = None,
           sizes: dict[str, int] | None = None) -> Trace:
     """The numeric example of ``cell`` over ``steps`` steps at hidden size ``hidden`` and input
-    size ``inputs``: parameters, inputs and ``Delta^t`` drawn with ``seed`` (multiples of 0.1),
-    the initial state zero unless given."""
+    size ``inputs`` (other size names from ``sizes``, else 1): parameters, inputs and, for a
+    cell without a loss of its own, ``Delta^t`` drawn with ``seed`` (multiples of 0.1; a loss's
+    targets as it assumes), the initial state zero unless given."""
     if steps < 1:
         raise CellError(f"trace: --steps must be at least 1, got {steps}")
-    sizes = {**DEFAULT_SIZES, "H": hidden, "I": inputs, **(sizes or {})}
-    for prm in cell.params.values():
-        missing = [n for n in prm.shape if n not in sizes]
-        if missing:
-            raise CellError(f"trace: parameter {prm.name} has size {missing[0]}, which has no "
-                            f"value (known: {', '.join(sizes)})")
+    sizes = size_values(cell, hidden, inputs, sizes)
     rng = np.random.default_rng(seed)
     params = {p.name: _draw(rng, tuple(sizes[n] for n in p.shape)) for p in cell.params.values()}
-    xs = {name: _draw(rng, (steps, sizes[cell.size(name)])) for name in cell.inputs}
+    xs = draw_inputs(cell, rng, steps, sizes)
     out_size = sizes[cell.size(cell.output)]
-    deltas = {k: _draw(rng, (out_size,)) for k in range(1, steps + 1)}
+    deltas = {} if cell.loss else {k: _draw(rng, (out_size,)) for k in range(1, steps + 1)}
     state0 = state0 if state0 is not None else {
         s: np.zeros(sizes[cell.size(s)]) for s in cell.state}
     values = forward_values(cell, params, xs, state0, sizes)
@@ -281,16 +345,33 @@ class _Writer:
         return name not in self.printer.notation.inline
 
 
+def _targets(tr: Trace, markdown: bool = False) -> str:
+    """How the targets were drawn and what the derivation assumes of them."""
+    drawn = ", ".join(f"${z}^{{t}}$" if markdown else f"{z}^t" for z in tr.cell.targets)
+    one_hot = any(TARGET_DRAWS.get(type(f)) is _one_hot for eq in tr.cell.equations
+                  for f in eq.rhs.atoms(LossBase))
+    assumed = "; ".join(f"`{a}`" if markdown else a for a in tr.backward.assumptions)
+    how = "one-hot (one unit 1, the others 0)" if one_hot else "multiples of 0.1"
+    return (f"The targets {drawn} are drawn {how}" + (f", as the derivation assumes: {assumed}"
+                                                      if assumed else "") + ".")
+
+
 def _header(tr: Trace) -> list[str]:
-    out = tr.cell.output
-    zero = ", ".join(f"{s}^0" for s in tr.cell.state)
-    start = "zero" if all(not tr.values.table[(s, 0)].any() for s in tr.cell.state) else "given"
-    return [f"Worked example: {tr.cell.name}, T = {tr.steps} steps, "
-            + ", ".join(f"{k} = {v}" for k, v in tr.sizes.items() if k != "1")
-            + f", seed {tr.seed}",
-            f"Loss L = sum over t of Delta^t . {out}^t, with Delta^t = dL/d{out}^t from the "
-            f"layer above (drawn below). Initial state {zero}: {start}. Boundary: every "
-            f"adjoint at t = {tr.steps + 1} is 0.",
+    out, cell = tr.cell.output, tr.cell
+    zero = ", ".join(f"{s}^0" for s in cell.state)
+    start = "zero" if all(not tr.values.table[(s, 0)].any() for s in cell.state) else "given"
+    first = (f"Worked example: {cell.name}, T = {tr.steps} steps, "
+             + ", ".join(f"{k} = {tr.sizes[k]}" for k in cell.size_names) + f", seed {tr.seed}")
+    rest = (f"Initial state {zero}: {start}. Boundary: every adjoint at t = {tr.steps + 1} "
+            "is 0.")
+    if cell.loss:
+        return [first, f"Loss L = sum over t of {cell.loss}^t, the loss the cell computes: no "
+                f"gradient arrives from a layer above, the backward pass starts from "
+                f"dL/d{cell.loss}^t = 1 at every step. {rest}", _targets(tr),
+                "Parameters and the other inputs are multiples of 0.1 so that every line can "
+                "be redone by hand."]
+    return [first, f"Loss L = sum over t of Delta^t . {out}^t, with Delta^t = dL/d{out}^t from "
+            f"the layer above (drawn below). {rest}",
             "Parameters, inputs and Delta are multiples of 0.1 so that every line can be "
             "redone by hand."]
 
@@ -313,7 +394,8 @@ def format_text(tr: Trace, notation: str = "vector") -> str:
         for name in tr.cell.inputs:
             lines.append(f"    {text(w.tex(sp.IndexedBase(name)[t], step))} = "
                          f"{_numbers(tr.values.table[(name, step)], 1)}")
-        lines.append(f"    {text(w.tex(Delta[t], step))} = {_numbers(tr.deltas[step], 1)}")
+        if not tr.cell.loss:
+            lines.append(f"    {text(w.tex(Delta[t], step))} = {_numbers(tr.deltas[step], 1)}")
         for eq in tr.cell.equations:
             if w.named(eq.name, step):
                 lines.append(f"    {text(w.lhs(eq, step))} = {text(w.tex(eq.rhs, step, eq.lhs))}"
@@ -346,15 +428,25 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
 
     def math(s: str) -> str:
         return f"${s}$"
-    y = w.tex(sp.IndexedBase(tr.cell.output)[t], 0).replace("^{0}", "^{t}")
+    def at_t(name: str) -> str:
+        return w.tex(sp.IndexedBase(name)[t], 0).replace("^{0}", "^{t}")
+    y = at_t(tr.cell.output)
     state0 = ", ".join(w.tex(sp.IndexedBase(s)[t], 0) for s in tr.cell.state if w.named(s, 0))
     zero = all(not tr.values.table[(s, 0)].any() for s in tr.cell.state)
+    if tr.cell.loss:
+        ell = at_t(tr.cell.loss)
+        loss_text = (f"The loss is $L = \\sum_t {ell}$, the loss the cell computes: no gradient "
+                     f"arrives from a layer above, the backward pass starts from $\\partial L / "
+                     f"\\partial {ell} = 1$ at every step. {_targets(tr, True)} Parameters and the "
+                     f"other inputs are multiples of 0.1 so that every line can be redone by hand.")
+    else:
+        loss_text = (f"The loss is $L = \\sum_t \\Delta^t \\cdot {y}$ with $\\Delta^t = "
+                     f"\\partial L / \\partial {y}$, the gradient from the layer above, drawn like "
+                     f"the parameters and inputs as multiples of 0.1 so that every line can be "
+                     f"redone by hand.")
     lines = [_header(tr)[0] + ".", "",
-             f"The loss is $L = \\sum_t \\Delta^t \\cdot {y}$ with $\\Delta^t = \\partial L / "
-             f"\\partial {y}$, the gradient from the layer above, drawn like the parameters and "
-             f"inputs as multiples of 0.1 so that every line can be redone by hand. Initial state "
-             f"${state0}$: {'zero' if zero else 'given'}. Boundary: every adjoint at "
-             f"$t = T+1 = {tr.steps + 1}$ is 0.", "",
+             f"{loss_text} Initial state ${state0}$: {'zero' if zero else 'given'}. Boundary: "
+             f"every adjoint at $t = T+1 = {tr.steps + 1}$ is 0.", "",
              "**Parameters** (the same at every step): " + ", ".join(
                  math(f"{w.tex(tr.cell.params[p].symbol, 1)} = {_numbers(v, 1)}")
                  for p, v in tr.params.items()) + "."]
@@ -366,10 +458,12 @@ def format_markdown(tr: Trace, notation: str = "vector") -> str:
                          f"{_numbers(tr.values.table[(s, 0)])} |")
     for step in range(1, tr.steps + 1):
         for name in tr.cell.inputs:
-            lines.append(f"| {step} | {math(w.tex(sp.IndexedBase(name)[t], step))} | input | "
+            role = "target" if name in tr.cell.targets else "input"
+            lines.append(f"| {step} | {math(w.tex(sp.IndexedBase(name)[t], step))} | {role} | "
                          f"{_numbers(tr.values.table[(name, step)], 1)} |")
-        lines.append(f"| {step} | {math(w.tex(Delta[t], step))} | from the layer above | "
-                     f"{_numbers(tr.deltas[step], 1)} |")
+        if not tr.cell.loss:
+            lines.append(f"| {step} | {math(w.tex(Delta[t], step))} | from the layer above | "
+                         f"{_numbers(tr.deltas[step], 1)} |")
         for eq in tr.cell.equations:
             if w.named(eq.name, step):
                 lines.append(f"| {step} | {math(w.lhs(eq, step))} | "
@@ -411,6 +505,9 @@ def format_json(tr: Trace) -> str:
             "forward": [{"name": n, "step": k, "value": v.tolist()}
                         for (n, k), v in tr.values.table.items()
                         if not n.startswith("delta_") and n != str(Delta)],
+            "L": (f"sum over t of {tr.cell.loss}[t]" if tr.cell.loss
+                  else f"sum over t of Delta[t] . {tr.cell.output}[t]"),
+            "assumptions": list(tr.backward.assumptions),
             "Delta": {str(k): v.tolist() for k, v in tr.deltas.items()},
             "backward": [each(d) for d in tr.backward_steps],
             "initial": [each(d) for d in tr.initial],

@@ -2,10 +2,11 @@
 its path, the boundary; in Graves' notation and for a user's cell."""
 import re
 
+import pytest
 import sympy as sp
 
 from bptt import main
-from derive import CellBuilder, derive, get_cell, sigmoid, t, tanh
+from derive import CellBuilder, cell_names, derive, get_cell, sigmoid, t, tanh
 from derive.explain import explain
 from derive.trace import adjoint_terms
 
@@ -74,3 +75,24 @@ def test_markdown_and_command(capsys):
     assert r"    $$\epsilon_{s}^{t} = w_{c\omega} \delta_{\omega}^{t} + " in out
     assert r"**$s_{c}^{t}$: a state variable.**" in out
     assert main(["explain", "gru", "--format", "html"]) == 2
+
+
+@pytest.mark.parametrize("name", cell_names())
+def test_every_built_in_cell_is_explained_term_by_term(name):
+    """Every state variable gets its section, every term of its derived adjoint is listed once
+    with a path, and the loss is said as the cell defines it."""
+    cell = get_cell(name)
+    text = explain(cell)
+    backward = derive(cell)
+    sections = re.split(r"^(?=\S.*: (?:the output and )?a state variable\.$)", text, flags=re.M)[1:]
+    assert len(sections) == len(cell.state)
+    for state, block in zip(cell.state, sections):
+        terms = adjoint_terms(backward.adjoint_of(state).rhs)
+        assert f"changes L along {len(terms)} path" in block
+        assert len(re.findall(r"^\s+\d+\. .*: from ", block, re.M)) == len(terms)
+    if cell.loss:
+        assert f"L = sum over t = 1..T of {cell.loss}^t" in text and "Δ^t" not in text
+        assert all(a in text for a in backward.assumptions)
+    else:
+        assert "Δ^t = ∂L/∂" in text
+    assert main(["explain", name, "--format", "md"]) == 0

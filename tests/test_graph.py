@@ -74,6 +74,15 @@ def test_backward_graph_has_one_arrow_per_term(name):
     assert "= 0>" in backward_graph(cell, steps).source
 
 
+def test_forward_layouts_draw_the_same_edges():
+    cell = get_cell("greff-fgr")
+    rows, columns = (edges(forward_graph(cell, 3, layout=k)) for k in ("rows", "columns"))
+    assert sorted(e[:2] for e in rows) == sorted(e[:2] for e in columns)
+    assert forward_graph(cell, 3).source == forward_graph(cell, 3, layout="rows").source
+    assert forward_graph(get_cell("lstm"), 3).source == forward_graph(
+        get_cell("lstm"), 3, layout="columns").source
+
+
 def test_layouts_draw_the_same_edges():
     cell = get_cell("lstm")
     rows, columns = (edges(backward_graph(cell, 3, layout=k)) for k in ("rows", "columns"))
@@ -142,3 +151,32 @@ def test_graph_bad_input(argv, tmp_path, monkeypatch, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+def box_positions(svg: str, axis: int) -> list[int]:
+    """The steps of the boxes (clusters) in the order Graphviz drew them along x (0) or y (1)."""
+    found = re.findall(r'<title>cluster_step(\d+)</title>\s*<path[^>]*d="M([\d.\-]+),([\d.\-]+)',
+                       svg)
+    return [int(step) for step, *xy in sorted(found, key=lambda f: float(f[1 + axis]))]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+@pytest.mark.parametrize("name", CELLS)
+def test_the_boxes_are_drawn_in_time_order(name):
+    """Forward: t = 1 .. T left to right; backward: t = T .. 0 left to right (columns) or top
+    to bottom (rows), whatever the crossings Graphviz minimises."""
+    from derive.graph import graph_bytes
+    cell, steps = cell_by_name(name), 3
+    for layout, axis in (("columns", 0), ("rows", 1)):
+        svg = graph_bytes(forward_graph(cell, steps, layout=layout), "svg").decode()
+        assert box_positions(svg, axis) == [1, 2, 3], layout
+    for layout, axis in (("columns", 0), ("rows", 1)):
+        svg = graph_bytes(backward_graph(cell, steps, layout=layout), "svg").decode()
+        assert box_positions(svg, axis) == [3, 2, 1, 0], layout
+
+
+def test_a_loss_cell_graph_starts_from_its_loss():
+    cell = get_cell("elman-softmax")
+    source = backward_graph(cell, 2).source
+    assert "∂L/∂loss<SUP>1</SUP> = 1" in source and "Δ" not in source
+    assert "L = sum over t of loss^t" in source

@@ -62,10 +62,20 @@ def graph_path(cell: str, backward: bool, notation: str) -> str:
     return f"graphs/{cell}-{kind}-{notation}.svg"
 
 
+#: a graph wider than this (points) with the steps side by side is drawn one step below the
+#: other: the page is about 700 pixels wide, and a wider picture shrinks its labels
+MAX_COLUMNS_WIDTH = 1000
+
+
 @lru_cache(maxsize=None)
 def graph_svg(cell: str, backward: bool, notation: str) -> bytes:
     draw = backward_graph if backward else forward_graph
-    return graph_bytes(draw(get_cell(cell), steps=STEPS, notation=notation), "svg")
+    svg = graph_bytes(draw(get_cell(cell), steps=STEPS, notation=notation), "svg")
+    width = re.search(rb'<svg width="(\d+)pt"', svg)
+    if width and int(width.group(1)) > MAX_COLUMNS_WIDTH:
+        svg = graph_bytes(draw(get_cell(cell), steps=STEPS, notation=notation, layout="rows"),
+                          "svg")
+    return svg
 
 
 def figure(page_uri: str, cell: str, backward: bool = False, notation: str = "vector") -> str:
@@ -138,27 +148,71 @@ def expand(markdown: str, page_uri: str) -> str:
 
 # --- the page of a cell ---------------------------------------------------------------------
 
+#: the worked example of a cell page: H = I = 1 and this for any other size name
+TRACE_OTHER = 2
+#: the sizes of the kernel example on a cell page: I and H, any other size name 2
+EXAMPLE_SIZES = {"I": 3, "H": 4}
+EXAMPLE_OTHER = 2
+
+
+def kernel_example(name: str) -> str:
+    """Python code that runs the generated kernel of ``name`` forward and backward, written for
+    the cell's sizes, inputs and loss (tests/test_site.py runs it)."""
+    from derive.trace import TARGET_DRAWS
+    from derive.ir import LossBase, base_name
+    cell = get_cell(name)
+    sizes = {n: EXAMPLE_SIZES.get(n, EXAMPLE_OTHER) for n in cell.size_names}
+    module = f"{name.replace('-', '_')}_kernel"
+    one_hot = {base_name(f.args[1]) for eq in cell.equations for f in eq.rhs.atoms(LossBase)
+               if type(f) in TARGET_DRAWS}
+    lines = ["import numpy as np", f"import {module} as k",
+             f"params = k.init_params({', '.join(f'{n}={v}' for n, v in sizes.items())}, seed=0)",
+             "rng = np.random.default_rng(0)"]
+    for x in cell.inputs:
+        size = cell.size(x)
+        if x in one_hot:
+            lines.append(f"{x} = np.eye({sizes[size]})[rng.integers({sizes[size]}, size=(5, 2))]"
+                         f"  # (T, B, {size}), one-hot targets")
+        else:
+            lines.append(f"{x} = rng.standard_normal((5, 2, {sizes[size]}))"
+                         f"{' ' * 8}# (T, B, {size})")
+    free = [x for x in cell.inputs if x not in cell.targets]
+    grads = ", ".join(f"d{x}" for x in free)
+    grads = f"({grads})" if len(free) > 1 else grads
+    args = ", ".join(cell.inputs)
+    if cell.loss:
+        lines += [f"loss, stateT, cache = k.forward(params, {args})"
+                  f"{' ' * 6}# L = the sum of {cell.loss}^t",
+                  f"dparams, {grads}, dstate0 = k.backward(params, cache)"
+                  "   # no dy: the loss is the cell's"]
+    else:
+        y = f"{cell.output}: (T, B, {cell.size(cell.output)})"
+        lines += [f"y, stateT, cache = k.forward(params, {args}){' ' * 6}# {y}",
+                  f"dparams, {grads}, dstate0 = k.backward(params, cache, dy=np.ones_like(y))"]
+    return "\n".join(lines) + "\n"
+
+
 def kernel_api(name: str) -> str:
     from derive.codegen import load_module
-    kernel = load_module(get_cell(name))
-    shapes = kernel.param_shapes(3, 4)
+    cell = get_cell(name)
+    kernel = load_module(cell)
+    sizes = {n: EXAMPLE_SIZES.get(n, EXAMPLE_OTHER) for n in kernel.SIZES}
+    shapes = kernel.param_shapes(sizes)
     rows = "\n".join(f"| `{p}` | {shape} |" for p, shape in shapes.items())
+    given = ", ".join(f"{n} = {v}" for n, v in sizes.items())
+    loss = (f" It computes its loss: `forward` returns L = the sum of `{cell.loss}[t]` over the "
+            f"steps and the batch, and `backward` needs no gradient from above." if cell.loss
+            else "")
     return f"""`bptt codegen {name} -o {name.replace('-', '_')}_kernel.py` writes a module that
-imports only NumPy. `STATE = {kernel.STATE!r}`, `OUTPUT = {kernel.OUTPUT!r}`; its parameters
-for input size I = 3 and hidden size H = 4 (`param_shapes(3, 4)`):
+imports only NumPy. `STATE = {kernel.STATE!r}`, `OUTPUT = {kernel.OUTPUT!r}`, `SIZES =
+{kernel.SIZES!r}`.{loss} Its parameters for {given} (`param_shapes({sizes!r})`):
 
 | parameter | shape |
 | --- | --- |
 {rows}
 
 ```python
-import numpy as np
-import {name.replace('-', '_')}_kernel as k
-params = k.init_params(input_size=3, hidden_size=4, seed=0)
-x = np.random.default_rng(0).standard_normal((5, 2, 3))        # (T, B, I)
-y, stateT, cache = k.forward(params, x)                           # y: (T, B, H)
-dparams, dx, dstate0 = k.backward(params, cache, dy=np.ones_like(y))
-```
+{kernel_example(name)}```
 """
 
 
@@ -171,6 +225,10 @@ def cell_page(name: str) -> str:
     graphs = "\n".join(figure(page, name, backward, n) for n in notations(name)
                        for backward in (False, True))
     state = ", ".join(f"${s}^t$" for s in cell.state)
+    # the worked example at H = I = 1, any other size (P, K) 2: a softmax over one unit is 1
+    other_sizes = {n: TRACE_OTHER for n in cell.size_names if n not in ("H", "I")}
+    trace_options = "".join(f" --size {n}={v}" for n, v in other_sizes.items())
+    trace_sizes = ", ".join(f"{n} = {other_sizes.get(n, 1)}" for n in cell.size_names)
     return f"""# {name}
 
 {cell.description}. Source: {cell.source}.{also}
@@ -194,9 +252,9 @@ by the tool from the cell's forward equations when the site is built.
 
 ## A worked example
 
-??? example "`bptt trace {name} --format md`: T = 3, H = I = 1, every number (click to open)"
+??? example "`bptt trace {name}{trace_options} --format md`: T = 3, {trace_sizes}, every number (click to open)"
 
-{_indent(format_markdown(trace(cell), "vector"))}
+{_indent(format_markdown(trace(cell, sizes=other_sizes), "vector"))}
 
 ## Kernel API
 
@@ -204,15 +262,7 @@ by the tool from the cell's forward equations when the site is built.
 
 ## Checking and comparing
 
-```
-bptt verify {name}          # against the unrolled network and finite differences
-bptt sheet {name} --format pdf -o {name}.pdf
-bptt compare {name} --notation vector --formula '{_own_formula(cell)}'
-```
-
-The last line asks whether a formula (here the cell's own state recurrence, as the derivation
-writes it) holds for this cell; paste a formula from a paper instead, with `--notation` set to
-the paper's notation (see the [user guide](../user-guide.md)).
+{checking(name)}
 """
 
 
@@ -220,10 +270,56 @@ def _indent(text: str) -> str:
     return "\n".join(("    " + line) if line else "" for line in text.splitlines())
 
 
-def _own_formula(cell) -> str:
+def shell_quoted(formula: str) -> str:
+    """The formula between single quotes for a POSIX shell."""
+    return "'" + formula.replace("'", "'\"'\"'") + "'"
+
+
+def compare_candidates(cell) -> list[str]:
+    """The cell's own equations as the sheets print them (vector notation), in the order a
+    page prefers to show one: the state adjoints, the other adjoints, the forward equations
+    (state first)."""
     from derive.printers import latex
-    eq = derive(cell).adjoint_of(cell.state[-1])
-    return latex(eq, cell=cell).replace("&=", "=").replace("'", "'\"'\"'")
+    backward = derive(cell)
+    states = [str(adjoint_of) for adjoint_of in cell.state]
+    adjoints = sorted(backward.adjoints, key=lambda eq: eq.name.removeprefix("delta_")
+                      not in states)
+    forward = sorted(cell.equations, key=lambda eq: eq.name not in cell.state)
+    return [latex(eq, cell=cell).replace("&=", "=") for eq in (*adjoints, *forward)]
+
+
+def compare_holds(name: str, formula: str) -> bool:
+    """Does `bptt compare NAME --notation vector --formula FORMULA` exit 0 and say it holds?"""
+    import contextlib
+    import io
+    from bptt import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["compare", name, "--notation", "vector", "--formula", formula])
+    return code == 0 and "1 of 1 hold" in out.getvalue()
+
+
+@lru_cache(maxsize=None)
+def compare_example(name: str) -> str | None:
+    """The first of the cell's own equations that `bptt compare` reads and says holds, tried
+    when the site is built (so a page never shows a failing example); None if none does."""
+    return next((f for f in compare_candidates(get_cell(name)) if compare_holds(name, f)), None)
+
+
+def checking(name: str) -> str:
+    commands = [f"bptt verify {name}          # against the unrolled network and finite "
+                "differences", f"bptt sheet {name} --format pdf -o {name}.pdf"]
+    formula = compare_example(name)
+    if formula is None:
+        return ("```\n" + "\n".join(commands) + "\n```\n\n`bptt compare` does not read this "
+                "cell's equations yet; paste a formula from a paper with `--notation` set to the "
+                "paper's notation (see the [user guide](../user-guide.md)).\n")
+    commands.append(f"bptt compare {name} --notation vector --formula {shell_quoted(formula)}")
+    return ("```\n" + "\n".join(commands) + "\n```\n\nThe last line asks whether a formula "
+            "(here one of the cell's own equations, as the derivation writes it, chosen when the "
+            "site was built among those `bptt compare` reads today) holds for this cell; paste a "
+            "formula from a paper instead, with `--notation` set to the paper's notation (see "
+            "the [user guide](../user-guide.md)).\n")
 
 
 # --- the tutorial notebook as a page, executed ------------------------------------------------
