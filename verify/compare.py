@@ -208,7 +208,10 @@ def reset_before_product(ref: Reference) -> Reference | None:
         for eq in cell.equations]
     if [eq.rhs for eq in equations] == [eq.rhs for eq in cell.equations]:
         return None
-    return Reference.of(_variant_cell(cell, equations, "reset before the product"))
+    try:
+        return Reference.of(_variant_cell(cell, equations, "reset before the product"))
+    except CellError:  # not conformable: r (W x) with x of another size than r has no W (r x)
+        return None
 
 
 def swapped_update(ref: Reference) -> Reference | None:
