@@ -129,9 +129,8 @@ def kept_adjoints(cell: Cell) -> set[str]:
 def named_values(cell: Cell) -> Callable[[sp.Expr], sp.Expr]:
     """Write a softmax by the quantity that holds it (y for softmax(a) where y = softmax(a)),
     so that the loss's dl/dy and the softmax rule cancel as in the textbooks."""
-    table = {shift(eq.rhs, k): shift(eq.lhs, k) for eq in cell.equations
-             if isinstance(eq.rhs, Softmax) for k in (-1, 1, 0)}  # a softmax of parameters
-    # only (no t in it) is the same at every shift: the unshifted row, written last, wins
+    # only as written: softmax(a[t-1]) is not y[t-1] at t = 1, where y[0] is no softmax
+    table = {eq.rhs: eq.lhs for eq in cell.equations if isinstance(eq.rhs, Softmax)}
     return lambda expr: expr.xreplace(table) if table else expr
 
 
