@@ -169,10 +169,18 @@ def derive(cell: Cell) -> Backward:
     assumed = loss_assumptions(cell)
     of = {adjoint(n): n for n in cell.inputs + cell.quantities}
 
+    def vanishes_beyond_T(expr: sp.Expr) -> bool:
+        """Every term carries an adjoint (or Delta), which the boundary makes 0 at T+1."""
+        return all(any(q.base in of or q.base == Delta for q in term.atoms(sp.Indexed))
+                   for term in sp.Add.make_args(expr))
+
     def fold(expr: sp.Expr) -> sp.Expr:
-        """Substitute the adjoints of folded quantities, at whatever step they are read."""
+        """Substitute the adjoints of folded quantities, at whatever step they are read; one read
+        at t+1 stays an adjoint where its value would not vanish at T+1 (the loss's adjoint 1
+        folded into it: step T+1 has no loss)."""
         expr = expr.replace(
-            lambda e: isinstance(e, sp.Indexed) and of.get(e.base) in folded,
+            lambda e: isinstance(e, sp.Indexed) and of.get(e.base) in folded and (
+                time_offset(e) == 0 or vanishes_beyond_T(folded[of[e.base]])),
             lambda e: shift(folded[of[e.base]], time_offset(e)))
         return expr.xreplace(assumed) if assumed else expr
 
@@ -184,12 +192,15 @@ def derive(cell: Cell) -> Backward:
         if name not in kept:
             folded[name] = fold(raw[name])
     # the kept ones last: one may read a folded adjoint at t+1 (a state read by one)
-    adjoints = [Equation(adjoint(n)[t], fold(raw[n])) for n in order if n in kept]
-    intermediate = [Equation(adjoint(n)[t], folded[n]) for n in order if n not in kept]
+    rhs = {n: fold(raw[n]) if n in kept else folded[n] for n in order}
     initial = [Equation(adjoint(s)[0], fold(sp.Add(*from_next[s])).subs(t, 0))
                for s in cell.state]
     gradients = [Equation(gradient(p), sp.Sum(fold(sp.Add(*into_param[p])), (t, 1, T)))
                  for p in cell.params]
+    read = [*rhs.values(), *(eq.rhs for eq in initial + gradients)]
+    kept |= {of[q.base] for e in read for q in e.atoms(sp.Indexed) if of.get(q.base) in folded}
+    adjoints = [Equation(adjoint(n)[t], rhs[n]) for n in order if n in kept]
+    intermediate = [Equation(adjoint(n)[t], rhs[n]) for n in order if n not in kept]
     assumptions = tuple(f"{sp.sstr(a)} = {sp.sstr(b)}" for a, b in assumed.items()
                         if a.has(t) and not a.has(t - 1) and not a.has(t + 1))
     return Backward(cell, tuple(adjoints), tuple(intermediate), tuple(initial), tuple(gradients),
