@@ -91,6 +91,7 @@ class _Scalars:
         self.adjoint_of: dict[sp.Symbol, sp.Symbol] = {}  # value symbol -> adjoint symbol
         self.value_of: dict[sp.Symbol, sp.Symbol] = {}    # adjoint symbol -> value symbol
         self.simplex = _simplex_targets(cell)  # target input -> what its units sum to
+        self.context: int | None = None  # units of the equation being read
 
     def size(self, name: str) -> int:
         return self.sizes[self.cell.size(name)]
@@ -178,8 +179,9 @@ class _Scalars:
         return _closed_forms().get(expr.func, expr.func)(*args)
 
     def units(self, v: sp.Expr, what: str) -> list[sp.Expr]:
-        """Every unit of the vector v."""
-        n = self.size_of(v)
+        """Every unit of the vector v; a constant (softmax(h - h) is softmax(0)) has the size
+        of the equation it is read in, elementwise operations keeping sizes."""
+        n = self.size_of(v) or self.context
         if n is None:
             raise _Unreadable(f"{what} of {v}, which is no vector")
         return [self.read(v, (m,)) for m in range(n)]
@@ -294,6 +296,7 @@ class _Graph:
         for k, equations in enumerate(unroll_forward(cell, steps), start=1):
             for eq in equations:
                 for j in range(s.size(eq.name)):
+                    s.context = s.size(eq.name)
                     node, expr = s.read(eq.lhs, (j,)), s.read(eq.rhs, (j,))
                     self.nodes[node] = expr
                     self.partials[node] = {a: sp.diff(expr, a) for a in expr.free_symbols}
@@ -556,6 +559,8 @@ class _Checker:
     def row(self, eq: Equation, k: int | None, kind: str) -> Row:
         try:
             targets = self.targets(eq)
+            self.scalars.context = self.scalars.size_of(eq.lhs) if isinstance(
+                eq.lhs, sp.Indexed) else self.scalars.shape(self.of_gradient[eq.name])[0]
             derived = [self.scalars.read(eq.rhs, ix) for ix, _ in targets]
             if all(self._exact(d, sym) for d, (_, sym) in zip(derived, targets)):
                 return Row(eq.name, k, kind, EXACT, True, 0.0, 0.0)
