@@ -66,3 +66,71 @@ def test_the_strategy_draws_every_operation():
                  " / ", " ** ", " @ ", "0.5", 'c: "', 'm: "', "('P', 'I')", "('K', "):
         assert word in text, word
     assert len(set(sources)) > 150
+
+
+# --- cells the property found wrong, kept as regressions (each failed before its fix) --------
+
+FOUND = {
+    # the loss's adjoint 1 folded into delta_q1 read at t+1: the recurrence at T read z[T+1]
+    "loss folded at t+1": '''
+def drawn(x, z: "H", h: "H", W1: ('K', 'I'), b2: "K"):
+    q2 = ((W1 @ x) + b2)
+    q1 = exp(h)
+    h = softplus(h)
+    y = softmax(q1)
+    loss = cross_entropy(y, z)
+    return y
+''',
+    # softmax(h[t-1]) named q1[t-1]: the initial adjoint read q1[0]
+    "softmax named at t-1": '''
+def drawn(x, h: "P", W1: ('P', 'I')):
+    h = softmax(h) + (W1 @ x)
+    q1 = softmax(h)
+    return h
+''',
+    # a softmax of parameters only named y[t+1]: the gradient read y[T+1]
+    "softmax of parameters": '''
+def drawn(x, z: "P", h: "H", W2: ('H', 'I'), b5: "P"):
+    h = sigmoid(h) + (W2 @ x)
+    y = softmax(sigmoid(b5))
+    loss = cross_entropy(y, z)
+    return y
+''',
+    # 0.5 read as a 15-digit float: the 50-digit points differed by 1e-16
+    "a number with a point": '''
+def drawn(x, z: "K", h: "K", W1: ('K', 'I'), W8: ('K', 'K')):
+    q3 = relu(log(sigmoid(h))) + (W1 @ x)
+    h = (W8 @ q3) + h
+    y = softmax((q3 + 0.5))
+    loss = squared_error(y, z)
+    return y
+''',
+    # softmax(h - h) is softmax(0) in the IR: no size of its own
+    "softmax of a constant": '''
+def drawn(x, h, W1, W2):
+    q1 = log(softmax(relu((h - h)))) + W2 @ x
+    h = tanh(W1 @ h) + q1 * h
+    return h
+''',
+    # exp/log split by expand: 74 s for this cell, now a few seconds
+    "slow expansion": '''
+def drawn(x, h: "P", c: "K", W1: ('P', 'I'), W2: ('K', 'K'), b3: "K", b4: "P", b5: "P",
+          b6: "P", W7: ('K', 'P'), W8: ('P', 'K'), b9: "P", W10: ('K', 'K')):
+    q3 = (3 * h + 3) + (W1 @ x)
+    c = ((W2 @ c) + ((c) ** 2 - b3 / 2))
+    q5 = (((b4 + h) + b5 * b6)) ** 2
+    q2 = (softmax(c) * (c + 0.5) + log(softmax(((W7 @ q5) - c))))
+    h = (W8 @ c)
+    q4 = softmax((softplus(b9)) ** 2)
+    q1 = (W10 @ q2)
+    return c
+''',
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_cells_the_property_found(name):
+    from random_cells import HEADER
+    cell = load(f"{HEADER}@cell{FOUND[name]}")
+    report = check_unrolled(cell, steps=2)
+    assert report.ok, report.format()
