@@ -13,6 +13,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from bptt import explain
+from derive.sheets import render
 from random_cells import cell_sources, load
 from verify.unrolled import check_unrolled
 
@@ -30,6 +32,18 @@ def test_derived_recurrences_equal_the_unrolled_derivative(source):
     report = check_unrolled(cell, steps=2)
     assert report.ok, f"{source}\n{report.format()}"
     assert not any(row.note for row in report.rows), report.format()
+
+
+@settings(SETTINGS, max_examples=max(EXAMPLES // 3, 10))
+@given(cell_sources())
+def test_every_drawn_cell_prints_as_a_sheet_and_explains_itself(source):
+    cell = load(source)
+    for fmt in ("tex", "md"):
+        text = render(cell, "vector", fmt, unrolled=2)
+        assert text.count(r"\delta") > len(cell.state)
+        for raw in ("Softmax", "UnitSum", "cross_entropy", "squared_error", "_prime"):
+            assert raw not in text, (raw, source)
+    assert "State variables" in explain(cell)
 
 
 # --- the kernel half of the property ------------------------------------------------------
