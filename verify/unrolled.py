@@ -324,14 +324,14 @@ class _Graph:
         reverse sweep over the whole unrolled graph."""
         for _ in range(KINK_TRIES):
             values = self._forward(rng)
-            if all(abs(_number(d.xreplace(values))) >= KINK_MARGIN for d in self.kinks):
+            if all(abs(_number(d, values)) >= KINK_MARGIN for d in self.kinks):
                 break
         total: dict[sp.Symbol, sp.Expr] = defaultdict(lambda: sp.S.Zero)
         for y, u in self.loss.items():
             total[y] += values.get(u, u)
         for node in reversed(self.nodes):  # every consumer of node comes later
             for arg, d in self.partials[node].items():
-                total[arg] += total[node] * _number(d.xreplace(values))
+                total[arg] += total[node] * _number(d, values)
         adjoints = {a: total[v] for v, a in self.scalars.adjoint_of.items()}
         return _Point(values | adjoints, dict(total))
 
@@ -350,7 +350,7 @@ class _Graph:
                     values[s.value(name, k, m)] = sp.Float(total * sp.Rational(w, sum(weights)),
                                                            _WORKING)
         for node, expr in self.nodes.items():
-            values[node] = _number(expr.xreplace(values))
+            values[node] = _number(expr, values)
         return values
 
 
@@ -372,8 +372,12 @@ class _Point:
     total: dict[sp.Symbol, sp.Expr]   #: dL/d(value symbol), parameters' entries included
 
 
-def _number(expr: sp.Expr) -> sp.Float:
-    value = expr.evalf(_WORKING)
+def _number(expr: sp.Expr, values: dict[sp.Symbol, sp.Expr]) -> sp.Float:
+    """expr at the point ``values``, in working precision."""
+    try:
+        value = expr.xreplace(values).evalf(_WORKING)
+    except OverflowError:  # exp(exp(exp(h))) over a few steps: no number at all
+        raise _Unreadable("its values overflow at random points (try fewer steps)") from None
     if value.free_symbols:
         raise _Unreadable(f"depends on {', '.join(sorted(map(str, value.free_symbols)))}")
     return value
@@ -588,7 +592,7 @@ class _Checker:
         ok, worst_abs, worst_rel = True, 0.0, 0.0
         for point in self.points():
             truth = point.total.get(target, sp.S.Zero)
-            gap = abs(_number(derived.xreplace(point.values)) - truth)
+            gap = abs(_number(derived, point.values) - truth)
             ok &= bool(gap <= TOLERANCE * max(abs(truth), 1))
             worst_abs = max(worst_abs, float(gap))
             worst_rel = max(worst_rel, float(gap / abs(truth)) if truth else
@@ -607,7 +611,10 @@ def _near_zero_somewhere(expr: sp.Expr, rng: random.Random) -> bool:
     proves it is not identically 0; True (or no number at all) leaves it to expand."""
     values = {s: sp.Float(sp.Rational(rng.randint(1, 10**6), 10**6), _WORKING)
               for s in sorted(expr.free_symbols, key=str)}
-    value = expr.xreplace(values).evalf(_WORKING)
+    try:
+        value = expr.xreplace(values).evalf(_WORKING)
+    except OverflowError:
+        return True
     return not value.is_number or not value.is_finite or bool(abs(value) < sp.Float("1e-30"))
 
 
