@@ -129,9 +129,8 @@ def kept_adjoints(cell: Cell) -> set[str]:
 def named_values(cell: Cell) -> Callable[[sp.Expr], sp.Expr]:
     """Write a softmax by the quantity that holds it (y for softmax(a) where y = softmax(a)),
     so that the loss's dl/dy and the softmax rule cancel as in the textbooks."""
-    table = {shift(eq.rhs, k): shift(eq.lhs, k) for eq in cell.equations
-             if isinstance(eq.rhs, Softmax) for k in (-1, 1, 0)}  # a softmax of parameters
-    # only (no t in it) is the same at every shift: the unshifted row, written last, wins
+    # only as written: softmax(a[t-1]) is not y[t-1] at t = 1, where y[0] is no softmax
+    table = {eq.rhs: eq.lhs for eq in cell.equations if isinstance(eq.rhs, Softmax)}
     return lambda expr: expr.xreplace(table) if table else expr
 
 
@@ -170,10 +169,18 @@ def derive(cell: Cell) -> Backward:
     assumed = loss_assumptions(cell)
     of = {adjoint(n): n for n in cell.inputs + cell.quantities}
 
+    def vanishes_beyond_T(expr: sp.Expr) -> bool:
+        """Every term carries an adjoint (or Delta), which the boundary makes 0 at T+1."""
+        return all(any(q.base in of or q.base == Delta for q in term.atoms(sp.Indexed))
+                   for term in sp.Add.make_args(expr))
+
     def fold(expr: sp.Expr) -> sp.Expr:
-        """Substitute the adjoints of folded quantities, at whatever step they are read."""
+        """Substitute the adjoints of folded quantities, at whatever step they are read; one read
+        at t+1 stays an adjoint where its value would not vanish at T+1 (the loss's adjoint 1
+        folded into it: step T+1 has no loss)."""
         expr = expr.replace(
-            lambda e: isinstance(e, sp.Indexed) and of.get(e.base) in folded,
+            lambda e: isinstance(e, sp.Indexed) and of.get(e.base) in folded and (
+                time_offset(e) == 0 or vanishes_beyond_T(folded[of[e.base]])),
             lambda e: shift(folded[of[e.base]], time_offset(e)))
         return expr.xreplace(assumed) if assumed else expr
 
@@ -185,12 +192,15 @@ def derive(cell: Cell) -> Backward:
         if name not in kept:
             folded[name] = fold(raw[name])
     # the kept ones last: one may read a folded adjoint at t+1 (a state read by one)
-    adjoints = [Equation(adjoint(n)[t], fold(raw[n])) for n in order if n in kept]
-    intermediate = [Equation(adjoint(n)[t], folded[n]) for n in order if n not in kept]
+    rhs = {n: fold(raw[n]) if n in kept else folded[n] for n in order}
     initial = [Equation(adjoint(s)[0], fold(sp.Add(*from_next[s])).subs(t, 0))
                for s in cell.state]
     gradients = [Equation(gradient(p), sp.Sum(fold(sp.Add(*into_param[p])), (t, 1, T)))
                  for p in cell.params]
+    read = [*rhs.values(), *(eq.rhs for eq in initial + gradients)]
+    kept |= {of[q.base] for e in read for q in e.atoms(sp.Indexed) if of.get(q.base) in folded}
+    adjoints = [Equation(adjoint(n)[t], rhs[n]) for n in order if n in kept]
+    intermediate = [Equation(adjoint(n)[t], rhs[n]) for n in order if n not in kept]
     assumptions = tuple(f"{sp.sstr(a)} = {sp.sstr(b)}" for a, b in assumed.items()
                         if a.has(t) and not a.has(t - 1) and not a.has(t + 1))
     return Backward(cell, tuple(adjoints), tuple(intermediate), tuple(initial), tuple(gradients),

@@ -15,7 +15,8 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from .ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, LossBase, MatVec, MatVecT,
-                 Outer, Weight, base_name, cross_entropy, sigmoid, squared_error, t, tanh)
+                 Outer, Softmax, UnitSum, Weight, base_name, cross_entropy, sigmoid,
+                 squared_error, t, tanh)
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ class TextbookLatexPrinter(LatexPrinter):
         if isinstance(base, sp.Function) and type(base) in ACTIVATIONS:
             name = self._function_name(base.func, base.args[0])
             return rf"{name}^{{{self._print(exp)}}}\left({self._print(base.args[0])}\right)"
-        if isinstance(base, sp.Indexed):
+        if isinstance(base, (sp.Indexed, MatVec, MatVecT, Softmax, UnitSum, LossBase)):
             return rf"\left({self._print(base)}\right)^{{{self._print(exp)}}}"
         return super()._print_Pow(e)
 

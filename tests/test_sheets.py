@@ -143,3 +143,13 @@ def test_explain_a_loss_cell_and_a_cell_with_several_sizes():
     assert "Sizes: x: I; i, f, g, o, c: H; h: P." in text
     assert "Δ^t = ∂L/∂h^t" in text
     assert "δc^(t+1) ⊙ f^(t+1): from step t+1: through c^(t+1)" in text
+
+
+def test_powers_of_vector_operations():
+    # (W h)^2 sent SymPy's printer into _print_MatVec(exp=...): found by the property test
+    from derive.ir import Weight
+    h = sp.IndexedBase("h")[t]
+    assert latex((Weight("W") @ h) ** 2) == r"\left(W h^{t}\right)^{2}"
+    assert latex(softmax(h) ** 3) == r"\left(\operatorname{softmax}\left(h^{t}\right)\right)^{3}"
+    assert latex(UnitSum(h) ** 2) == r"\left(\mathbf{1}^\top h^{t}\right)^{2}"
+    assert latex(1 / (Weight("W") @ h)) == r"\frac{1}{W h^{t}}"

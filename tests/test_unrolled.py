@@ -528,3 +528,22 @@ def test_softmax_cross_entropy_unrolled_derivative_matches_pytorch_autograd():
 def test_bad_sizes_raise_verify_error(kwargs, words):
     with pytest.raises(VerifyError, match=words):
         check_unrolled(lstmp, **kwargs)
+
+
+def test_values_that_overflow_are_a_named_failure_not_a_crash():
+    # exp(exp(exp(h))) unrolled over two steps: e^(e^(e^(3.8e6))) has no number (was an
+    # OverflowError from mpmath); the rows decided at points say so, the exact rows pass
+    from bptt import cell, cross_entropy, exp, softmax, softplus, tanh
+
+    @cell
+    def tower(x, z: "P", h: "P", W1: ("P", "I"), b2: "P"):
+        h = exp(exp(exp(h))) + (W1 @ x)
+        y = softmax(softplus(tanh(b2)))
+        loss = cross_entropy(y, z)
+        return y
+
+    report = check_unrolled(tower, steps=2)
+    assert [(row.where, row.note) for row in report.failures] == [
+        ("delta_b2", "derived gradient cannot be evaluated: its values overflow at random "
+                     "points (try fewer steps)")]
+    assert check_unrolled(tower, steps=1).ok

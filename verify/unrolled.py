@@ -91,6 +91,7 @@ class _Scalars:
         self.adjoint_of: dict[sp.Symbol, sp.Symbol] = {}  # value symbol -> adjoint symbol
         self.value_of: dict[sp.Symbol, sp.Symbol] = {}    # adjoint symbol -> value symbol
         self.simplex = _simplex_targets(cell)  # target input -> what its units sum to
+        self.context: int | None = None  # units of the equation being read
 
     def size(self, name: str) -> int:
         return self.sizes[self.cell.size(name)]
@@ -170,14 +171,17 @@ class _Scalars:
             if str(expr) not in self.cell.params:
                 raise _Unreadable(f"unknown symbol {expr}")
             return self.entry(str(expr), index)
+        if expr.is_Float:  # a number as written (0.5 -> 1/2): exact, never 15 digits
+            return sp.Rational(str(expr))
         if not expr.args:
             return expr
         args = (self.read(a, index) for a in expr.args)  # elementwise
         return _closed_forms().get(expr.func, expr.func)(*args)
 
     def units(self, v: sp.Expr, what: str) -> list[sp.Expr]:
-        """Every unit of the vector v."""
-        n = self.size_of(v)
+        """Every unit of the vector v; a constant (softmax(h - h) is softmax(0)) has the size
+        of the equation it is read in, elementwise operations keeping sizes."""
+        n = self.size_of(v) or self.context
         if n is None:
             raise _Unreadable(f"{what} of {v}, which is no vector")
         return [self.read(v, (m,)) for m in range(n)]
@@ -187,7 +191,7 @@ class _Scalars:
         if len(index) != 1 or not k.is_Integer:
             raise _Unreadable(f"vector {q} is read as a matrix entry")
         k, j = int(k), index[0]
-        if self.size(self.of_adjoint.get(name, name)) == 1:
+        if q.base != Delta and self.size(self.of_adjoint.get(name, name)) == 1:
             j = 0  # a scalar (the loss) broadcast over the units of a vector
         try:
             if q.base == Delta:
@@ -292,6 +296,7 @@ class _Graph:
         for k, equations in enumerate(unroll_forward(cell, steps), start=1):
             for eq in equations:
                 for j in range(s.size(eq.name)):
+                    s.context = s.size(eq.name)
                     node, expr = s.read(eq.lhs, (j,)), s.read(eq.rhs, (j,))
                     self.nodes[node] = expr
                     self.partials[node] = {a: sp.diff(expr, a) for a in expr.free_symbols}
@@ -319,14 +324,14 @@ class _Graph:
         reverse sweep over the whole unrolled graph."""
         for _ in range(KINK_TRIES):
             values = self._forward(rng)
-            if all(abs(_number(d.xreplace(values))) >= KINK_MARGIN for d in self.kinks):
+            if all(abs(_number(d, values)) >= KINK_MARGIN for d in self.kinks):
                 break
         total: dict[sp.Symbol, sp.Expr] = defaultdict(lambda: sp.S.Zero)
         for y, u in self.loss.items():
             total[y] += values.get(u, u)
         for node in reversed(self.nodes):  # every consumer of node comes later
             for arg, d in self.partials[node].items():
-                total[arg] += total[node] * _number(d.xreplace(values))
+                total[arg] += total[node] * _number(d, values)
         adjoints = {a: total[v] for v, a in self.scalars.adjoint_of.items()}
         return _Point(values | adjoints, dict(total))
 
@@ -345,7 +350,7 @@ class _Graph:
                     values[s.value(name, k, m)] = sp.Float(total * sp.Rational(w, sum(weights)),
                                                            _WORKING)
         for node, expr in self.nodes.items():
-            values[node] = _number(expr.xreplace(values))
+            values[node] = _number(expr, values)
         return values
 
 
@@ -367,8 +372,12 @@ class _Point:
     total: dict[sp.Symbol, sp.Expr]   #: dL/d(value symbol), parameters' entries included
 
 
-def _number(expr: sp.Expr) -> sp.Float:
-    value = expr.evalf(_WORKING)
+def _number(expr: sp.Expr, values: dict[sp.Symbol, sp.Expr]) -> sp.Float:
+    """expr at the point ``values``, in working precision."""
+    try:
+        value = expr.xreplace(values).evalf(_WORKING)
+    except OverflowError:  # exp(exp(exp(h))) over a few steps: no number at all
+        raise _Unreadable("its values overflow at random points (try fewer steps)") from None
     if value.free_symbols:
         raise _Unreadable(f"depends on {', '.join(sorted(map(str, value.free_symbols)))}")
     return value
@@ -536,6 +545,7 @@ class _Checker:
                               if eq.name in self.scalars.of_adjoint)
         self.of_gradient = {str(gradient(p)): p for p in graph.scalars.cell.params}
         self.count, self.seed = points, seed
+        self.probe = random.Random(seed + 1)  # the symbols' values for the exactness probe
         self._points: list[_Point] | None = None
         self.method = f"{points} points, {DIGITS} digits"
 
@@ -561,6 +571,8 @@ class _Checker:
     def row(self, eq: Equation, k: int | None, kind: str) -> Row:
         try:
             targets = self.targets(eq)
+            self.scalars.context = self.scalars.size_of(eq.lhs) if isinstance(
+                eq.lhs, sp.Indexed) else self.scalars.shape(self.of_gradient[eq.name])[0]
             derived = [self.scalars.read(eq.rhs, ix) for ix, _ in targets]
             if all(self._exact(d, sym) for d, (_, sym) in zip(derived, targets)):
                 return Row(eq.name, k, kind, EXACT, True, 0.0, 0.0)
@@ -577,7 +589,10 @@ class _Checker:
         # wrong equation reads) stands for its chain-rule expression
         folded = {a: graph.adjoint(s.value_of[a], self.keep) for a in derived.free_symbols
                   if a in s.value_of and s.quantity_of[s.value_of[a]] not in self.keep}
-        return sp.expand(derived.xreplace(folded) - graph.adjoint(target, self.keep)) == 0
+        difference = derived.xreplace(folded) - graph.adjoint(target, self.keep)
+        # expanding is costly where it cannot give 0 (softmax, fractions): a difference that is
+        # not 0 at a random point of its free symbols is not identically 0, so not exact
+        return _near_zero_somewhere(difference, self.probe) and _expands_to_zero(difference)
 
     def _at_points(self, derived: sp.Expr, target: sp.Symbol) -> tuple[bool, float, float]:
         """Whether derived equals the true dL/dtarget at every point, and the largest absolute
@@ -585,12 +600,30 @@ class _Checker:
         ok, worst_abs, worst_rel = True, 0.0, 0.0
         for point in self.points():
             truth = point.total.get(target, sp.S.Zero)
-            gap = abs(_number(derived.xreplace(point.values)) - truth)
+            gap = abs(_number(derived, point.values) - truth)
             ok &= bool(gap <= TOLERANCE * max(abs(truth), 1))
             worst_abs = max(worst_abs, float(gap))
             worst_rel = max(worst_rel, float(gap / abs(truth)) if truth else
                             (math.inf if gap else 0.0))
         return ok, worst_abs, worst_rel
+
+
+def _expands_to_zero(expr: sp.Expr) -> bool:
+    """Products and powers multiplied out; exp(a + b) and log(a b) left as they are (both sides
+    use the same closed forms, and splitting them costs more than it finds)."""
+    return sp.expand(expr, power_exp=False, power_base=False, log=False) == 0
+
+
+def _near_zero_somewhere(expr: sp.Expr, rng: random.Random) -> bool:
+    """Whether expr is 0 (to 30 of 60 digits) with its free symbols at random values: False
+    proves it is not identically 0; True (or no number at all) leaves it to expand."""
+    values = {s: sp.Float(sp.Rational(rng.randint(1, 10**6), 10**6), _WORKING)
+              for s in sorted(expr.free_symbols, key=str)}
+    try:
+        value = expr.xreplace(values).evalf(_WORKING)
+    except OverflowError:
+        return True
+    return not value.is_number or not value.is_finite or bool(abs(value) < sp.Float("1e-30"))
 
 
 def _entries(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
