@@ -506,6 +506,8 @@ def _as_sigmoid(expr: sp.Expr) -> sp.Expr:
 
 def _through_activations(expr: sp.Expr) -> sp.Expr:
     for f, rule in ACTIVATIONS.items():
+        if rule.through_output is None:  # relu': no closed form through its output
+            continue
         expr = expr.replace(rule.prime, lambda a, f=f, rule=rule: rule.through_output(f(a)))
     return expr
 

@@ -69,7 +69,7 @@ import sympy as sp
 from derive.derivation import adjoint, gradient
 from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
                        t, T)
-from derive.printers import GRAVES_GATES, NOTATIONS, vector_symbol
+from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
                       _nodes, one_line, parse_formula)
@@ -138,6 +138,7 @@ class Profile:
     ir_names: bool = False  #: also read the cell's own names, in vector notation
     implicit_bias: bool = False  #: ``W x`` of an input includes the biases beside it
     units: Units | None = None
+    time_subscript: bool = False  #: sheets write the time as a subscript (``h_{t}``)
 
     def table(self, cell: Cell) -> dict[str, str]:
         """Canonical symbol key -> IR name, for one cell."""
@@ -145,7 +146,10 @@ class Profile:
         if self.ir_names:
             names = (*cell.inputs, *cell.quantities, *cell.params)
             table = {_ir_key(name): name for name in names} | {_key(r"\Delta"): "Delta"}
-        return table | {_key(k): v for k, v in self.symbols.items()}
+        # a symbol for a name the cell lacks gives way to the cell's own name (cho's W_z is
+        # W_iz of a GRU, and graves-lstm's own W_z)
+        return table | {_key(k): v for k, v in self.symbols.items()
+                        if _key(k) not in table or _resolve(v, cell) is not None}
 
     def extended(self, mapping: dict[str, str], cell: Cell, origin: str = "--map") -> Profile:
         """This profile with a user's symbols added (checked against the cell)."""
@@ -190,27 +194,32 @@ def _ir_key(name: str) -> str:
 
 _DEFAULT_FUNCTIONS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "sigm": "sigmoid",
                       "tanh": "tanh"}
+
+
+def _default_functions() -> dict[str, str]:
+    """Every activation by its IR name and by the name its LaTeX prints (``\\operatorname{relu}``
+    is relu), as the sheets write them; registered activations included."""
+    names = {}
+    for f, act in ACTIVATIONS.items():
+        call = parse_formula(act.latex + "(x)")
+        names |= {f.__name__: f.__name__, **({call.name: f.__name__} if isinstance(call, Call)
+                                               else {})}
+    return names | _DEFAULT_FUNCTIONS
 _ABOVE = {"a_k": "a_above", r"\delta_k": "delta_a_above"}
 
 
-def _tex(label: str) -> str:
-    return f"\\{label}" if len(label) > 1 else label
-
-
-def _printed_biases(cell: str) -> dict[str, str]:
-    """Graves' bias symbols as the sheets print them (``\\beta_{c}`` -> ``b_z``): one table."""
-    weights = NOTATIONS["graves"][cell].weights
-    return {symbol: name for name, symbol in weights.items() if name.startswith("b_")}
+def _graves_symbols(cell: str) -> dict[str, str]:
+    """Graves' symbols as the sheets print them (derive/printers.py): one table both ways.
+    ``a_{\\iota}`` -> ``ibar``, ``\\delta_{\\iota}`` -> ``delta_ibar``, ``\\beta_{c}`` -> ``b_z``."""
+    table = NOTATIONS["graves"][cell]
+    symbols = {unit.at(unit.own): q for q, unit in table.units.items()}
+    symbols |= {unit.at(unit.own): f"delta_{q}" for q, unit in table.adjoint_units.items()}
+    return symbols | {w: name for name, w in table.weights.items() if name.startswith("b_")}
 
 
 def _graves_lstm() -> Profile:
     gates = GRAVES_GATES
-    symbols = {f"a_{_tex(g)}": f"{k}bar" for k, g in gates.items()}
-    symbols |= {f"b_{_tex(g)}": k for k, g in gates.items() if k != "z"}
-    symbols |= {f"\\delta_{_tex(g)}": f"delta_{k}bar" for k, g in gates.items()}
-    symbols |= {"b_c": "y", "b_h": "y", "s_c": "c", "x_i": "x", r"\epsilon_c": "delta_y",
-                r"\epsilon_s": "delta_c", r"\epsilon_i": "delta_x", **_ABOVE,
-                **_printed_biases("graves-lstm")}
+    symbols = _graves_symbols("graves-lstm") | {"b_h": "y", **_ABOVE}  # b_h: the block output
     matrices = {(src, g): f"{m}_{k}" for src, m in (("i", "W"), ("h", "R"), ("c", "R"))
                 for k, g in gates.items()}
     units = Units(matrices | {("c", "k"): "W_above", ("h", "k"): "W_above"},
@@ -224,9 +233,7 @@ def _graves_lstm() -> Profile:
 
 
 def _graves_rnn() -> Profile:
-    symbols = {"a_h": "hbar", "b_h": "h", "x_i": "x", r"\delta_h": "delta_hbar",
-               r"\epsilon_h": "delta_h", r"\epsilon_i": "delta_x", **_ABOVE,
-               **_printed_biases("rnn")}
+    symbols = _graves_symbols("rnn") | _ABOVE
     units = Units({("i", "h"): "W_ih", ("h", "h"): "W_hh", ("h", "k"): "W_above"})
     return Profile("graves", "Graves (2012) per unit: a_h network input, b_h activation, "
                    "delta_h = dL/da_h, w_{ij} from unit i to unit j, biases folded into the "
@@ -239,7 +246,7 @@ def _greff() -> Profile:
     return Profile("greff", "Greff et al. (2017): bars on pre-activations, W_* R_* p_* b_*, "
                    "Delta^t from the layer above, delta z = delta of \\bar z",
                    {f"\\delta {k}": f"delta_{k}bar" for k in "zifo"},
-                   {"g": "tanh", "h": "tanh"}, ("graves-lstm",), ir_names=True)
+                   {"g": "tanh", "h": "tanh"}, ir_names=True)
 
 
 def _cho() -> Profile:
@@ -247,7 +254,7 @@ def _cho() -> Profile:
                "U": "W_hn", "W_r": "W_ir", "U_r": "W_hr", "W_z": "W_iz", "U_z": "W_hz"}
     return Profile("cho", "Cho et al. (2014) GRU: W_r, U_r, W_z, U_z, W, U, \\tilde h, "
                    "biases omitted (folded into the weights)", symbols, {"phi": "tanh"},
-                   ("gru",), implicit_bias=True)
+                   ir_names=True, implicit_bias=True)
 
 
 #: notation name -> its profiles (one per group of cells it is written for)
@@ -256,7 +263,7 @@ PROFILES: dict[str, tuple[Profile, ...]] = {
                        "\\delta h^t, \\Delta^t), for any cell", ir_names=True),),
     "pytorch": (Profile("pytorch", "the PyTorch documentation: i_t, f_t, g_t, o_t, c_t, h_t, "
                         "r_t, z_t, n_t, W_{ii}, W_{hi}, b_{ii}, b_{hi}",
-                        cells=("rnn", "lstm", "gru"), ir_names=True),),
+                        ir_names=True, time_subscript=True),),
     "greff": (_greff(),),
     "graves": (_graves_lstm(), _graves_rnn()),
     "cho": (_cho(),),
@@ -273,13 +280,17 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
     if notation not in PROFILES:
         raise NotationError(0, f"unknown notation {notation!r}; notations: "
                                f"{', '.join(PROFILES)}, or a profile file (.json, .toml)")
-    for profile in PROFILES[notation]:
-        if not profile.cells or cell.name in profile.cells:
-            profile = replace(profile, functions=_DEFAULT_FUNCTIONS | profile.functions)
-            return profile.extended(mapping or {}, cell)
-    cells = ", ".join(c for p in PROFILES[notation] for c in p.cells)
-    raise NotationError(0, f"notation {notation!r} is written for {cells}, not for cell "
-                           f"{cell.name!r}; use --notation vector, with --map for your symbols")
+    # a profile applies to any cell it can name: the one written for the cell, else (per-unit
+    # tables) the one that names every quantity of the cell; the error names what it cannot
+    profiles = PROFILES[notation]
+    if len(profiles) > 1 or profiles[0].cells:
+        try:
+            key = notation_key(notation, cell) if notation in NOTATIONS else cell.name
+        except CellError as e:
+            raise NotationError(0, str(e)) from None
+        profiles = [p for p in profiles if key in p.cells]
+    profile = replace(profiles[0], functions=_default_functions() | profiles[0].functions)
+    return profile.extended(mapping or {}, cell)
 
 
 MAX_FILE_BYTES = 1 << 20  #: --file and profile files: 1 MB
@@ -739,6 +750,10 @@ class _Reader:
         if label in self.units.single and not feeds:
             return self.vector(node.body)
         members = self.units.groups.get(label, (label,))
+        if len(members) > 1:  # a cell without some gate (Greff's variants) sums over the rest
+            members = tuple(m for m in members if any(
+                name in self.cell.params for (_, to), name in self.units.matrices.items()
+                if to == m)) or members
         return sp.Add(*(self.unit_sum(node, index.name, m) for m in members))
 
     def unit_sum(self, node: Sum, index: str, member: str) -> sp.Expr:
