@@ -8,6 +8,7 @@ section 6 put in by hand.
 from __future__ import annotations
 
 import doctest
+import os
 import json
 import re
 from pathlib import Path
@@ -523,8 +524,18 @@ def _markdown_lines(cell: str, notation: str) -> list[str]:
     return lines
 
 
+_SOFTMAX = pytest.mark.xfail(strict=True, reason="compare cannot evaluate Softmax yet")
+
+
+# the cells the notations are written for, and Greff's variants in Greff's and Graves'
+# notations; BPTT_ALL_ROUND_TRIPS=1 runs every built-in cell in every notation (~15 min)
+_ROUND_TRIP_CELLS = (sorted(cell_names()) if os.environ.get("BPTT_ALL_ROUND_TRIPS") else
+                     ["rnn", "lstm", "gru", "graves-lstm", "greff-nig", "greff-nfg", "indrnn"])
+
+
 @pytest.mark.parametrize("notation", NOTATIONS)
-@pytest.mark.parametrize("cell", sorted(cell_names()))
+@pytest.mark.parametrize("cell", [pytest.param(c, marks=_SOFTMAX) if c == "elman-softmax" else c
+                                  for c in _ROUND_TRIP_CELLS])
 def test_every_markdown_sheet_reads_back_in_its_notation(cell, notation):
     """Every built-in cell in every notation that can name it: each equation of the Markdown
     sheet holds exactly when compare reads it in the same notation; a notation that cannot

@@ -76,7 +76,7 @@ from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
 from . import catalog
 from .formula import FormulaSyntaxError
 from .notations import (A_ABOVE, ALL_STEPS, MAX_OFFSET, read_text_file, W_ABOVE, NotationError, Profile, Reading,
-                        get_profile, implicit_biases, read_formula)
+                        get_profile, implicit_biases, read_formula, NotConformable)
 
 __all__ = ["CONVENTIONS", "CompareError", "Convention", "Reference", "Verdict", "compare",
            "run_compare"]
@@ -830,6 +830,8 @@ class _Checker:
     def verdict(self, text: str, where: str) -> Verdict:
         try:
             readings = read_formula(text, self.profile, self.base.cell)
+        except NotConformable as e:  # read, and wrong as written: a verdict, not an error
+            return Verdict(text, False, "differs", str(e))
         except (FormulaSyntaxError, NotationError) as e:
             raise CompareError(f"{where}{e}") from None
         except RecursionError:

@@ -139,6 +139,7 @@ class Profile:
     implicit_bias: bool = False  #: ``W x`` of an input includes the biases beside it
     units: Units | None = None
     time_subscript: bool = False  #: sheets write the time as a subscript (``h_{t}``)
+    row_vectors: bool = False  #: ``x W`` is ``W^T x`` (sources that write row vectors)
 
     def table(self, cell: Cell) -> dict[str, str]:
         """Canonical symbol key -> IR name, for one cell."""
@@ -148,8 +149,11 @@ class Profile:
             table = {_ir_key(name): name for name in names} | {_key(r"\Delta"): "Delta"}
         # a symbol for a name the cell lacks gives way to the cell's own name (cho's W_z is
         # W_iz of a GRU, and graves-lstm's own W_z)
+        # (a profile that reads the IR's names drops symbols for names the cell lacks: greff's
+        # \delta z is delta_zbar, and a cell without zbar reads \delta z as its own delta_z)
         return table | {_key(k): v for k, v in self.symbols.items()
-                        if _key(k) not in table or _resolve(v, cell) is not None}
+                        if _resolve(v, cell) is not None
+                        or not (self.ir_names or _key(k) in table)}
 
     def extended(self, mapping: dict[str, str], cell: Cell, origin: str = "--map") -> Profile:
         """This profile with a user's symbols added (checked against the cell)."""
@@ -387,6 +391,18 @@ class _Matrix:
     weight: sp.Symbol
     transposed: bool = False
     factor: sp.Expr = sp.S.One
+    inner: sp.Expr = sp.S.One  #: W diag(d): d multiplies the vector before W does
+
+
+@dataclass(frozen=True)
+class _Diag:
+    """``\operatorname{diag}(v)``: a diagonal matrix, ``diag(v) g`` is ``v \odot g``."""
+    vector: sp.Expr
+
+
+class NotConformable(NotationError):
+    """A product that is not defined as written (a column vector times a matrix): compare
+    calls the formula "differs" and says why."""
 
 
 @dataclass(frozen=True)
@@ -447,8 +463,8 @@ _FEED_LABEL = "\x00"
 
 def _time(node: Node | None) -> sp.Expr | None:
     """``t``, ``t-1``, ``t+1``, ``T``, ``0`` -> the index; anything else None."""
-    if isinstance(node, Sym) and node == Sym(node.name) and node.name in ("t", "T"):
-        return t if node.name == "t" else T
+    if isinstance(node, Sym) and node == Sym(node.name) and node.name in ("t", "T", "tau"):
+        return t if node.name == "t" else T  # the last step: T or \tau
     if isinstance(node, Num) and Fraction(node.value).denominator == 1:
         return sp.Integer(int(node.value))
     if isinstance(node, Neg) and isinstance(node.x, Num):  # h^{-1}: before the sequence
@@ -579,6 +595,16 @@ class _Reader:
     def symbol(self, sym: Sym):
         if self.feed and sym.sub == Sym(_FEED_LABEL):
             return _FEED[self.index(sym.sup)]
+        if isinstance(sym.sup, Num) and sym.sub is not None and _time(sym.sub) is not None \
+                and _time(sym.sub).free_symbols and self.find(sym) is None:
+            # h_t^2: the subscript is the time, so the superscript is a power
+            found = self.find(replace(sym, sup=None))
+            if found is not None and found[1] is not None:
+                n = int(Fraction(sym.sup.value)) if Fraction(sym.sup.value).denominator == 1 \
+                    else None
+                if n is None or n < 1:
+                    raise self.fail(sym.sup, f"expected a positive integer power of '{sym}'")
+                return self.power(self.symbol(replace(sym, sup=None)), n, sym)
         if self.units and sym.name == self.units.weight and _unit_labels(sym):
             a, b = map(_canon, _unit_labels(sym))
             if (a, b) not in self.units.diagonal:
@@ -614,6 +640,9 @@ class _Reader:
             raise self.fail(node, f"matrix '{node}' must be followed by the vector it multiplies")
         if isinstance(value, _Row):
             raise self.fail(node, f"'{node}' is a row vector: write g v^\\top for an outer product")
+        if isinstance(value, _Diag):
+            raise self.fail(node, f"diagonal matrix '{node}' must be followed by the vector it "
+                                  "multiplies")
         return value
 
     def value(self, node: Node):
@@ -657,6 +686,12 @@ class _Reader:
         return base ** n
 
     def product(self, a, b, node: Node):
+        if isinstance(a, _Diag) or isinstance(b, _Diag):
+            return self.diag_product(a, b, node)
+        if self.profile.row_vectors and isinstance(b, _Matrix) and not isinstance(
+                a, (_Matrix, _Row, _Diag)) and getattr(node, "op", "juxt") not in \
+                _ELEMENTWISE_ONLY:  # x W in row-vector sources is W^T x
+            return self.apply(replace(b, transposed=not b.transposed), a)
         # typed: \odot and \circ take two vectors (a matrix before one waits for its own
         # vector, x \odot W h); a matrix next to a vector is a matrix product
         if getattr(node, "op", "juxt") in _ELEMENTWISE_ONLY and (isinstance(a, (_Matrix, _Row))
@@ -675,7 +710,28 @@ class _Reader:
             return Outer(a, b.vector)
         return a * b
 
+    def diag_product(self, a, b, node: Node):
+        """``diag(d) g`` = d g, ``W diag(d) g`` = W (d g), ``diag(d) W v`` = d (W v); a column
+        vector before a diagonal matrix is not conformable."""
+        if isinstance(a, _Diag) and isinstance(b, _Diag):
+            return _Diag(a.vector * b.vector)
+        if isinstance(a, _Diag):
+            if isinstance(b, _Matrix):
+                return replace(b, factor=a.vector * b.factor)
+            if isinstance(b, _Row):
+                raise NotConformable(node.col, f"'{node}' is a diagonal matrix times a row "
+                                               "vector, which is not conformable")
+            return a.vector * b
+        if isinstance(a, _Matrix):
+            return replace(a, inner=a.inner * b.vector)
+        if isinstance(a, _Row):  # g^T diag(d): the row (d g)^T
+            return _Row(a.vector * b.vector)
+        raise NotConformable(node.col, f"'{node}' multiplies a column vector by the diagonal "
+                                       f"matrix '{node.right}': not conformable as written (a "
+                                       "row vector, v^T diag(d), or diag(d) v is)")
+
     def apply(self, m: _Matrix, v: sp.Expr) -> sp.Expr:
+        v = m.inner * v
         product = (MatVecT if m.transposed else MatVec)(m.weight, v)
         if self.profile.implicit_bias and not m.transposed and isinstance(v, sp.Indexed) \
                 and str(v.base) in self.cell.inputs:
@@ -685,6 +741,16 @@ class _Reader:
     def call(self, node: Call):
         if node.name == "outer" and len(node.args) == 2:
             return Outer(*(self.vector(a) for a in node.args))
+        if node.name == "diag" and len(node.args) == 1 and node.power == 1 and not node.primes:
+            return _Diag(self.vector(node.args[0]))
+        time = _time(node.args[0]) if len(node.args) == 1 and node.power == 1 else None
+        if time is not None and not node.primes and node.name not in self.profile.functions:
+            # h(t), s_c(t-1): the time in parentheses, when the symbol names a quantity
+            sym = Sym(node.name, sub=node.sub, sup=node.args[0], col=node.col)
+            found = self.find(Sym(node.name, sub=node.sub))
+            if found is not None and found[1] is None and \
+                    _resolve(found[0], self.cell)[0] in ("quantity", "adjoint"):
+                return self.symbol(sym)
         activation = self.profile.functions.get(node.name)
         if activation is not None:
             f = _ACTIVATIONS[activation]
