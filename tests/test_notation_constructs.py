@@ -54,3 +54,16 @@ def test_a_column_vector_times_a_diag_matrix_differs_and_says_why():
     v, = compare("rnn", [r"\delta \bar h_t = \delta h_t \operatorname{diag}(1 - h_t^2)"],
                  "pytorch")
     assert v.kind == "differs" and "not conformable" in v.explanation
+
+
+def test_row_vector_sources_read_x_W_as_W_transpose_x(tmp_path):
+    """A profile file's row_vectors switch: h_t = tanh(x_t W_xh + h_{t-1} W_hh + b), with
+    W_xh the transpose of the cell's W_ih (mapped by name; the product reads W_ih^T-of-row)."""
+    path = tmp_path / "rows.json"
+    path.write_text('{"base": "pytorch", "row_vectors": true, "symbols": {}}')
+    right = r"h_t = \tanh(x_t W_{ih}^\top + h_{t-1} W_{hh}^\top + b_{ih} + b_{hh})"
+    wrong = r"h_t = \tanh(x_t W_{ih} + h_{t-1} W_{hh}^\top + b_{ih} + b_{hh})"
+    good, bad = compare("rnn", [right, wrong], str(path))
+    assert (good.kind, bad.kind) == ("holds", "differs")
+    with pytest.raises(Exception, match="must be followed by the vector"):
+        compare("rnn", [right], "pytorch")  # column vectors: x W is not read as a product

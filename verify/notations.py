@@ -18,6 +18,9 @@ time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a 
 * the time index is the superscript (``h^{t-1}``, ``h^{\langle t\rangle}``) or, when the
   subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t.
 
+A profile applies to any cell it can name (the symbols it has, and for every profile but
+``graves`` the cell's own names for the rest); the sheets print through the same tables
+(derive/printers.py ``profile_notation``), so what ``bptt sheet`` writes, this module reads.
 Built-in profiles: ``vector`` (the IR's own names in vector notation, any cell, user cells too),
 ``pytorch`` (the PyTorch docs: ``i_t``, ``W_{ii}``, ``b_{hi}``; rnn, lstm, gru), ``greff``
 (Greff et al. 2017: ``\bar z``, ``R_z``, ``p_i``, ``\Delta``, and ``\delta z`` for the delta of
@@ -278,9 +281,9 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
     """The profile ``notation`` (a name or a .json/.toml file) for ``cell``, plus ``mapping``."""
     if notation not in PROFILES and (notation.endswith((".json", ".toml"))
                                      or Path(notation).is_file()):
-        base, symbols = load_profile(notation)
+        base, symbols, rows = load_profile(notation)
         profile = get_profile(base, cell).extended(symbols, cell, origin=notation)
-        return replace(profile, name=notation).extended(mapping or {}, cell)
+        return replace(profile, name=notation, row_vectors=rows).extended(mapping or {}, cell)
     if notation not in PROFILES:
         raise NotationError(0, f"unknown notation {notation!r}; notations: "
                                f"{', '.join(PROFILES)}, or a profile file (.json, .toml)")
@@ -319,8 +322,9 @@ def read_text_file(path: str, what: str) -> str:
         raise NotationError(0, f"cannot read {what} {path}: not UTF-8 at byte {e.start}") from None
 
 
-def load_profile(path: str) -> tuple[str, dict[str, str]]:
-    """(base profile, symbols) of a JSON or TOML profile file."""
+def load_profile(path: str) -> tuple[str, dict[str, str], bool]:
+    """(base profile, symbols, row_vectors) of a JSON or TOML profile file; ``row_vectors``
+    (default false): the source writes row vectors, ``x W`` is ``W^T x``."""
     text = read_text_file(path, "profile")
     try:
         if path.endswith(".toml"):
@@ -343,7 +347,10 @@ def load_profile(path: str) -> tuple[str, dict[str, str]]:
                                "and an optional 'base' profile name")
     if base.endswith((".json", ".toml")):
         raise NotationError(0, f"{path}: 'base' must be a built-in notation")
-    return base, symbols
+    rows = data.get("row_vectors", False)
+    if not isinstance(rows, bool):
+        raise NotationError(0, f"{path}: 'row_vectors' must be true or false")
+    return base, symbols, rows
 
 
 # ---------------------------------------------------------------------------------- IR names
