@@ -32,7 +32,7 @@ CASES = [  # (construct, formula that holds, the same formula with one defect)
     ("time as h^{(t)} with a transpose h^{(t-1)\top}",
      r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \delta \bar h^{(t)} h^{(t-1)\top}",
      r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \delta \bar h^{(t)} h^{(t+1)\top}"),
-    ("time as h^{\langle t\rangle}",
+    (r"time as h^{\langle t\rangle}",
      r"h^{\langle t\rangle} = \tanh(W_{ih} x^{\langle t\rangle} + W_{hh} h^{\langle t-1\rangle}"
      r" + b_{ih} + b_{hh})",
      r"h^{\langle t\rangle} = \tanh(W_{ih} x^{\langle t\rangle} + W_{ih} h^{\langle t-1\rangle}"

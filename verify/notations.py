@@ -208,7 +208,10 @@ def _default_functions() -> dict[str, str]:
     is relu), as the sheets write them; registered activations included."""
     names = {}
     for f, act in ACTIVATIONS.items():
-        call = parse_formula(act.latex + "(x)")
+        try:  # a user's activation may print as LaTeX the reader does not take as a name
+            call = parse_formula(act.latex + "(x)")
+        except ValueError:
+            call = None
         names |= {f.__name__: f.__name__, **({call.name: f.__name__} if isinstance(call, Call)
                                                else {})}
     return names | _DEFAULT_FUNCTIONS
@@ -403,7 +406,7 @@ class _Matrix:
 
 @dataclass(frozen=True)
 class _Diag:
-    """``\operatorname{diag}(v)``: a diagonal matrix, ``diag(v) g`` is ``v \odot g``."""
+    r"""``\operatorname{diag}(v)``: a diagonal matrix, ``diag(v) g`` is ``v \odot g``."""
     vector: sp.Expr
 
 
