@@ -251,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sheet", help="the equation sheet of a cell")
     p.add_argument("cell", help=cells_help)
-    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("--notation", default="vector",
+                   help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("--format", default="tex", help=f"one of {', '.join(FORMATS)} (default tex)")
     p.add_argument("-o", "--output", help="output file (default: standard output)")
     p.add_argument("--with-code", action="store_true",
@@ -263,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="what the state of a cell is, and where its gradient "
                        "comes from")
     p.add_argument("cell", help=cells_help)
-    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("--notation", default="vector",
+                   help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("--format", default="text", help="text (default) or md (Markdown, LaTeX)")
     p.set_defaults(run=cmd_explain)
 
@@ -275,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the backward pass: one arrow per term of a derived recurrence")
     p.add_argument("--layout", default="auto", help="the steps side by side (columns), "
                    "one below the other (rows), or auto (columns for small cells)")
-    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("--notation", default="vector",
+                   help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("-o", "--output", required=True,
                    help="FILE.svg, .png, .pdf (need Graphviz's dot) or .dot")
     p.set_defaults(run=cmd_graph)
@@ -290,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any other size of the cell (P, K, ...; default 1), e.g. --size K=3")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn numbers (default 0)")
     p.add_argument("--format", default="text", help="text (default), md or json")
-    p.add_argument("--notation", default="vector", help="vector (default) or graves")
+    p.add_argument("--notation", default="vector",
+                   help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("-o", "--output", help="output file (default: standard output)")
     p.set_defaults(run=cmd_trace)
 

@@ -42,6 +42,10 @@ class Notation:
     weights: dict[str, str] = field(default_factory=dict)
     functions: dict[tuple, str] = field(default_factory=dict)  # (activation, argument) -> name
     inline: frozenset[str] = frozenset()  # quantities written as their definition
+    # vector notations: IR name (quantity, delta_<quantity>, parameter) -> LaTeX without time;
+    # a name not in it is written as the IR name (vector_symbol)
+    symbols: dict[str, str] = field(default_factory=dict)
+    time_subscript: bool = False  # h_{t}, as PyTorch writes it (h^{t} where h has a subscript)
 
     @property
     def per_unit(self) -> bool:
@@ -122,20 +126,79 @@ def _graves_rnn() -> Notation:
                     {(tanh, None): r"\theta"})
 
 
-# notation name -> cell name -> profile (None: any cell)
+# per-unit notation name -> the cell its table is written for -> the table. ``bptt compare``
+# reads the same tables (verify/notations.py builds its Graves profiles from them); vector-style
+# notations (pytorch, greff, cho, profile files) are the reader's profiles, printed through
+# :func:`profile_notation`
 NOTATIONS = {"vector": {None: VECTOR},
              "graves": {"graves-lstm": _graves_lstm(), "rnn": _graves_rnn()}}
 
 
+def unnamed(notation: Notation, cell: Cell) -> list[str]:
+    """The cell's inputs, quantities and parameters a per-unit notation has no symbol for."""
+    names = [*cell.inputs, *(q for q in cell.quantities if q not in notation.inline)]
+    missing = [q for q in names if q not in notation.units]
+    return missing + [p for p in cell.params if p not in notation.weights]
+
+
+def notation_key(name: str, cell: Cell) -> str | None:
+    """The cell a per-unit notation's table for ``cell`` was written for: its own, else the
+    table that names every quantity of the cell (Greff's variants take graves-lstm's)."""
+    tables = NOTATIONS[name]
+    if cell.name in tables or None in tables:
+        return cell.name if cell.name in tables else None
+    best = min(tables, key=lambda k: len(unnamed(tables[k], cell)))
+    missing = unnamed(tables[best], cell)
+    if missing:
+        raise CellError(f"notation {name!r} is not for cell {cell.name!r}: it has no symbol for "
+                        f"{missing[0]} (its tables are written for {', '.join(tables)}); "
+                        "use --notation vector, or a profile file")
+    return best
+
+
 def get_notation(name: str, cell: Cell) -> Notation:
-    if name not in NOTATIONS:
-        raise CellError(f"unknown notation {name!r}; notations: {', '.join(NOTATIONS)}")
-    profiles = NOTATIONS[name]
-    profile = profiles.get(cell.name, profiles.get(None))
-    if profile is None:
-        raise CellError(f"notation {name!r} is defined for {', '.join(profiles)}, "
-                        f"not for cell {cell.name!r}")
-    return profile
+    """The notation ``name`` (a built-in name or a profile file) for ``cell``."""
+    if name in NOTATIONS:
+        return NOTATIONS[name][notation_key(name, cell)]
+    from verify.notations import get_profile  # the reader's profiles: one table both ways
+    return profile_notation(get_profile(name, cell), cell)
+
+
+def profile_notation(profile, cell: Cell) -> Notation:
+    """The printing side of a vector-style reading profile (verify.notations.Profile): each IR
+    name is written as the first symbol the profile maps to it, else (profiles that read the
+    IR's names) as the IR name; a name it cannot write is an error naming it."""
+    if profile.units is not None:
+        return NOTATIONS["graves"][notation_key("graves", cell)]
+    symbols: dict[str, str] = {}
+    for symbol, name in profile.symbols.items():
+        symbols.setdefault(name, symbol)
+    if not profile.ir_names:
+        names = [*cell.inputs, *cell.quantities, *cell.params]
+        missing = [n for n in names if n not in symbols]
+        if missing:
+            raise CellError(f"notation {profile.name!r} is not for cell {cell.name!r}: it has no "
+                            f"symbol for {missing[0]}")
+    source = (PROFILE_SOURCES.get(profile.name)
+              or rf"the profile \texttt{{{_tex_text(profile.name)}}}")
+    return Notation(profile.name, f"Symbols as in {source}; what it has no symbol for keeps "
+                    "the cell's own name", symbols=symbols, time_subscript=profile.time_subscript)
+
+
+#: what a sheet says of the reader's built-in vector-style profiles (plain text, LaTeX-safe)
+PROFILE_SOURCES = {"pytorch": "the PyTorch documentation (time as a subscript)",
+                   "greff": r"Greff et al.\ (2017), $\delta z$ the delta of $\bar z$",
+                   "cho": "Cho et al. (2014)"}
+
+
+_TEX_TEXT = {c: "\\" + c for c in "_%&#${}"} | {"\\": r"\textbackslash{}",
+                                              "~": r"\textasciitilde{}",
+                                              "^": r"\textasciicircum{}"}
+
+
+def _tex_text(text: str) -> str:
+    """Text (a file name) safe in LaTeX text mode."""
+    return "".join(_TEX_TEXT.get(c, c) for c in text)
 
 
 def _time(index: sp.Expr) -> str:
@@ -176,8 +239,15 @@ class TextbookLatexPrinter(LatexPrinter):
             unit = self._unit(q)
             return f"{unit.at(unit.summed if summed and unit.summed else unit.own)}^{time}"
         adj = _adjoint_name(q)
-        symbol = rf"\delta {vector_symbol(adj)}" if adj else vector_symbol(base_name(q))
+        symbol = self._vector_symbol(base_name(q))
+        if adj and base_name(q) not in self.notation.symbols:
+            symbol = rf"\delta {self._vector_symbol(adj)}"
+        if self.notation.time_subscript and "_" not in symbol and "^" not in symbol:
+            return f"{symbol}_{time}"
         return f"{symbol}^{time}"
+
+    def _vector_symbol(self, name: str) -> str:
+        return self.notation.symbols.get(name) or vector_symbol(name)
 
     def _from_above(self, time: str) -> str:
         if not self.notation.per_unit:
@@ -191,7 +261,7 @@ class TextbookLatexPrinter(LatexPrinter):
             param = self.cell.params[name[6:]].symbol if self.cell else sp.Symbol(name[6:])
             return rf"\frac{{\partial L}}{{\partial {self._print(param)}}}"
         if not self.notation.per_unit:
-            return vector_symbol(name)
+            return self._vector_symbol(name)
         if isinstance(s, Weight):  # its usual from-label: that of the vector it multiplies
             v = next(m.args[1] for eq in self.cell.equations for m in eq.rhs.atoms(MatVec)
                      if m.args[0] == s)

@@ -76,7 +76,7 @@ from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
 from . import catalog
 from .formula import FormulaSyntaxError
 from .notations import (A_ABOVE, ALL_STEPS, MAX_OFFSET, read_text_file, W_ABOVE, NotationError, Profile, Reading,
-                        get_profile, implicit_biases, read_formula)
+                        get_profile, implicit_biases, read_formula, NotConformable)
 
 __all__ = ["CONVENTIONS", "CompareError", "Convention", "Reference", "Verdict", "compare",
            "run_compare"]
@@ -509,6 +509,8 @@ def _as_sigmoid(expr: sp.Expr) -> sp.Expr:
 
 def _through_activations(expr: sp.Expr) -> sp.Expr:
     for f, rule in ACTIVATIONS.items():
+        if rule.through_output is None:  # relu': no closed form through its output
+            continue
         expr = expr.replace(rule.prime, lambda a, f=f, rule=rule: rule.through_output(f(a)))
     return expr
 
@@ -831,6 +833,8 @@ class _Checker:
     def verdict(self, text: str, where: str) -> Verdict:
         try:
             readings = read_formula(text, self.profile, self.base.cell)
+        except NotConformable as e:  # read, and wrong as written: a verdict, not an error
+            return Verdict(text, False, "differs", str(e))
         except (FormulaSyntaxError, NotationError) as e:
             raise CompareError(f"{where}{e}") from None
         except RecursionError:

@@ -197,7 +197,10 @@ class _Top(Node):
 _GREEK = ("alpha beta gamma epsilon zeta eta theta iota kappa lambda mu nu xi pi rho tau upsilon "
           "phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split()
 _FUNCS = "sigma tanh exp log ln sin cos sinh cosh".split()   # commands that always apply
-_FUNC_WORDS = set(_FUNCS) | {"sigmoid", "sigm", "softmax", "relu", "ReLU"}  # \mathrm{...} too
+_FUNC_WORDS = set(_FUNCS) | {"sigmoid", "sigm", "softmax", "relu", "ReLU", "diag"}  # \mathrm{}
+#: function names written without a backslash or font (tanh(c_t), as code and notes write them):
+#: a run of letters that is exactly one of these words is the function, not a product of letters
+_BARE_FUNCS = re.compile(r"(tanh|sigmoid|sigm|softmax|diag)(?![A-Za-z])")
 LOSSES = frozenset({"L", "E", "ell"})
 
 # command -> (token type, canonical value); anything not here is an error naming the command
@@ -328,6 +331,10 @@ def _tokenize(text: str) -> list[Token]:
                 raise FormulaSyntaxError(start + 1, f"a number of more than "
                                          f"{LIMITS['digits']} digits")
             emit("NUMBER", text[start:pos], start, pos)
+        elif kind == "letter" and not (start and text[start - 1].isalpha()) and (
+                word := _BARE_FUNCS.match(text, start)):
+            pos = word.end()
+            emit("FUNC", word.group(1), start, pos)
         elif kind == "letter":
             emit("LETTER", raw, start, pos)
         else:
@@ -561,7 +568,7 @@ class _Build(Transformer):
         return Call("outer", 0, (a, b), col=a.col)
 
     def group_sup(self, x, sup):
-        if isinstance(sup, _Top):
+        if isinstance(sup, _Top) or sup == Sym("T"):  # (h^{(t)})^T: a transpose, never a power T
             return Transpose(x, x.col)
         return Pow(x, Num(_exponent(sup, "a parenthesised group"), sup.col), x.col)
 

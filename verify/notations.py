@@ -18,6 +18,9 @@ time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a 
 * the time index is the superscript (``h^{t-1}``, ``h^{\langle t\rangle}``) or, when the
   subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t.
 
+A profile applies to any cell it can name (the symbols it has, and for every profile but
+``graves`` the cell's own names for the rest); the sheets print through the same tables
+(derive/printers.py ``profile_notation``), so what ``bptt sheet`` writes, this module reads.
 Built-in profiles: ``vector`` (the IR's own names in vector notation, any cell, user cells too),
 ``pytorch`` (the PyTorch docs: ``i_t``, ``W_{ii}``, ``b_{hi}``; rnn, lstm, gru), ``greff``
 (Greff et al. 2017: ``\bar z``, ``R_z``, ``p_i``, ``\Delta``, and ``\delta z`` for the delta of
@@ -69,7 +72,7 @@ import sympy as sp
 from derive.derivation import adjoint, gradient
 from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
                        t, T)
-from derive.printers import GRAVES_GATES, NOTATIONS, vector_symbol
+from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
                       _nodes, one_line, parse_formula)
@@ -138,6 +141,8 @@ class Profile:
     ir_names: bool = False  #: also read the cell's own names, in vector notation
     implicit_bias: bool = False  #: ``W x`` of an input includes the biases beside it
     units: Units | None = None
+    time_subscript: bool = False  #: sheets write the time as a subscript (``h_{t}``)
+    row_vectors: bool = False  #: ``x W`` is ``W^T x`` (sources that write row vectors)
 
     def table(self, cell: Cell) -> dict[str, str]:
         """Canonical symbol key -> IR name, for one cell."""
@@ -145,7 +150,13 @@ class Profile:
         if self.ir_names:
             names = (*cell.inputs, *cell.quantities, *cell.params)
             table = {_ir_key(name): name for name in names} | {_key(r"\Delta"): "Delta"}
-        return table | {_key(k): v for k, v in self.symbols.items()}
+        # a symbol for a name the cell lacks gives way to the cell's own name (cho's W_z is
+        # W_iz of a GRU, and graves-lstm's own W_z)
+        # (a profile that reads the IR's names drops symbols for names the cell lacks: greff's
+        # \delta z is delta_zbar, and a cell without zbar reads \delta z as its own delta_z)
+        return table | {_key(k): v for k, v in self.symbols.items()
+                        if _resolve(v, cell) is not None
+                        or not (self.ir_names or _key(k) in table)}
 
     def extended(self, mapping: dict[str, str], cell: Cell, origin: str = "--map") -> Profile:
         """This profile with a user's symbols added (checked against the cell)."""
@@ -190,27 +201,35 @@ def _ir_key(name: str) -> str:
 
 _DEFAULT_FUNCTIONS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "sigm": "sigmoid",
                       "tanh": "tanh"}
+
+
+def _default_functions() -> dict[str, str]:
+    """Every activation by its IR name and by the name its LaTeX prints (``\\operatorname{relu}``
+    is relu), as the sheets write them; registered activations included."""
+    names = {}
+    for f, act in ACTIVATIONS.items():
+        try:  # a user's activation may print as LaTeX the reader does not take as a name
+            call = parse_formula(act.latex + "(x)")
+        except ValueError:
+            call = None
+        names |= {f.__name__: f.__name__, **({call.name: f.__name__} if isinstance(call, Call)
+                                               else {})}
+    return names | _DEFAULT_FUNCTIONS
 _ABOVE = {"a_k": "a_above", r"\delta_k": "delta_a_above"}
 
 
-def _tex(label: str) -> str:
-    return f"\\{label}" if len(label) > 1 else label
-
-
-def _printed_biases(cell: str) -> dict[str, str]:
-    """Graves' bias symbols as the sheets print them (``\\beta_{c}`` -> ``b_z``): one table."""
-    weights = NOTATIONS["graves"][cell].weights
-    return {symbol: name for name, symbol in weights.items() if name.startswith("b_")}
+def _graves_symbols(cell: str) -> dict[str, str]:
+    """Graves' symbols as the sheets print them (derive/printers.py): one table both ways.
+    ``a_{\\iota}`` -> ``ibar``, ``\\delta_{\\iota}`` -> ``delta_ibar``, ``\\beta_{c}`` -> ``b_z``."""
+    table = NOTATIONS["graves"][cell]
+    symbols = {unit.at(unit.own): q for q, unit in table.units.items()}
+    symbols |= {unit.at(unit.own): f"delta_{q}" for q, unit in table.adjoint_units.items()}
+    return symbols | {w: name for name, w in table.weights.items() if name.startswith("b_")}
 
 
 def _graves_lstm() -> Profile:
     gates = GRAVES_GATES
-    symbols = {f"a_{_tex(g)}": f"{k}bar" for k, g in gates.items()}
-    symbols |= {f"b_{_tex(g)}": k for k, g in gates.items() if k != "z"}
-    symbols |= {f"\\delta_{_tex(g)}": f"delta_{k}bar" for k, g in gates.items()}
-    symbols |= {"b_c": "y", "b_h": "y", "s_c": "c", "x_i": "x", r"\epsilon_c": "delta_y",
-                r"\epsilon_s": "delta_c", r"\epsilon_i": "delta_x", **_ABOVE,
-                **_printed_biases("graves-lstm")}
+    symbols = _graves_symbols("graves-lstm") | {"b_h": "y", **_ABOVE}  # b_h: the block output
     matrices = {(src, g): f"{m}_{k}" for src, m in (("i", "W"), ("h", "R"), ("c", "R"))
                 for k, g in gates.items()}
     units = Units(matrices | {("c", "k"): "W_above", ("h", "k"): "W_above"},
@@ -224,9 +243,7 @@ def _graves_lstm() -> Profile:
 
 
 def _graves_rnn() -> Profile:
-    symbols = {"a_h": "hbar", "b_h": "h", "x_i": "x", r"\delta_h": "delta_hbar",
-               r"\epsilon_h": "delta_h", r"\epsilon_i": "delta_x", **_ABOVE,
-               **_printed_biases("rnn")}
+    symbols = _graves_symbols("rnn") | _ABOVE
     units = Units({("i", "h"): "W_ih", ("h", "h"): "W_hh", ("h", "k"): "W_above"})
     return Profile("graves", "Graves (2012) per unit: a_h network input, b_h activation, "
                    "delta_h = dL/da_h, w_{ij} from unit i to unit j, biases folded into the "
@@ -239,7 +256,7 @@ def _greff() -> Profile:
     return Profile("greff", "Greff et al. (2017): bars on pre-activations, W_* R_* p_* b_*, "
                    "Delta^t from the layer above, delta z = delta of \\bar z",
                    {f"\\delta {k}": f"delta_{k}bar" for k in "zifo"},
-                   {"g": "tanh", "h": "tanh"}, ("graves-lstm",), ir_names=True)
+                   {"g": "tanh", "h": "tanh"}, ir_names=True)
 
 
 def _cho() -> Profile:
@@ -247,7 +264,7 @@ def _cho() -> Profile:
                "U": "W_hn", "W_r": "W_ir", "U_r": "W_hr", "W_z": "W_iz", "U_z": "W_hz"}
     return Profile("cho", "Cho et al. (2014) GRU: W_r, U_r, W_z, U_z, W, U, \\tilde h, "
                    "biases omitted (folded into the weights)", symbols, {"phi": "tanh"},
-                   ("gru",), implicit_bias=True)
+                   ir_names=True, implicit_bias=True)
 
 
 #: notation name -> its profiles (one per group of cells it is written for)
@@ -256,7 +273,7 @@ PROFILES: dict[str, tuple[Profile, ...]] = {
                        "\\delta h^t, \\Delta^t), for any cell", ir_names=True),),
     "pytorch": (Profile("pytorch", "the PyTorch documentation: i_t, f_t, g_t, o_t, c_t, h_t, "
                         "r_t, z_t, n_t, W_{ii}, W_{hi}, b_{ii}, b_{hi}",
-                        cells=("rnn", "lstm", "gru"), ir_names=True),),
+                        ir_names=True, time_subscript=True),),
     "greff": (_greff(),),
     "graves": (_graves_lstm(), _graves_rnn()),
     "cho": (_cho(),),
@@ -267,19 +284,23 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
     """The profile ``notation`` (a name or a .json/.toml file) for ``cell``, plus ``mapping``."""
     if notation not in PROFILES and (notation.endswith((".json", ".toml"))
                                      or Path(notation).is_file()):
-        base, symbols = load_profile(notation)
+        base, symbols, rows = load_profile(notation)
         profile = get_profile(base, cell).extended(symbols, cell, origin=notation)
-        return replace(profile, name=notation).extended(mapping or {}, cell)
+        return replace(profile, name=notation, row_vectors=rows).extended(mapping or {}, cell)
     if notation not in PROFILES:
         raise NotationError(0, f"unknown notation {notation!r}; notations: "
                                f"{', '.join(PROFILES)}, or a profile file (.json, .toml)")
-    for profile in PROFILES[notation]:
-        if not profile.cells or cell.name in profile.cells:
-            profile = replace(profile, functions=_DEFAULT_FUNCTIONS | profile.functions)
-            return profile.extended(mapping or {}, cell)
-    cells = ", ".join(c for p in PROFILES[notation] for c in p.cells)
-    raise NotationError(0, f"notation {notation!r} is written for {cells}, not for cell "
-                           f"{cell.name!r}; use --notation vector, with --map for your symbols")
+    # a profile applies to any cell it can name: the one written for the cell, else (per-unit
+    # tables) the one that names every quantity of the cell; the error names what it cannot
+    profiles = PROFILES[notation]
+    if len(profiles) > 1 or profiles[0].cells:
+        try:
+            key = notation_key(notation, cell) if notation in NOTATIONS else cell.name
+        except CellError as e:
+            raise NotationError(0, str(e)) from None
+        profiles = [p for p in profiles if key in p.cells]
+    profile = replace(profiles[0], functions=_default_functions() | profiles[0].functions)
+    return profile.extended(mapping or {}, cell)
 
 
 MAX_FILE_BYTES = 1 << 20  #: --file and profile files: 1 MB
@@ -304,8 +325,9 @@ def read_text_file(path: str, what: str) -> str:
         raise NotationError(0, f"cannot read {what} {path}: not UTF-8 at byte {e.start}") from None
 
 
-def load_profile(path: str) -> tuple[str, dict[str, str]]:
-    """(base profile, symbols) of a JSON or TOML profile file."""
+def load_profile(path: str) -> tuple[str, dict[str, str], bool]:
+    """(base profile, symbols, row_vectors) of a JSON or TOML profile file; ``row_vectors``
+    (default false): the source writes row vectors, ``x W`` is ``W^T x``."""
     text = read_text_file(path, "profile")
     try:
         if path.endswith(".toml"):
@@ -328,7 +350,10 @@ def load_profile(path: str) -> tuple[str, dict[str, str]]:
                                "and an optional 'base' profile name")
     if base.endswith((".json", ".toml")):
         raise NotationError(0, f"{path}: 'base' must be a built-in notation")
-    return base, symbols
+    rows = data.get("row_vectors", False)
+    if not isinstance(rows, bool):
+        raise NotationError(0, f"{path}: 'row_vectors' must be true or false")
+    return base, symbols, rows
 
 
 # ---------------------------------------------------------------------------------- IR names
@@ -376,6 +401,18 @@ class _Matrix:
     weight: sp.Symbol
     transposed: bool = False
     factor: sp.Expr = sp.S.One
+    inner: sp.Expr = sp.S.One  #: W diag(d): d multiplies the vector before W does
+
+
+@dataclass(frozen=True)
+class _Diag:
+    r"""``\operatorname{diag}(v)``: a diagonal matrix, ``diag(v) g`` is ``v \odot g``."""
+    vector: sp.Expr
+
+
+class NotConformable(NotationError):
+    """A product that is not defined as written (a column vector times a matrix): compare
+    calls the formula "differs" and says why."""
 
 
 @dataclass(frozen=True)
@@ -436,8 +473,8 @@ _FEED_LABEL = "\x00"
 
 def _time(node: Node | None) -> sp.Expr | None:
     """``t``, ``t-1``, ``t+1``, ``T``, ``0`` -> the index; anything else None."""
-    if isinstance(node, Sym) and node == Sym(node.name) and node.name in ("t", "T"):
-        return t if node.name == "t" else T
+    if isinstance(node, Sym) and node == Sym(node.name) and node.name in ("t", "T", "tau"):
+        return t if node.name == "t" else T  # the last step: T or \tau
     if isinstance(node, Num) and Fraction(node.value).denominator == 1:
         return sp.Integer(int(node.value))
     if isinstance(node, Neg) and isinstance(node.x, Num):  # h^{-1}: before the sequence
@@ -568,6 +605,16 @@ class _Reader:
     def symbol(self, sym: Sym):
         if self.feed and sym.sub == Sym(_FEED_LABEL):
             return _FEED[self.index(sym.sup)]
+        if isinstance(sym.sup, Num) and sym.sub is not None and _time(sym.sub) is not None \
+                and _time(sym.sub).free_symbols and self.find(sym) is None:
+            # h_t^2: the subscript is the time, so the superscript is a power
+            found = self.find(replace(sym, sup=None))
+            if found is not None and found[1] is not None:
+                n = int(Fraction(sym.sup.value)) if Fraction(sym.sup.value).denominator == 1 \
+                    else None
+                if n is None or n < 1:
+                    raise self.fail(sym.sup, f"expected a positive integer power of '{sym}'")
+                return self.power(self.symbol(replace(sym, sup=None)), n, sym)
         if self.units and sym.name == self.units.weight and _unit_labels(sym):
             a, b = map(_canon, _unit_labels(sym))
             if (a, b) not in self.units.diagonal:
@@ -603,6 +650,9 @@ class _Reader:
             raise self.fail(node, f"matrix '{node}' must be followed by the vector it multiplies")
         if isinstance(value, _Row):
             raise self.fail(node, f"'{node}' is a row vector: write g v^\\top for an outer product")
+        if isinstance(value, _Diag):
+            raise self.fail(node, f"diagonal matrix '{node}' must be followed by the vector it "
+                                  "multiplies")
         return value
 
     def value(self, node: Node):
@@ -646,6 +696,12 @@ class _Reader:
         return base ** n
 
     def product(self, a, b, node: Node):
+        if isinstance(a, _Diag) or isinstance(b, _Diag):
+            return self.diag_product(a, b, node)
+        if self.profile.row_vectors and isinstance(b, _Matrix) and not isinstance(
+                a, (_Matrix, _Row, _Diag)) and getattr(node, "op", "juxt") not in \
+                _ELEMENTWISE_ONLY:  # x W in row-vector sources is W^T x
+            return self.apply(replace(b, transposed=not b.transposed), a)
         # typed: \odot and \circ take two vectors (a matrix before one waits for its own
         # vector, x \odot W h); a matrix next to a vector is a matrix product
         if getattr(node, "op", "juxt") in _ELEMENTWISE_ONLY and (isinstance(a, (_Matrix, _Row))
@@ -664,7 +720,28 @@ class _Reader:
             return Outer(a, b.vector)
         return a * b
 
+    def diag_product(self, a, b, node: Node):
+        """``diag(d) g`` = d g, ``W diag(d) g`` = W (d g), ``diag(d) W v`` = d (W v); a column
+        vector before a diagonal matrix is not conformable."""
+        if isinstance(a, _Diag) and isinstance(b, _Diag):
+            return _Diag(a.vector * b.vector)
+        if isinstance(a, _Diag):
+            if isinstance(b, _Matrix):
+                return replace(b, factor=a.vector * b.factor)
+            if isinstance(b, _Row):
+                raise NotConformable(node.col, f"'{node}' is a diagonal matrix times a row "
+                                               "vector, which is not conformable")
+            return a.vector * b
+        if isinstance(a, _Matrix):
+            return replace(a, inner=a.inner * b.vector)
+        if isinstance(a, _Row):  # g^T diag(d): the row (d g)^T
+            return _Row(a.vector * b.vector)
+        raise NotConformable(node.col, f"'{node}' multiplies a column vector by the diagonal "
+                                       f"matrix '{node.right}': not conformable as written (a "
+                                       "row vector, v^T diag(d), or diag(d) v is)")
+
     def apply(self, m: _Matrix, v: sp.Expr) -> sp.Expr:
+        v = m.inner * v
         product = (MatVecT if m.transposed else MatVec)(m.weight, v)
         if self.profile.implicit_bias and not m.transposed and isinstance(v, sp.Indexed) \
                 and str(v.base) in self.cell.inputs:
@@ -674,6 +751,16 @@ class _Reader:
     def call(self, node: Call):
         if node.name == "outer" and len(node.args) == 2:
             return Outer(*(self.vector(a) for a in node.args))
+        if node.name == "diag" and len(node.args) == 1 and node.power == 1 and not node.primes:
+            return _Diag(self.vector(node.args[0]))
+        time = _time(node.args[0]) if len(node.args) == 1 and node.power == 1 else None
+        if time is not None and not node.primes and node.name not in self.profile.functions:
+            # h(t), s_c(t-1): the time in parentheses, when the symbol names a quantity
+            sym = Sym(node.name, sub=node.sub, sup=node.args[0], col=node.col)
+            found = self.find(Sym(node.name, sub=node.sub))
+            if found is not None and found[1] is None and \
+                    _resolve(found[0], self.cell)[0] in ("quantity", "adjoint"):
+                return self.symbol(sym)
         activation = self.profile.functions.get(node.name)
         if activation is not None:
             f = _ACTIVATIONS[activation]
@@ -739,6 +826,10 @@ class _Reader:
         if label in self.units.single and not feeds:
             return self.vector(node.body)
         members = self.units.groups.get(label, (label,))
+        if len(members) > 1:  # a cell without some gate (Greff's variants) sums over the rest
+            members = tuple(m for m in members if any(
+                name in self.cell.params for (_, to), name in self.units.matrices.items()
+                if to == m)) or members
         return sp.Add(*(self.unit_sum(node, index.name, m) for m in members))
 
     def unit_sum(self, node: Sum, index: str, member: str) -> sp.Expr:
