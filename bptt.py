@@ -20,7 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import sympy as sp
 
 from derive import Backward, Cell, CellBuilder, CellError, cell_names, derive, get_cell, t
 from derive.cells import load_cell, load_cells

@@ -15,7 +15,6 @@ import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 from .ir import Cell, CellError
 

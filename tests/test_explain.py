@@ -3,23 +3,12 @@ its path, the boundary; in Graves' notation and for a user's cell."""
 import re
 
 import pytest
-import sympy as sp
 
 from bptt import main
-from derive import CellBuilder, cell_names, derive, get_cell, sigmoid, t, tanh
+from derive import cell_names, derive, get_cell
 from derive.explain import explain
 from derive.trace import adjoint_terms
-
-
-def mgu():
-    cb = CellBuilder("mgu", "my notes", "minimal gated unit")
-    x, h = cb.x, cb.quantity("h")
-    W, U = cb.weight("W", "I"), cb.weight("U")
-    Wf, Uf, b = cb.weight("Wf", "I"), cb.weight("Uf"), cb.vector("b")
-    f = cb.let("f", sigmoid(cb.let("fbar", Wf @ x[t] + Uf @ h[t - 1] + b)[t]))
-    cand = cb.let("cand", tanh(W @ x[t] + U @ (f[t] * h[t - 1])))
-    cb.let("h", (1 - f[t]) * h[t - 1] + f[t] * cand[t])
-    return cb.build("h")
+from user_cells import mgu
 
 
 def test_graves_eps_s_has_its_five_terms_named():

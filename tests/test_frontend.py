@@ -7,7 +7,7 @@ import sympy as sp
 import bptt
 from derive.cells import load_cell, load_cells
 from derive.derivation import derive
-from derive.ir import CellBuilder, CellError, MatVec, Softmax, sigmoid, t, tanh
+from derive.ir import CellBuilder, CellError, MatVec, Softmax, t, tanh
 from verify.unrolled import check_unrolled
 
 

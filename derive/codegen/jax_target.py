@@ -157,7 +157,7 @@ class JaxWriter(ArrayWriter):
 
     def backward_call(self, result: str) -> list[str]:
         c = self.cell
-        head = [f"dstateT = {{s: dstateT[s] for s in STATE}}"]
+        head = ["dstateT = {s: dstateT[s] for s in STATE}"]
         if not c.loss:
             return head + ["return _backward(params, inputs, saved, dy, dstateT)"]
         # L enters with the weight dloss (the derived pass has it 1): by linearity
@@ -172,7 +172,6 @@ class JaxWriter(ArrayWriter):
 
     def forward_body(self) -> list[str]:
         c, p = self.cell, self.p
-        x0 = c.inputs[0]
         L = self.size_lines(self.ref)
         L += [f"{self.weight(gi)} = {self.stack(gi)}" for gi in range(len(p.groups))]
         L += self.vector_views(eq.rhs for eq in c.equations)

@@ -633,12 +633,7 @@ class ModuleWriter:
 
     def saved(self) -> list[str]:
         """The forward histories the backward pass reads."""
-        p = self.p
-        reads = {g.source for g in p.groups}
-        for eq in (*p.adjoints, *p.initial, *p.gradients):
-            reads |= {str(q.base) for q in eq.rhs.atoms(sp.Indexed)}
-        return [q for q in (*self.cell.quantities, *p.cached.values())
-                if q in reads and q not in self.cell.inputs]
+        return self.p.saved()
 
     # -- backward --------------------------------------------------------------------------
 

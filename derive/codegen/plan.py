@@ -255,6 +255,14 @@ class Plan:
     names: set[str] = field(default_factory=set)
     public: dict[str, str] = field(default_factory=dict)  # renamed -> the cell's own name
 
+
+    def saved(self) -> list[str]:
+        """The forward histories the backward pass reads (every target saves these)."""
+        reads = {g.source for g in self.groups}
+        for eq in (*self.adjoints, *self.initial, *self.gradients):
+            reads |= {str(q.base) for q in eq.rhs.atoms(sp.Indexed)}
+        return [q for q in (*self.cell.quantities, *self.cached.values())
+                if q in reads and q not in self.cell.inputs]
     def name(self, name: str) -> str:
         """A name as the cell has it (for keys of params and states)."""
         return self.public.get(name, name)

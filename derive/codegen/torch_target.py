@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-import sympy as sp
-
 from ..ir import t
 from .arrays import ARRAY_HELPERS, ArrayWriter, Target
 from .plan import SIZES_HELPER, _cols
@@ -52,7 +50,6 @@ class TorchWriter(ArrayWriter):
 
     def module(self) -> str:
         c, p = self.cell, self.p
-        inputs = ", ".join(c.inputs)
         flat = ", ".join([*c.inputs, *(f"_{s}0" for s in c.state),
                           *(self.param_var(k) for k in p.packed())])
         result = "loss" if c.loss else "y"
