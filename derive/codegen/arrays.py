@@ -9,6 +9,7 @@ after the loop: ``q[1:T + 1]``, ``q[0:T]``), ``fixed`` (a number as the step: ``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import sympy as sp
 
@@ -240,6 +241,26 @@ class ArrayWriter:
 
     def vector_views(self, exprs) -> list[str]:
         return [f"{n} = {self.p.view(n, self.ref)}" for n in self.p.vectors(list(exprs))]
+
+    def step_body(self, products: dict[int, str], hoisted_at: Callable[[str], str],
+                  assign: Callable[[str], str], printer: ArrayPrinter) -> list[str]:
+        """One forward step's lines (indented once): each group's product where its first
+        equation needs it, then the equations and the activations cached for the backward
+        pass. ``hoisted_at`` reads a product computed for all steps before the loop at this
+        step; ``assign`` is the left side for a quantity's name."""
+        p, lines, started = self.p, [], set()
+        for eq in self.cell.equations:
+            for gi, g in enumerate(p.groups):
+                if gi not in started and not p.hoisted(g) and eq.name in g.layout:
+                    started.add(gi)
+                    lines.append(f"    {products[gi]} = {printer.doprint(g.arg)} @ "
+                                 f"{self.weight(gi)}.T")
+            at = {gi: (hoisted_at(products[gi]) if p.hoisted(g) else products[gi])
+                  for gi, g in enumerate(p.groups)}
+            lines.append(f"    {assign(eq.name)} = {self.forward_rhs(eq, at.get, printer)}")
+            lines += [f"    {assign(name)} = {printer.doprint(f(sp.IndexedBase(q)[t]))}"
+                      for (f, q), name in p.cached.items() if q == eq.name]
+        return lines
 
     def forward_rhs(self, eq: Equation, product_var, printer: ArrayPrinter | None = None) -> str:
         """An equation's right side with each product a block of its group's stacked product

@@ -184,18 +184,7 @@ class JaxWriter(ArrayWriter):
                 scanned[products[gi]] = products[gi]
         keep = self.kept()
         body = ["def step(prev, xs):"]
-        started = set()
-        for eq in c.equations:
-            for gi, g in enumerate(p.groups):
-                if gi not in started and not p.hoisted(g) and eq.name in g.layout:
-                    started.add(gi)
-                    body.append(f"    {products[gi]} = "
-                                f"{self.scan_forward.doprint(g.arg)} @ {self.weight(gi)}.T")
-            at = {gi: (f"xs[{products[gi]!r}]" if p.hoisted(g) else products[gi])
-                  for gi, g in enumerate(p.groups)}
-            body.append(f"    {eq.name} = {self.forward_rhs(eq, at.get, self.scan_forward)}")
-            body += [f"    {name} = {self.scan_forward.doprint(f(sp.IndexedBase(q)[t]))}"
-                     for (f, q), name in p.cached.items() if q == eq.name]
+        body += self.step_body(products, lambda v: f"xs[{v!r}]", lambda q: q, self.scan_forward)
         body.append(f"    return {{{', '.join(f'{s!r}: {s}' for s in c.state)}}}, "
                     f"{{{', '.join(f'{q!r}: {q}' for q in keep)}}}")
         L += body

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import t
 from .arrays import ARRAY_HELPERS, ArrayWriter, Target
 from .plan import SIZES_HELPER, _cols
 
@@ -184,18 +183,7 @@ class TorchWriter(ArrayWriter):
             if p.hoisted(g):
                 L.append(f"{products[gi]} = _steps_matmul({g.source}, {self.weight(gi)}.T)")
         L.append("for t in range(1, T + 1):")
-        started = set()
-        for eq in c.equations:
-            for gi, g in enumerate(p.groups):
-                if gi not in started and not p.hoisted(g) and eq.name in g.layout:
-                    started.add(gi)
-                    L.append(f"    {products[gi]} = {self.step.doprint(g.arg)} @ "
-                             f"{self.weight(gi)}.T")
-            at = {gi: (f"{products[gi]}[t - 1]" if p.hoisted(g) else products[gi])
-                  for gi, g in enumerate(p.groups)}
-            L.append(f"    {eq.name}[t] = {self.forward_rhs(eq, at.get)}")
-            L += [f"    {name}[t] = {self.step.doprint(f(sp.IndexedBase(q)[t]))}"
-                  for (f, q), name in p.cached.items() if q == eq.name]
+        L += self.step_body(products, lambda v: f"{v}[t - 1]", lambda q: f"{q}[t]", self.step)
         return L
 
     def saved_tensors(self) -> list[str]:
