@@ -76,12 +76,7 @@ class JaxWriter(ArrayWriter):
              "import jax",
              "import jax.numpy as jnp",
              "", *self.constants(), "", "",
-             "def param_shapes(*sizes, **named):",
-             '    """Parameter name -> shape, for the sizes given in the order of SIZES, as a '
-             'dict or',
-             '    by name; the layout of PyTorch for its cells."""',
-             f"    {', '.join(c.size_names)}, = _sizes(sizes, named).values()",
-             f"    return {{{self.shapes()}}}",
+             *self.param_shapes_source(),
              "",
              "",
              "def init_params(*sizes, seed=0, dtype=jnp.float32, **named):",

@@ -393,12 +393,7 @@ class ModuleWriter:
         lines += [f"Forward, t = 1..T (input {inputs}; {', '.join(f'{s}[0]' for s in c.state)} "
                   "given, zero if missing):"]
         lines += [f"    {_text(eq)}" for eq in c.equations]
-        given = (f"L = the sum over t of {c.loss}[t]" if c.loss else
-                 f"Delta[t] = dL/d{c.output}[t] from the layer above")
-        lines += ["", f"Backward, t = T..1 ({given}; every adjoint is zero at T+1):"]
-        lines += [f"    {_text(eq)}" for eq in p.sheet.adjoints]
-        lines += ["", "Initial state:"] + [f"    {_text(eq)}" for eq in p.sheet.initial]
-        lines += ["", "Gradients:"] + [f"    {_text(eq)}" for eq in p.sheet.gradients]
+        lines += p.backward_lines()
         lines += ["", "Parameters (a packed parameter is the row-stack of its blocks):"]
         for name, (members, _) in self.p.packed().items():
             blocks = f" = [{'; '.join(members)}]" if len(members) > 1 else ""

@@ -256,6 +256,16 @@ class Plan:
     public: dict[str, str] = field(default_factory=dict)  # renamed -> the cell's own name
 
 
+    def backward_lines(self) -> list[str]:
+        """The derived backward pass as the generated modules' docstrings list it."""
+        c = self.cell
+        given = (f"L = the sum over t of {c.loss}[t]" if c.loss else
+                 f"Delta[t] = dL/d{c.output}[t] from the layer above")
+        lines = ["", f"Backward, t = T..1 ({given}; every adjoint is zero at T+1):"]
+        lines += [f"    {_text(eq)}" for eq in self.sheet.adjoints]
+        lines += ["", "Initial state:"] + [f"    {_text(eq)}" for eq in self.sheet.initial]
+        return lines + ["", "Gradients:"] + [f"    {_text(eq)}" for eq in self.sheet.gradients]
+
     def saved(self) -> list[str]:
         """The forward histories the backward pass reads (every target saves these)."""
         reads = {g.source for g in self.groups}

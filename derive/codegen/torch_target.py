@@ -54,12 +54,7 @@ class TorchWriter(ArrayWriter):
         result = "loss" if c.loss else "y"
         L = [f'"""{self.docstring("torch")}\n"""', "import torch", "", *self.constants(), "",
              "",
-             "def param_shapes(*sizes, **named):",
-             '    """Parameter name -> shape, for the sizes given in the order of SIZES, as a '
-             'dict or',
-             '    by name; the layout of PyTorch for its cells."""',
-             f"    {', '.join(c.size_names)}, = _sizes(sizes, named).values()",
-             f"    return {{{self.shapes()}}}",
+             *self.param_shapes_source(),
              "",
              "",
              "class BPTT(torch.autograd.Function):",
