@@ -147,6 +147,7 @@ def activation(name: str, explicit: Callable[[sp.Expr], sp.Expr], numpy: str,
     ...                    numpy_prime="(1 + np.exp(-{a}) * (1 + {a})) / (1 + np.exp(-{a}))**2")
     >>> sp.diff(swish(sp.Symbol("a")), sp.Symbol("a"))
     swish_prime(a)
+    >>> del PRIMES[ACTIVATIONS.pop(swish).prime]  # the table is global: this example leaves it
     """
     if not name.isidentifier():
         raise CellError(f"activation name {name!r} is not an identifier")
