@@ -324,7 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formula", action="append", default=[], help="a LaTeX equation (repeatable)")
     p.add_argument("--file", help="a file with one LaTeX equation per line")
     p.add_argument("--map", action="append", default=[], metavar="SYMBOL=quantity",
-                   help="map a symbol to a quantity of the cell (repeatable)")
+                   help="map a symbol to a quantity of the cell, or to an expression of its "
+                   "parameters: 'b_h=b_ih+b_hh', 'W_xh=W_ih^T' (repeatable)")
+    p.add_argument("--constant-unit", action="store_true",
+                   help="the input carries a constant unit: W x includes the biases beside it")
     p.add_argument("--source", help="a built-in catalog of published equations: graves2012, "
                    "greff2017, pytorch, cho2014, chung2014")
     p.add_argument("--json", action="store_true", help="machine-readable output")
