@@ -157,7 +157,11 @@ def notation_key(name: str, cell: Cell) -> str | None:
 
 
 def get_notation(name: str, cell: Cell) -> Notation:
-    """The notation ``name`` (a built-in name or a profile file) for ``cell``."""
+    """The notation ``name`` (a built-in name or a profile file) for ``cell``; a cell read from
+    a paper prints in the paper's own symbols by default (and in the notation it was read in)."""
+    own = cell.notation
+    if own is not None and name in ("vector", own.name):
+        return own
     if name in NOTATIONS:
         return NOTATIONS[name][notation_key(name, cell)]
     from verify.notations import get_profile  # the reader's profiles: one table both ways
