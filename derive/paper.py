@@ -73,7 +73,7 @@ def equation_lines(text: str) -> list[tuple[int, str]]:
         for piece in SEPARATORS.split(body):
             at = body.index(piece, pos)
             pos = at + len(piece)
-            eq = NOISE.sub(" ", piece).strip().strip(",.;$ ").strip()
+            eq = " ".join(NOISE.sub(" ", piece).split()).strip(",.;$ ")
             if eq:
                 lead = len(piece) - len(piece.lstrip())
                 out.append((text.count("\n", 0, start + at + lead) + 1, eq))
@@ -172,7 +172,7 @@ class PaperReader:
                 left = n.left
                 while isinstance(left, f.BinOp) and left.op in PRODUCTS:
                     left = left.right  # 2 W x: the factor nearest the vector
-            elif isinstance(n, f.Call) and n.name not in self.functions:
+            elif isinstance(n, f.Call) and _matrix_letter(n.name, self.functions):
                 left = f.Sym(n.name, sub=n.sub)
             if isinstance(left, f.Sym) and left.sup is None:
                 self.line = line
@@ -271,9 +271,13 @@ class PaperReader:
 
     def call(self, node) -> _Value:
         activation = self.functions.get(node.name)
-        if activation is None:  # U(r h): a matrix applied to a group
+        if _matrix_letter(node.name, self.functions):  # U(r h): a matrix applied to a group
             return self.product(self.symbol(self.f.Sym(node.name, sub=node.sub)),
                                 self.vector(node.args[0]), node)
+        if activation is None:
+            raise self.fail(self.line, f"'{self.f.one_line(str(node))}': '{node.name}' is not "
+                            f"a known function; name its activation: --map "
+                            f"'{_latex_name(node.name)}=tanh' (or sigmoid, relu, ...)")
         if node.primes or len(node.args) != 1:
             raise self.fail(self.line, f"'{node}': a forward equation applies an activation "
                             "to one argument")
@@ -330,6 +334,16 @@ class PaperReader:
             done.add(self.name(item[1]))
             out.append(item)
         return out
+
+
+def _matrix_letter(name: str, functions: dict[str, str]) -> bool:
+    r"""Only a capital Latin letter applied to a group is a matrix (Cho's ``U(r \odot h)``);
+    another unknown name before ``(`` is a function the notation must name."""
+    return name not in functions and len(name) == 1 and "A" <= name <= "Z"
+
+
+def _latex_name(name: str) -> str:
+    return name if len(name) == 1 else "\\" + name
 
 
 def _offset(node) -> int | None:
