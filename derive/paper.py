@@ -14,6 +14,9 @@ equation, ``&`` aligns, ``\quad`` separates two on one line); ``%`` starts a com
 * sizes are inferred as the step-function reader infers them (:class:`derive.frontend.Sizes`):
   the input's is ``I``, the state's ``H``;
 * the output is the quantity of the last equation.
+* Graves' per-unit sums (``--notation graves``) name their matrices from his tables; ``\sum_c``
+  (one cell per block) is the peephole, elementwise; his biases, folded into the weights, are
+  added beside the input's sum as ``\beta``.
 
 A symbol with a time index that no equation defines, a left side at another step, a quantity
 read at t+1 and equations that read each other at step t are errors naming ``file:line`` that
@@ -87,7 +90,9 @@ class PaperReader:
         from verify import formula  # lazily: see the module docstring
         self.f, self.path = formula, path
         self.notation = notation or "vector"
-        self.functions, self.names = _reading_notation(self.notation, mapping, formula)
+        self.functions, self.names, self.profile = _reading_notation(self.notation, mapping,
+                                                                     formula)
+        self.units = self.profile.units if self.profile is not None else None
         self.input_key = next((k for k, v in self.names.items() if v == "x"), "x")
 
     def fail(self, line: int, message: str) -> CellError:
@@ -122,7 +127,7 @@ class PaperReader:
     # --- reading -------------------------------------------------------------------------
     def read(self, text: str) -> Cell:
         f = self.f
-        equations = []
+        equations, trees = [], {}
         for line, latex in equation_lines(text):
             self.line = line
             try:
@@ -137,6 +142,7 @@ class PaperReader:
                 raise self.fail(line, f"left side '{tree.lhs}': a forward equation defines a "
                                 "quantity at step t")
             equations.append((line, key, tree.rhs))
+            trees[key] = tree.lhs
         if not equations:
             raise CellError(f"{self.path}: no equations found (one per line, or in align, "
                             "equation or $$ blocks)")
@@ -155,7 +161,7 @@ class PaperReader:
         self.var |= {self.name(k): self.sizes.new() for k in self.defined}
         read = []
         for line, key, rhs in equations:
-            self.line, self.reads = line, set()
+            self.line, self.reads, self.lhs = line, set(), trees[key]
             value = self.vector(rhs)
             if value.size is None:
                 raise self.fail(line, f"'{key}' is a constant")
@@ -244,12 +250,59 @@ class PaperReader:
             if node.op in PRODUCTS:
                 return self.product(self.value(node.left), self.value(node.right), node)
         if isinstance(node, f.Sum):
-            raise self.fail(self.line, f"'{f.one_line(str(node))}': per-unit sums (Graves 2012) "
-                            "are not read as a cell; write the paper's vector form (W_i x^t + "
-                            "R_i y^{t-1} + p_i \\odot c^{t-1}) with --notation greff")
+            return self.unit_sum(node)
         raise self.fail(self.line, f"'{f.one_line(str(node))}' is not read in a forward "
                         "equation (quantities, parameters, numbers, + - / \\odot, matrix "
                         "products and activations)")
+
+    def unit_sum(self, node) -> _Value:
+        """Graves' ``\\sum_j w_{ja} v_j``: the matrix from units j to units a times v; over a
+        label with one unit per block (``\\sum_c w_{c\\iota} s_c``) the peephole, elementwise.
+        Names from the notation's unit tables; with biases folded into the weights (Graves), the
+        sum over the input adds the bias of the unit it feeds (``\\beta_\\iota``)."""
+        f, units = self.f, self.units
+        index = node.index
+        if units is None or not (isinstance(index, f.Sym) and index == f.Sym(index.name)):
+            raise self.fail(self.line, f"'{f.one_line(str(node))}': a sum over units is read in "
+                            "a per-unit notation (--notation graves); in a vector notation write "
+                            "W_i x^t")
+        factors, stack = [], [node.body]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, f.BinOp) and n.op in PRODUCTS:
+                stack += [n.right, n.left]
+            else:
+                factors.append(n)
+        weights = [w for w in factors if isinstance(w, f.Sym) and w.name == units.weight
+                   and _labels(w, f) and _labels(w, f)[0] == index.name]
+        if len(weights) != 1:
+            raise self.fail(self.line, f"the sum over {index.name} needs one weight "
+                            f"{units.weight}_{{{index.name}.}} from unit {index.name}, found "
+                            f"{len(weights)}")
+        pair = _labels(weights[0], f)
+        rest = [self.vector(n) for n in factors if n is not weights[0]]
+        if not rest:
+            raise self.fail(self.line, f"the sum over {index.name} has no vector")
+        v = _Value(sp.Mul(*(r.expr for r in rest)), rest[0].size)
+        for r in rest[1:]:
+            self.unify(v.size, r.size, weights[0], node)
+        diagonal = pair[0] in units.single
+        table = units.diagonal if diagonal else units.matrices
+        key = str(weights[0])
+        name = table.get(pair) or self.name(key)
+        self.names.setdefault(key, name)
+        if diagonal:
+            self.params.setdefault(name, (key, self.sizes.new()))
+            p = _Value(sp.Symbol(name), self.params[name][1])
+            return _Value(p.expr * v.expr, self.combine(p, v, node))
+        self.matrices.add(name)
+        self.params.setdefault(name, (key, (self.sizes.new(), self.sizes.new())))
+        out = self.product(_Value(None, None, name), v, node)
+        if self.profile.implicit_bias and v.expr == sp.IndexedBase(self.name(self.input_key))[t]:
+            bias = f.Sym("beta", sub=self.lhs.sub)  # the weight from the constant unit
+            out = _Value(out.expr + self.symbol(bias).expr, out.size)
+            self.unify(out.size, self.params[self.name(str(bias))][1], bias, node)
+        return out
 
     def product(self, a: _Value, b: _Value, node) -> _Value:
         if a.matrix is not None and b.matrix is None:
@@ -266,7 +319,7 @@ class PaperReader:
 
     def combine(self, a: _Value, b: _Value, node) -> int | None:
         if a.size is not None and b.size is not None:
-            self.unify(a.size, b.size, node.left, node.right)
+            self.unify(a.size, b.size, getattr(node, "left", node), getattr(node, "right", node))
         return a.size if a.size is not None else b.size
 
     def call(self, node) -> _Value:
@@ -346,6 +399,15 @@ def _latex_name(name: str) -> str:
     return name if len(name) == 1 else "\\" + name
 
 
+def _labels(w, f) -> tuple[str, str] | None:
+    """(from, to) unit labels of a per-unit weight ``w_{i\\iota}`` (primes dropped)."""
+    sub = w.sub
+    if w.sup is None and isinstance(sub, f.BinOp) and sub.op == "juxt" and all(
+            isinstance(s, f.Sym) and s == f.Sym(s.name) for s in (sub.left, sub.right)):
+        return sub.left.name.rstrip("'"), sub.right.name.rstrip("'")
+    return None
+
+
 def _offset(node) -> int | None:
     """t -> 0, t-1 -> -1, t+1 -> 1; anything else None."""
     from verify import formula as f
@@ -362,20 +424,17 @@ def _tex_path(path: str) -> str:
     return r"\texttt{" + re.sub(r"([_%&#$])", r"\\\1", Path(path).name) + "}"
 
 
-def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple[dict, dict]:
-    """(function letter -> activation, symbol key -> IR name) of a notation for reading a
-    paper: a built-in profile's or a profile file's, and the --map entries on top."""
+def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
+    """(function letter -> activation, symbol key -> IR name, its profile) of a notation for
+    reading a paper: a built-in profile's or a profile file's, and the --map entries on top."""
     from verify.notations import PROFILES, _default_functions, load_profile
     if notation in PROFILES:
-        profile, symbols = PROFILES[notation][0], {}
-        if profile.units is not None:
-            raise CellError(f"notation {notation!r} writes per-unit sums; a paper's equations "
-                            "are read in a vector notation (vector, pytorch, greff, cho or a "
-                            "profile file)")
+        profile = PROFILES[notation][0]  # graves: its LSTM tables (units, names)
         symbols, functions = dict(profile.symbols), dict(profile.functions)
     else:
         base, symbols, _, _ = load_profile(notation)
-        functions = dict(PROFILES.get(base, PROFILES["vector"])[0].functions)
+        profile = PROFILES.get(base, PROFILES["vector"])[0]
+        functions = dict(profile.functions)
     functions = _default_functions() | functions
     names = {}
     for symbol, name in {**symbols, **mapping}.items():
@@ -393,7 +452,7 @@ def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple[
             names[str(node)] = name
         else:
             raise CellError(f"--map '{symbol}={name}': '{symbol}' is not one symbol")
-    return functions, names
+    return functions, names, profile
 
 
 def read_paper(path: str, notation: str | None = None,

@@ -161,6 +161,13 @@ def get_notation(name: str, cell: Cell) -> Notation:
     a paper prints in the paper's own symbols by default (and in the notation it was read in)."""
     own = cell.notation
     if own is not None and name in ("vector", own.name):
+        if name in NOTATIONS and name != "vector":  # read in graves: Graves' per-unit sums
+            try:  # when its table names the cell (inline quantities included)
+                table = NOTATIONS[name][notation_key(name, cell)]
+                if table.inline <= set(cell.quantities):
+                    return table
+            except CellError:
+                pass
         return own
     if name in NOTATIONS:
         return NOTATIONS[name][notation_key(name, cell)]

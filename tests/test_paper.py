@@ -19,7 +19,7 @@ PAPERS = Path(__file__).parent / "papers"
 
 @pytest.mark.parametrize("paper, notation, builtin", [
     ("pytorch-lstm.tex", "pytorch", "lstm"), ("pytorch-gru.md", "pytorch", "gru"),
-    ("greff-lstm.tex", "greff", "graves-lstm")])
+    ("greff-lstm.tex", "greff", "graves-lstm"), ("graves-lstm.tex", "graves", "graves-lstm")])
 def test_papers_derive_the_builtin_backward_pass(paper, notation, builtin):
     cell = load_cell(str(PAPERS / paper), notation)
     reference = get_cell(builtin)
@@ -35,10 +35,17 @@ def test_the_oracle_tells_a_wrong_paper(tmp_path):
     assert "delta_c[t]" in differences(load_cell(str(wrong), "pytorch"), get_cell("lstm"))
 
 
-def test_graves_per_unit_sums_are_a_clear_error(capsys):
-    assert main(["sheet", str(PAPERS / "graves-lstm.tex"), "--notation", "greff"]) == 2
+def test_graves_per_unit_sums(capsys):
+    """Graves' sums over units name the matrices from his tables; the biases he folds into the
+    weights (a constant unit) are the beta his notation writes; read in a vector notation the
+    sums are an error."""
+    cell = load_cell(str(PAPERS / "graves-lstm.tex"), "graves")
+    assert {"b_i", "b_z", "p_i", "R_o"} <= set(cell.params) and cell.params["p_o"].shape == ("H",)
+    sheet = render(cell, "vector", "md")
+    assert r"w_{c \omega} \odot \delta a_{\omega}^{t}" in sheet
+    assert main(["sheet", str(PAPERS / "graves-lstm.tex")]) == 2
     err = capsys.readouterr().err
-    assert "graves-lstm.tex:3:" in err and "per-unit sums" in err and "Traceback" not in err
+    assert "graves-lstm.tex:3:" in err and "--notation graves" in err and "Traceback" not in err
 
 
 def test_sheet_prints_the_papers_own_symbols():
