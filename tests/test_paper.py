@@ -59,6 +59,8 @@ def test_sheet_prints_the_papers_own_symbols():
 def test_cli_verify_and_codegen(tmp_path, capsys):
     paper = str(PAPERS / "pytorch-lstm.tex")
     assert main(["verify", paper, "--notation", "pytorch", "--symbolic", "--steps", "2"]) == 0
+    assert main(["verify", str(PAPERS / "pytorch-gru.md"), "--notation", "pytorch",
+                 "--steps", "2"]) == 0  # both checks
     out = tmp_path / "k.py"
     assert main(["codegen", paper, "--notation", "pytorch", "-o", str(out)]) == 0
     spec = importlib.util.spec_from_file_location("paper_kernel", out)
