@@ -25,6 +25,10 @@ Conventions. A formula that does not hold but holds for a :class:`Convention` va
 reference (Cho's reset before the recurrent product, Chung's update convention, the truncated
 LSTM gradient) gets the verdict ``convention``, with the convention named; the variants are
 generated from the cell by generic rewrites, not written per cell.
+A convention the user *states* is part of the notation, not another cell: a map to an
+expression (``--map 'b_h=b_ih+b_hh'``, ``W_xh=W_ih^T``) or the constant unit (``W x`` includes
+the biases beside it) reparametrises the same cell, so a formula that holds through it is
+``holds``, with the stated convention it used named in the note; a wrong one still differs.
 
 Explanations. Both sides are split into expanded terms (or into their terms as written, when
 fewer are left unmatched: ``(1 - z)`` stays one factor); terms equal in value cancel. Each
