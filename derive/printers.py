@@ -181,6 +181,11 @@ def profile_notation(profile, cell: Cell) -> Notation:
     IR's names) as the IR name; a name it cannot write is an error naming it."""
     if profile.units is not None:
         return NOTATIONS["graves"][notation_key("graves", cell)]
+    from verify.notations import shadowed
+    for symbol, name in shadowed(profile, cell):
+        raise CellError(f"notation {profile.name!r} maps {symbol} to "
+                        f"{profile.symbols[symbol]}, the symbol a sheet prints for {name}: it "
+                        "would not read back as printed; print with the base notation")
     symbols: dict[str, str] = {}
     for symbol, name in profile.symbols.items():
         symbols.setdefault(name, symbol)

@@ -78,3 +78,17 @@ def test_bad_constant_unit_in_profile(tmp_path, capsys):
     profile.write_text('{"constant_unit": "yes", "symbols": {}}')
     assert main(["compare", "rnn", "--notation", str(profile), "--formula", RNN]) == 2
     assert "'constant_unit' must be true or false" in capsys.readouterr().err
+
+
+def test_a_sheet_never_prints_a_symbol_its_map_reads_otherwise(tmp_path, capsys):
+    """W_{hh}=W_hh^T takes the symbol the sheet prints for W_hh: refused, not a sheet that
+    reads back transposed; a map of another symbol prints."""
+    shadowing = tmp_path / "shadow.json"
+    shadowing.write_text(json.dumps({"base": "pytorch", "row_vectors": True,
+                                     "symbols": {"W_{hh}": "W_hh^T"}}))
+    assert main(["sheet", "rnn", "--notation", str(shadowing)]) == 2
+    assert "would not read back as printed" in capsys.readouterr().err
+    fine = tmp_path / "fine.json"
+    fine.write_text(json.dumps({"base": "pytorch", "row_vectors": True, "constant_unit": True,
+                                "symbols": {"U": "W_hh^T", "b_h": "b_ih+b_hh"}}))
+    assert main(["sheet", "rnn", "--notation", str(fine), "-o", str(tmp_path / "s.tex")]) == 0

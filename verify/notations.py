@@ -1141,3 +1141,11 @@ def stated_conventions(text: str, profile: Profile, cell: Cell,
             for r in readings):
         out.append(CONSTANT_UNIT)
     return out
+
+
+def shadowed(profile: Profile, cell: Cell) -> list[tuple[str, str]]:
+    """(symbol, IR name) where a map to an expression takes the symbol a sheet prints for one
+    of the cell's own names (``W_{hh}=W_hh^T``): such a sheet would not read back as printed."""
+    names = {_ir_key(n): n for n in (*cell.inputs, *cell.quantities, *cell.params)}
+    return [(symbol, names[_key(symbol)]) for symbol, value in profile.symbols.items()
+            if _is_expression(value) and _key(symbol) in names]
