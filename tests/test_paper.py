@@ -121,3 +121,11 @@ def test_equation_lines_blocks_and_lines():
     text = "intro\n\\begin{align*}\na &= b, \\quad c = d \\\\\ne &= f \\label{x}\n\\end{align*}\n"
     assert equation_lines(text) == [(3, "a = b"), (3, "c = d"), (4, "e = f")]
     assert equation_lines("a = b\n\nprose\nc = d % note\n") == [(1, "a = b"), (4, "c = d")]
+
+
+def test_the_user_guides_paper_is_pytorchs_lstm(tmp_path):
+    import re
+    guide = (Path(__file__).parents[1] / "docs" / "user-guide.md").read_text()
+    paper = tmp_path / "lstm.tex"
+    paper.write_text(re.search(r"```latex\n(% lstm.tex.*?)```", guide, re.S)[1])
+    assert differences(load_cell(str(paper), "pytorch"), get_cell("lstm")) == []
