@@ -130,8 +130,13 @@ def _cell(args: argparse.Namespace) -> Cell:
 
 
 def cmd_cells(args: argparse.Namespace) -> int:
-    listed = ({name: get_cell(name) for name in cell_names()} if args.spec is None
-              else load_cells(args.spec))
+    if args.spec is None:
+        listed = {name: get_cell(name) for name in cell_names()}
+    elif args.spec.lower().endswith((".tex", ".md")):
+        cell = _cell(argparse.Namespace(cell=args.spec, notation=args.notation, map=args.map))
+        listed = {cell.name: cell}
+    else:
+        listed = load_cells(args.spec)
     for name, c in listed.items():
         alias = f" (alias of {c.name})" if c.name != name and args.spec is None else ""
         sizes = ", ".join(f"{q}: {c.size(q)}" for q in c.state)
@@ -258,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "state variables")
     p.add_argument("spec", nargs="?", help="a cell file PATH.py or module (default: the "
                    "built-in cells)")
+    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector "
+                   "(default), pytorch, greff, graves, cho, or a profile file")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_cells)
 
     p = sub.add_parser("sheet", help="the equation sheet of a cell")
@@ -323,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("numpy", "torch", "jax"), default="numpy",
                    help="the library the module imports (default numpy)")
     p.add_argument("-o", "--output", required=True, help="the module to write (PATH.py)")
-    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector (default), pytorch, greff, cho, or a profile file")
+    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
                    help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_codegen)
@@ -338,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbolic", action="store_true", help="only the unrolled exact check")
     p.add_argument("--numeric", action="store_true",
                    help="only the numeric checks of the generated kernel")
-    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector (default), pytorch, greff, cho, or a profile file")
+    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
                    help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_verify)
