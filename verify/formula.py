@@ -63,7 +63,7 @@ from lark.exceptions import UnexpectedInput
 from lark.lexer import Lexer
 
 __all__ = ["FormulaSyntaxError", "LIMITS", "one_line", "parse_formula", "Node", "Equation", "Num", "Sym", "Call",
-           "Adjoint", "BinOp", "Neg", "Sum", "Transpose", "Pow"]
+           "Adjoint", "BinOp", "Neg", "Sum", "Transpose", "Pow", "Index"]
 
 
 # Bounds on what is read: over any of them a formula is a FormulaSyntaxError, never a
@@ -151,7 +151,7 @@ class Adjoint(Node):
 
 @dataclass(frozen=True)
 class BinOp(Node):
-    """``op``: ``+ - juxt cdot odot circ times * /``."""
+    """``op``: ``+ - juxt cdot odot circ times * /``; ``,`` only in a script (``b_{ih,j}``)."""
     op: str
     left: Node
     right: Node
@@ -184,6 +184,14 @@ class Pow(Node):
     """``(base)^{exp}``, elementwise; ``exp`` an integer."""
     base: Node
     exp: Num
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class Index(Node):
+    """``[W x]_j``, ``\\sigma(\\cdot)_j``: component ``index`` (a unit) of a vector."""
+    x: Node
+    index: Node
     col: int = _col()
 
 
@@ -266,7 +274,7 @@ def _tokenize(text: str) -> list[Token]:
         raise FormulaSyntaxError(LIMITS["length"] + 1, f"the formula is longer than "
                                  f"{LIMITS['length']} characters ({len(text)})")
     toks: list[Token] = []
-    stack: list[tuple[str, str, int]] = []  # (expected closer, opener, position)
+    stack: list[tuple[str, str, int, bool]] = []  # (expected closer, opener, position, script)
     skip_close: set[int] = set()            # closing braces of fonts dropped transparently
     pos, spaced, size_at = 0, False, None   # size_at: start of a pending \left, \Big, ...
 
@@ -303,7 +311,8 @@ def _tokenize(text: str) -> list[Token]:
             size_at = start
         elif raw in _OPENERS:
             at, size_at = (start if size_at is None else size_at), None
-            stack.append((_OPENERS[raw], raw, at))
+            script = bool(toks) and toks[-1].type in ("_SUB", "_SUP")
+            stack.append((_OPENERS[raw], raw, at, script or any(e[3] for e in stack)))
             if len(stack) > LIMITS["depth"]:
                 raise FormulaSyntaxError(start + 1, f"brackets nested more than "
                                          f"{LIMITS['depth']} deep")
@@ -312,13 +321,14 @@ def _tokenize(text: str) -> list[Token]:
             at, size_at = (start if size_at is None else size_at), None
             if not stack:
                 raise FormulaSyntaxError(start + 1, f"unmatched '{raw}'")
-            want, opener, where = stack.pop()
+            want, opener, where, _ = stack.pop()
             if raw != want:
                 raise FormulaSyntaxError(start + 1, f"'{raw}' does not match '{opener}' "
                                          f"at column {where + 1}")
             emit(_closer_type(raw), raw, at, pos)
         elif kind == "FONT":
-            pos = _font(text, raw[1:], start, pos, emit, skip_close)
+            script = (bool(toks) and toks[-1].type in ("_SUB", "_SUP")) or any(e[3] for e in stack)
+            pos = _font(text, raw[1:], start, pos, emit, skip_close, script, toks)
         elif kind == "PRIME" and raw == "\\prime":
             if not toks or toks[-1].type != "_SUP":
                 raise FormulaSyntaxError(start + 1, "'\\prime' must follow '^'")
@@ -342,7 +352,7 @@ def _tokenize(text: str) -> list[Token]:
     if size_at is not None:
         raise FormulaSyntaxError(size_at + 1, "expected a delimiter at the end")
     if stack:
-        _, opener, where = stack[-1]
+        _, opener, where, _ = stack[-1]
         raise FormulaSyntaxError(where + 1, f"unmatched '{opener}'")
     while toks and toks[-1].type in ("_COMMA", "DOT"):  # sentence punctuation after display math
         toks.pop()
@@ -351,8 +361,11 @@ def _tokenize(text: str) -> list[Token]:
     return toks
 
 
-def _font(text: str, font: str, start: int, pos: int, emit, skip_close: set[int]) -> int:
-    """Drop a font command; a braced word becomes one WORD/FUNC token.  Returns the new pos."""
+def _font(text: str, font: str, start: int, pos: int, emit, skip_close: set[int],
+          script: bool = False, toks: list[Token] = ()) -> int:
+    """Drop a font command; a braced word becomes one WORD/FUNC token, in a script its letters
+    (``W_{\\mathrm{xh}}`` is ``W_{xh}``: labels are letters, and ``xi`` is never ``\\xi``).
+    Returns the new pos."""
     j = pos
     while j < len(text) and text[j].isspace():
         j += 1
@@ -362,6 +375,16 @@ def _font(text: str, font: str, start: int, pos: int, emit, skip_close: set[int]
         if re.fullmatch(r"[A-Za-z]+|\d+", inner):
             if inner.isdigit():
                 kind = "NUMBER"
+            elif script and font != "operatorname":
+                at = j + 1 + text[j + 1:k].index(inner)
+                unbraced = len(inner) > 1 and toks[-1].type in ("_SUB", "_SUP")
+                if unbraced:  # W_\mathrm{hh} is W_{hh}
+                    emit("_LBRACE", "{", j, j + 1)
+                for n, letter in enumerate(inner):
+                    emit("LETTER", letter, at + n, at + n + 1)
+                if unbraced:
+                    emit("_RBRACE", "}", k, k + 1)
+                return k + 1
             elif font == "operatorname" or (len(inner) > 1 and inner in _FUNC_WORDS):
                 kind = "FUNC"
             else:
@@ -401,10 +424,12 @@ GRAMMAR = r"""
      | SUM limit* term                         -> sum       // body: the product term after it
      | FUNC mark* operand                      -> func      // \tanh c_t, \sigma'(x), \tanh^2 x
      | FUNC mark* group _SUP sarg              -> func_sup  // \tanh(c)^2: of the value
+     | FUNC mark* group _SUB sarg              -> func_sub  // \sigma(a)_j: a component
      | symbol _TLPAR expr _RPAR                -> maybe_call  // h(x) directly, no space
      | symbol _TLPAR expr _RPAR _SUP sarg      -> maybe_call_sup
 ?atom: operand
      | group _SUP sarg                         -> group_sup
+     | group _SUB sarg                         -> index     // [W x]_j
 ?operand: symbol
      | DELTA symbol                            -> adjoint   // \delta y^t
      | DELTA mark*                             -> delta_sym // \delta_k^t (Graves)
@@ -415,14 +440,18 @@ GRAMMAR = r"""
      | FRAC _LBRACE PARTIAL symbol _RBRACE _LBRACE PARTIAL symbol _RBRACE -> partial_frac
      | PARTIAL symbol SLASH PARTIAL symbol     -> partial_slash
      | NABLA _SUB sarg symbol                  -> nabla
+     | PARTIAL _SUB sarg symbol                -> nabla     // \partial_{h_t} L
+     | _LPAR expr (_COMMA expr)+ _RPAR         -> concat    // [h_{t-1}, x_t]
+     | _TLPAR expr (_COMMA expr)+ _RPAR        -> concat
      | TOP                                     -> top
 ?group: _LPAR expr _RPAR | _TLPAR expr _RPAR | _LANGLE expr _RANGLE
 symbol: base mark*
 base: plain | ACCENT plain | ACCENT _LBRACE plain _RBRACE
+    | ACCENT _LBRACE plain mark+ _RBRACE       -> accented  // \widetilde{C_t}
 ?plain: LETTER | NAME | WORD
 mark: _SUB sarg -> sub | _SUP sarg -> sup | PRIME -> prime
 limit: _SUB sarg -> sub | _SUP sarg -> sup | _SUB _LBRACE expr EQ expr _RBRACE -> range
-?sarg: _LBRACE expr _RBRACE | plain -> sym1 | DELTA -> sym1 | NUMBER -> num | TOP -> top
+?sarg: _LBRACE expr _RBRACE | _LBRACE expr _COMMA expr _RBRACE -> pair | plain -> sym1 | DELTA -> sym1 | NUMBER -> num | TOP -> top
 """
 
 def _err(node_or_tok, message: str) -> FormulaSyntaxError:
@@ -459,12 +488,17 @@ def _split_top(sup: Node | None) -> tuple[bool, Node | None]:
     """``^{\\top}`` -> (True, None); ``^{t\\top}`` -> (True, t); otherwise (False, sup)."""
     if isinstance(sup, _Top):
         return True, None
-    if isinstance(sup, BinOp) and sup.op == "juxt":
-        if isinstance(sup.right, _Top):
-            return True, sup.left
+    if isinstance(sup, BinOp) and sup.op in ("juxt", ","):
+        if isinstance(sup.right, _Top) or (sup.right == Sym("T") and _has_time(sup.left)):
+            return True, sup.left  # h^{(t)T}, h^{(t),T}: T after a time is a transpose
         if isinstance(sup.left, _Top):
             return True, sup.right
     return False, sup
+
+
+def _has_time(node: Node) -> bool:
+    """``t``, ``t-1``: an expression of the time step t (``h^{(t-1)T}``)."""
+    return any(n == Sym("t") for n in _nodes(node))
 
 
 @v_args(inline=True)
@@ -493,7 +527,13 @@ class _Build(Transformer):
 
     def base(self, *toks):
         accent = toks[0].value if len(toks) == 2 else None
-        return toks[-1].value, accent, toks[0].column
+        return toks[-1].value, accent, toks[0].column, ()
+
+    def accented(self, accent, plain, *marks):  # \widetilde{C_t} is \tilde{C}_t
+        return plain.value, accent.value, accent.column, marks
+
+    def pair(self, a, b):
+        return BinOp(",", a, b, b.col)
 
     def sub(self, x):
         return ("sub", x)
@@ -520,14 +560,14 @@ class _Build(Transformer):
         return found.get("sub"), found.get("sup"), primes
 
     def symbol(self, base, *marks):
-        name, accent, col = base
-        sub, sup, primes = self._scripts(marks)
+        name, accent, col, inner = base
+        sub, sup, primes = self._scripts((*inner, *marks))
         transposed, sup = _split_top(sup)
         sym = Sym(name + "'" * primes, accent, sub, sup, col)
         return Transpose(sym, col) if transposed else sym
 
     def delta_sym(self, tok, *marks):
-        return self.symbol(("delta", None, tok.column), *marks)
+        return self.symbol(("delta", None, tok.column, ()), *marks)
 
     def adjoint(self, tok, of):
         return Adjoint(of, tok.column)
@@ -563,6 +603,16 @@ class _Build(Transformer):
     def func_sup(self, tok, *rest):  # \tanh(c)^2 is \tanh^2(c), not \tanh((c)^2)
         *marks, arg, sup = rest
         return self.func(tok, *marks, ("sup", sup), arg)
+
+    def func_sub(self, tok, *rest):
+        *marks, arg, index = rest
+        return Index(self.func(tok, *marks, arg), index, tok.column)
+
+    def index(self, x, index):
+        return Index(x, index, x.col)
+
+    def concat(self, *parts):
+        return Call("concat", 0, parts, col=parts[0].col)
 
     def outer(self, a, b):
         return Call("outer", 0, (a, b), col=a.col)
@@ -603,8 +653,9 @@ class _Build(Transformer):
 
     def nabla(self, tok, of, loss):
         if not isinstance(of, Sym):
-            raise _err(of, f"expected one symbol as the subscript of '\\nabla', found '{of}'")
-        _check_loss(loss, "\\nabla_{...}")
+            raise _err(of, f"expected one symbol as the subscript of '\\{tok.value}', found "
+                           f"'{of}'")
+        _check_loss(loss, f"\\{tok.value}_{{...}}")
         return Adjoint(of, tok.column)
 
 
@@ -711,9 +762,9 @@ def parse_formula(text: str) -> Equation | Node:
 
 
 # ---------------------------------------------------------------------------- printing
-_PREC = {"+": 1, "-": 1}  # every product kind and juxtaposition: 2
+_PREC = {"+": 1, "-": 1, ",": 0}  # every product kind and juxtaposition: 2
 _OP_TEXT = {"juxt": " ", "cdot": r" \cdot ", "odot": r" \odot ", "circ": r" \circ ",
-            "times": r" \times ", "*": " * ", "/": " / ", "+": " + ", "-": " - "}
+            "times": r" \times ", "*": " * ", "/": " / ", "+": " + ", "-": " - ", ",": ", "}
 _NAME_CMDS = set(_GREEK) | {"delta", "ell"} | set(_FUNCS)
 
 
@@ -769,6 +820,8 @@ def _latex(node: Node, tail: bool = True) -> str:
     if isinstance(node, Call):
         if node.name == "outer" and len(node.args) == 2:
             return rf"\langle {_latex(node.args[0])}, {_latex(node.args[1])}\rangle"
+        if node.name == "concat":
+            return "[" + ", ".join(_latex(a) for a in node.args) + "]"
         name = _name(node.name) if node.name in _NAME_CMDS or len(node.name) == 1 \
             else f"\\operatorname{{{node.name}}}"
         args = ", ".join(_latex(a) for a in node.args)
@@ -779,11 +832,13 @@ def _latex(node: Node, tail: bool = True) -> str:
     if isinstance(node, Transpose):
         x = node.x
         if isinstance(x, Sym):  # h^{t \top}: one superscript carries both
-            sup = "\\top" if x.sup is None else f"{_latex(x.sup)} \\top"
+            sup = "\\top" if x.sup is None else f"{_wrap(x.sup, 3, True)} \\top"
             return _latex(Sym(x.name, x.accent, x.sub)) + f"^{{{sup}}}"
         return f"({_latex(x)})^{{\\top}}"
     if isinstance(node, Pow):
         return f"({_latex(node.base)})^{{{_num(node.exp.value)}}}"
+    if isinstance(node, Index):
+        return f"({_latex(node.x)})_{{{_latex(node.index)}}}"
     if isinstance(node, Neg):
         return f"-{_wrap(node.x, 1.5, tail)}"
     if isinstance(node, BinOp):
