@@ -74,7 +74,8 @@ from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Out
                        t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
 
-from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
+from .formula import (Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow, Sum, Sym,
+                      Transpose,
                       _nodes, one_line, parse_formula)
 
 __all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError",
@@ -143,6 +144,7 @@ class Profile:
     units: Units | None = None
     time_subscript: bool = False  #: sheets write the time as a subscript (``h_{t}``)
     row_vectors: bool = False  #: ``x W`` is ``W^T x`` (sources that write row vectors)
+    adjoint: str | None = None  #: also written ``d h_t`` ("d") or ``\bar h_t`` ("bar")
 
     def table(self, cell: Cell) -> dict[str, str]:
         """Canonical symbol key -> IR name, for one cell."""
@@ -165,23 +167,44 @@ class Profile:
             try:
                 node = parse_formula(symbol)
             except ValueError as e:
-                raise NotationError(0, f"{origin} '{symbol}={name}': {e}") from None
+                node = _function_name(symbol)  # \sigma_c alone: a function with a label
+                if node is None:
+                    raise NotationError(0, f"{origin} '{symbol}={name}': {e}") from None
             if isinstance(node, Sym) and _time(node.sup) is not None:
                 node = replace(node, sup=None)  # "h^t=n" names h
+            elif isinstance(node, Sym) and node.sup is not None and node.sub is None \
+                    and not isinstance(node.sup, Num):
+                node = replace(node, sub=node.sup, sup=None)  # W^{hx} is the label hx
             if _resolve(name, cell) is None:
                 raise NotationError(0, f"{origin} '{symbol}={name}': {name!r} is not a quantity, "
                                        f"parameter, delta_<name> or activation of cell "
                                        f"{cell.name!r} ({', '.join(_ir_names(cell))})")
             if _resolve(name, cell)[0] == "function":
-                if not (isinstance(node, Sym) and node.sub is None and node.accent is None):
+                if not (isinstance(node, Sym) and node.sup is None and node.accent is None):
                     raise NotationError(0, f"{origin} '{symbol}={name}': a function is one letter "
-                                           "or name, without scripts")
-                functions[node.name] = name
+                                           "or name, with at most a subscript label")
+                functions[_function_key(node.name, node.sub)] = name
             elif isinstance(node, (Sym, Adjoint)):
                 symbols[str(node)] = name
             else:
                 raise NotationError(0, f"{origin} '{symbol}={name}': '{symbol}' is not one symbol")
         return replace(self, symbols=symbols, functions=functions)
+
+
+def _function_key(name: str, sub: Node | None) -> str:
+    """``sigma``, ``sigma_{c}``: a function by its name and label (Wikipedia's \\sigma_c)."""
+    return name if sub is None else f"{name}_{{{sub}}}"
+
+
+def _function_name(symbol: str) -> Sym | None:
+    """A function written alone (``\\sigma_c``, ``\\tanh``) as a Sym, None if it is not one."""
+    try:
+        call = parse_formula(symbol + "(x)")
+    except ValueError:
+        return None
+    if isinstance(call, Call) and call.args == (Sym("x"),) and call.power == 1 and not call.primes:
+        return Sym(call.name, sub=call.sub)
+    return None
 
 
 @cache
@@ -284,9 +307,9 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
     """The profile ``notation`` (a name or a .json/.toml file) for ``cell``, plus ``mapping``."""
     if notation not in PROFILES and (notation.endswith((".json", ".toml"))
                                      or Path(notation).is_file()):
-        base, symbols, rows = load_profile(notation)
+        base, symbols, options = load_profile(notation)
         profile = get_profile(base, cell).extended(symbols, cell, origin=notation)
-        return replace(profile, name=notation, row_vectors=rows).extended(mapping or {}, cell)
+        return replace(profile, name=notation, **options).extended(mapping or {}, cell)
     if notation not in PROFILES:
         raise NotationError(0, f"unknown notation {notation!r}; notations: "
                                f"{', '.join(PROFILES)}, or a profile file (.json, .toml)")
@@ -325,9 +348,16 @@ def read_text_file(path: str, what: str) -> str:
         raise NotationError(0, f"cannot read {what} {path}: not UTF-8 at byte {e.start}") from None
 
 
-def load_profile(path: str) -> tuple[str, dict[str, str], bool]:
-    """(base profile, symbols, row_vectors) of a JSON or TOML profile file; ``row_vectors``
-    (default false): the source writes row vectors, ``x W`` is ``W^T x``."""
+#: a profile file's options besides base and symbols: name -> (allowed values, default)
+_OPTIONS = {"row_vectors": ((False, True), False),  # the source writes row vectors: x W = W^T x
+            "adjoint": (("delta", "d", "bar"), None)}  # also d h_t, or \bar h_t, for delta h_t
+
+
+def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
+    """(base profile, symbols, options) of a JSON or TOML profile file. ``functions`` (optional):
+    a table of function names (``\\phi``, ``g``, ``\\sigma_c``) to activations, added to the
+    symbols; options (:data:`_OPTIONS`): ``row_vectors`` (default false), ``adjoint``: ``"d"``
+    (``d h_t``, ``dW``) or ``"bar"`` (``\\bar h_t``) is the adjoint of h besides ``\\delta``."""
     text = read_text_file(path, "profile")
     try:
         if path.endswith(".toml"):
@@ -350,10 +380,20 @@ def load_profile(path: str) -> tuple[str, dict[str, str], bool]:
                                "and an optional 'base' profile name")
     if base.endswith((".json", ".toml")):
         raise NotationError(0, f"{path}: 'base' must be a built-in notation")
-    rows = data.get("row_vectors", False)
-    if not isinstance(rows, bool):
-        raise NotationError(0, f"{path}: 'row_vectors' must be true or false")
-    return base, symbols, rows
+    functions = data.get("functions", {})
+    if not isinstance(functions, dict) or not all(
+            isinstance(k, str) and v in _ACTIVATIONS for k, v in functions.items()):
+        raise NotationError(0, f"{path}: 'functions' must be a table of function = activation "
+                               f"({', '.join(_ACTIVATIONS)})")
+    options = {}
+    for option, (allowed, default) in _OPTIONS.items():
+        value = data.get(option, default)
+        if value is not default and not any(value == a and type(value) is type(a)
+                                            for a in allowed):  # 1 is not true
+            raise NotationError(0, f"{path}: '{option}' must be one of "
+                                   f"{', '.join(json.dumps(a) for a in allowed)}")
+        options[option] = None if value == "delta" else value
+    return base, symbols | functions, options
 
 
 # ---------------------------------------------------------------------------------- IR names
@@ -490,6 +530,12 @@ def _time(node: Node | None) -> sp.Expr | None:
     return None
 
 
+def _label_sup(sym: Sym) -> bool:
+    """A superscript that is no time index and no power: a label (``W^{hx}``, ``U^{(f)}``)."""
+    return sym.sub is None and sym.sup is not None and _time(sym.sup) is None \
+        and not isinstance(sym.sup, (Num, Neg))
+
+
 def _factors(node: Node) -> list[Node]:
     if isinstance(node, BinOp) and node.op in _PRODUCTS:
         return _factors(node.left) + _factors(node.right)
@@ -557,8 +603,47 @@ class _Reader:
         known = [*self.table, *self.profile.functions]
         listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
         return self.fail(node, f"{what} '{node}' maps to nothing in notation "
-                               f"'{self.profile.name}' for cell '{self.cell.name}' (expected "
-                               f"one of {listed}; or add --map 'SYMBOL=name')")
+                               f"'{self.profile.name}' for cell '{self.cell.name}'"
+                               f"{self.label_note(node)} (expected one of {listed}; or add "
+                               "--map 'SYMBOL=name')")
+
+    def label_note(self, sym: Node) -> str:
+        """Which reading a superscript got that is neither a time nor a power: a label."""
+        if not (isinstance(sym, Sym) and _label_sup(sym)):
+            return ""
+        where = "the subscript" if self.profile.time_subscript else "the superscript, as t, t-1"
+        return f" (read ^{{{sym.sup}}} as a label, W^{{hx}} as W_{{hx}}: the time is {where} " \
+               "in this notation)"
+
+    # --- one unit's equation (h_j^t = \tanh([W x^t]_j + b_j)) ------------------------------
+    def per_unit(self, tree: Node) -> Node:
+        """An equation for unit j of every quantity, ``h^t_j = \\tanh([W x^t]_j + b_{j})``, is
+        the same for every j: read as the vector equation, the index j dropped everywhere."""
+        if not isinstance(tree, Equation) or self.units:  # Graves' units: their own reading
+            return tree
+        of = tree.lhs.of if isinstance(tree.lhs, Adjoint) else tree.lhs
+        if not isinstance(of, Sym):
+            return tree
+        adj = isinstance(tree.lhs, Adjoint)
+        j = next((j for j, rest in _unit_split(of.sub) if self.find(of, adj) is None
+                  and self.find(replace(of, sub=rest), adj) is not None), None)
+        return tree if j is None else self.without_unit(tree, j)
+
+    def without_unit(self, node: Node, j: Sym) -> Node:
+        if isinstance(node, Index):
+            if node.index != j:
+                raise self.fail(node, f"'{node}': component {node.index}, but the left side is "
+                                      f"the component {j} of a quantity")
+            return self.without_unit(node.x, j)
+        if isinstance(node, Sum) and node.index == j:
+            raise self.fail(node, f"a sum over the unit index {j} of the left side")
+        if isinstance(node, Sym):
+            rest = next((rest for k, rest in _unit_split(node.sub) if k == j), node.sub)
+            if rest is not node.sub and self.find(node) is not None:
+                raise self.fail(node, f"'{node}': {j} is the unit index of the left side and "
+                                      f"a label of a symbol")
+            node = replace(node, sub=rest)
+        return _rebuild(node, lambda n: self.without_unit(n, j))
 
     # --- symbols -------------------------------------------------------------------------
     def labels(self, sub: Node | None) -> Node | None:
@@ -570,6 +655,8 @@ class _Reader:
         candidates = [(Sym(sym.name, sym.accent, self.labels(sym.sub)), sym.sup)]
         if sym.sub is not None and sym.sup is None and _time(sym.sub) is not None:
             candidates.append((Sym(sym.name, sym.accent), sym.sub))
+        if _label_sup(sym):  # W^{hx}, U^{(f)}: no time, no power, so a label
+            candidates = [(Sym(sym.name, sym.accent, self.labels(sym.sup)), None)]
         for key, time in candidates:
             name = self.table.get(str(Adjoint(key) if as_adjoint else key))
             if name is not None:
@@ -589,8 +676,8 @@ class _Reader:
         return index
 
     def limit(self, node: Node) -> sp.Expr:
-        """A limit of a sum over t: 1, T, T-1, 0, ..."""
-        index = self.index(node)
+        """A limit of a sum over t: 1, T, T-1, 0, ..., and n (the last step, as T)."""
+        index = T if node == Sym("n") else self.index(node)
         if index.has(t):
             raise self.fail(node, f"a limit of a sum over t cannot depend on t, found '{node}'")
         return index
@@ -605,6 +692,9 @@ class _Reader:
     def symbol(self, sym: Sym):
         if self.feed and sym.sub == Sym(_FEED_LABEL):
             return _FEED[self.index(sym.sup)]
+        if sym.sup == Sym("T") and sym.sub is not None and _time(sym.sub) is not None \
+                and self.find(sym) is None:  # h_{t-1}^T: the time is the subscript, T transposes
+            return _Row(self.vector(replace(sym, sup=None)))
         if isinstance(sym.sup, Num) and sym.sub is not None and _time(sym.sub) is not None \
                 and _time(sym.sub).free_symbols and self.find(sym) is None:
             # h_t^2: the subscript is the time, so the superscript is a power
@@ -675,6 +765,9 @@ class _Reader:
             return _Row(self.vector(node.x))
         if isinstance(node, Sum):
             return self.sum(node)
+        if isinstance(node, Index):
+            raise self.fail(node, f"'{node}': a component {node.index} of a vector, but the left "
+                                  f"side is not the component {node.index} of a quantity")
         if isinstance(node, BinOp):
             if node.op in "+-":
                 a, b = self.vector(node.left), self.vector(node.right)
@@ -761,7 +854,11 @@ class _Reader:
             if found is not None and found[1] is None and \
                     _resolve(found[0], self.cell)[0] in ("quantity", "adjoint"):
                 return self.symbol(sym)
-        activation = self.profile.functions.get(node.name)
+        if node.name == "concat":
+            raise self.fail(node, f"'{node}' stacks vectors, which no cell is written with: "
+                                  "write the product of each part, W_h h_{t-1} + W_x x_t")
+        activation = self.profile.functions.get(_function_key(node.name, node.sub),
+                                                self.profile.functions.get(node.name))
         if activation is not None:
             f = _ACTIVATIONS[activation]
             if node.primes > 1:
@@ -926,6 +1023,54 @@ class _Reader:
         return sp.Add(*(each(term) for term in sp.Add.make_args(rhs)))
 
 
+def _rebuild(node, f):
+    """``node`` with ``f`` applied to each child node (``f`` recurses as it needs)."""
+    changes = {}
+    for fl in fields(node):
+        value = getattr(node, fl.name)
+        if isinstance(value, tuple):
+            changes[fl.name] = tuple(f(v) if isinstance(v, Node) else v for v in value)
+        elif isinstance(value, Node):
+            changes[fl.name] = f(value)
+    return replace(node, **changes)
+
+
+def _juxt_chain(node: Node) -> list[Node]:
+    if isinstance(node, BinOp) and node.op == "juxt":
+        return _juxt_chain(node.left) + _juxt_chain(node.right)
+    return [node]
+
+
+def _adjoint_marks(node: Node, mark: str | None) -> Node:
+    """A profile's other adjoint mark as ``Adjoint``: ``d h_t``, ``dW`` ("d"; ``d`` then a
+    symbol, in a product), ``\\bar h_t`` ("bar")."""
+    if mark is None or isinstance(node, Adjoint):
+        return node
+    if mark == "bar" and isinstance(node, Sym) and node.accent == "bar":
+        return Adjoint(replace(node, accent=None), node.col)
+    if mark == "d" and isinstance(node, BinOp) and node.op == "juxt":
+        chain, out = _juxt_chain(node), []
+        for f in chain:
+            if out and out[-1] == Sym("d") and isinstance(f, Sym):
+                out[-1] = Adjoint(f, out[-1].col)
+            else:
+                out.append(_adjoint_marks(f, mark))
+        result = out[0]
+        for f in out[1:]:
+            result = BinOp("juxt", result, f, f.col)
+        return result
+    return _rebuild(node, lambda n: _adjoint_marks(n, mark))
+
+
+def _unit_split(sub: Node | None) -> list[tuple[Sym, Node | None]]:
+    """(unit index, the rest of the subscript) that ``sub`` may hold: ``j``, ``t,j``, ``ih,j``."""
+    pairs = [(sub, None)] if isinstance(sub, Sym) else \
+        [(sub.right, sub.left), (sub.left, sub.right)] if isinstance(sub, BinOp) \
+        and sub.op == "," else []
+    return [(j, rest) for j, rest in pairs
+            if isinstance(j, Sym) and j == Sym(j.name) and len(j.name) == 1 and _time(j) is None]
+
+
 def _strip_primes(node: Node) -> Node:
     if isinstance(node, Sym) and node == Sym(node.name):
         return Sym(_canon(node.name), col=node.col)
@@ -1007,6 +1152,7 @@ def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
     if not isinstance(tree, Equation):
         raise NotationError(1, f"expected an equation 'left = right', found '{tree}'")
     reader = _Reader(text, profile, cell)
+    tree = reader.per_unit(_adjoint_marks(tree, profile.adjoint))
     instances = _schema(tree, profile, cell)
     if instances is None:
         return [reader.equation(tree)]
