@@ -350,14 +350,16 @@ def read_text_file(path: str, what: str) -> str:
 
 #: a profile file's options besides base and symbols: name -> (allowed values, default)
 _OPTIONS = {"row_vectors": ((False, True), False),  # the source writes row vectors: x W = W^T x
-            "adjoint": (("delta", "d", "bar"), None)}  # also d h_t, or \bar h_t, for delta h_t
+            "adjoint": (("delta", "d", "bar"), None),
+            "implicit_bias": ((False, True), False)}  # W x includes the biases (folded in)  # also d h_t, or \bar h_t, for delta h_t
 
 
 def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
     """(base profile, symbols, options) of a JSON or TOML profile file. ``functions`` (optional):
     a table of function names (``\\phi``, ``g``, ``\\sigma_c``) to activations, added to the
     symbols; options (:data:`_OPTIONS`): ``row_vectors`` (default false), ``adjoint``: ``"d"``
-    (``d h_t``, ``dW``) or ``"bar"`` (``\\bar h_t``) is the adjoint of h besides ``\\delta``."""
+    (``d h_t``, ``dW``) or ``"bar"`` (``\\bar h_t``) is the adjoint of h besides ``\\delta``,
+    ``implicit_bias`` (default false): biases omitted, ``W x`` of an input includes them."""
     text = read_text_file(path, "profile")
     try:
         if path.endswith(".toml"):
@@ -602,18 +604,16 @@ class _Reader:
     def unknown(self, node: Node, what: str) -> NotationError:
         known = [*self.table, *self.profile.functions]
         listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
-        return self.fail(node, f"{what} '{node}' maps to nothing in notation "
-                               f"'{self.profile.name}' for cell '{self.cell.name}'"
-                               f"{self.label_note(node)} (expected one of {listed}; or add "
-                               "--map 'SYMBOL=name')")
+        return self.fail(node, f"{self.label_note(node)}{what} '{node}' maps to nothing in "
+                               f"notation '{self.profile.name}' for cell '{self.cell.name}' "
+                               f"(expected one of {listed}; or add --map 'SYMBOL=name')")
 
     def label_note(self, sym: Node) -> str:
         """Which reading a superscript got that is neither a time nor a power: a label."""
         if not (isinstance(sym, Sym) and _label_sup(sym)):
             return ""
-        where = "the subscript" if self.profile.time_subscript else "the superscript, as t, t-1"
-        return f" (read ^{{{sym.sup}}} as a label, W^{{hx}} as W_{{hx}}: the time is {where} " \
-               "in this notation)"
+        where = "the subscript" if self.profile.time_subscript else "t, t-1, ..."
+        return f"read ^{{{sym.sup}}} as a label (the time is {where} in this notation): "
 
     # --- one unit's equation (h_j^t = \tanh([W x^t]_j + b_j)) ------------------------------
     def per_unit(self, tree: Node) -> Node:
@@ -622,11 +622,14 @@ class _Reader:
         if not isinstance(tree, Equation) or self.units:  # Graves' units: their own reading
             return tree
         of = tree.lhs.of if isinstance(tree.lhs, Adjoint) else tree.lhs
+        if isinstance(of, Call) and len(of.args) == 1 and _time(of.args[0]) is not None:
+            of = Sym(of.name, sub=of.sub, sup=of.args[0])  # h_j(t)
         if not isinstance(of, Sym):
             return tree
-        adj = isinstance(tree.lhs, Adjoint)
-        j = next((j for j, rest in _unit_split(of.sub) if self.find(of, adj) is None
-                  and self.find(replace(of, sub=rest), adj) is not None), None)
+        def known(sym):  # \delta h: the adjoint of h, unless the notation names it itself
+            return self.find(sym, isinstance(tree.lhs, Adjoint)) or self.find(sym)
+        j = next((j for j, rest in _unit_split(of.sub) if known(of) is None
+                  and known(replace(of, sub=rest)) is not None), None)
         return tree if j is None else self.without_unit(tree, j)
 
     def without_unit(self, node: Node, j: Sym) -> Node:
@@ -637,9 +640,9 @@ class _Reader:
             return self.without_unit(node.x, j)
         if isinstance(node, Sum) and node.index == j:
             raise self.fail(node, f"a sum over the unit index {j} of the left side")
-        if isinstance(node, Sym):
+        if isinstance(node, (Sym, Call)):  # h_j^t, net_j(t)
             rest = next((rest for k, rest in _unit_split(node.sub) if k == j), node.sub)
-            if rest is not node.sub and self.find(node) is not None:
+            if rest is not node.sub and self.find(Sym(node.name, sub=node.sub)) is not None:
                 raise self.fail(node, f"'{node}': {j} is the unit index of the left side and "
                                       f"a label of a symbol")
             node = replace(node, sub=rest)
@@ -695,15 +698,20 @@ class _Reader:
         if sym.sup == Sym("T") and sym.sub is not None and _time(sym.sub) is not None \
                 and self.find(sym) is None:  # h_{t-1}^T: the time is the subscript, T transposes
             return _Row(self.vector(replace(sym, sup=None)))
-        if isinstance(sym.sup, Num) and sym.sub is not None and _time(sym.sub) is not None \
-                and _time(sym.sub).free_symbols and self.find(sym) is None:
-            # h_t^2: the subscript is the time, so the superscript is a power
+        # h_t^2: the subscript is the time, so the superscript is a power; so is n^2 where the
+        # notation writes the time as a subscript (pytorch: n^2 is n_t^2, never n at step 2)
+        timed = sym.sub is not None and _time(sym.sub) is not None and bool(
+            _time(sym.sub).free_symbols) and self.find(sym) is None
+        if isinstance(sym.sup, Num) and (timed or (sym.sub is None and self.profile.time_subscript)):
             found = self.find(replace(sym, sup=None))
-            if found is not None and found[1] is not None:
+            if found is not None and (found[1] is not None or _resolve(found[0], self.cell)[0]
+                                      in ("quantity", "adjoint")):
                 n = int(Fraction(sym.sup.value)) if Fraction(sym.sup.value).denominator == 1 \
                     else None
                 if n is None or n < 1:
-                    raise self.fail(sym.sup, f"expected a positive integer power of '{sym}'")
+                    raise self.fail(sym.sup, f"expected a positive integer power of '{sym}' "
+                                             f"(read ^{{{sym.sup}}} as a power: the time is the "
+                                             "subscript in this notation)")
                 return self.power(self.symbol(replace(sym, sup=None)), n, sym)
         if self.units and sym.name == self.units.weight and _unit_labels(sym):
             a, b = map(_canon, _unit_labels(sym))
@@ -1152,6 +1160,9 @@ def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
     if not isinstance(tree, Equation):
         raise NotationError(1, f"expected an equation 'left = right', found '{tree}'")
     reader = _Reader(text, profile, cell)
+    stacked = next((n for n in _nodes(tree) if isinstance(n, Call) and n.name == "concat"), None)
+    if stacked is not None:  # before its weight, which maps to nothing
+        reader.call(stacked)
     tree = reader.per_unit(_adjoint_marks(tree, profile.adjoint))
     instances = _schema(tree, profile, cell)
     if instances is None:
