@@ -550,20 +550,24 @@ def _exact(reading: Reading, ref: Reference) -> bool:
 
 
 def _unfolded(a: sp.Expr, b: sp.Expr, ref: Reference, lhs: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
-    """The next step's adjoint written out: ``W^T (delta h_{t+1} (1 - h_{t+1}^2))`` is the
+    """The next step's adjoints written out: ``W^T (delta h_{t+1} (1 - h_{t+1}^2))`` is the
     derivation's ``W^T delta hbar_{t+1}``. An adjoint at any step that one side mentions and the
-    other not is replaced by its derived equation (an identity at every step), when that
-    equation brings in an adjoint the other side has, so the expansion converges."""
+    other not is replaced by its derived equation (an identity at every step) when that equation
+    stays at its step (so the rewriting ends: each step's adjoints form no cycle)."""
     def adjoints(e):
         return {q for q in e.atoms(sp.Indexed) if q != lhs and str(q.base) in
                 ref.adjoint_equations and (q.indices[0] - t).is_Integer}
 
     def equation(q):
         return shift(ref.adjoint_equations[str(q.base)], int(q.indices[0] - t))
-    for _ in range(4):
+
+    def same_step(q):
+        return all(p.indices[0] == q.indices[0] for p in equation(q).atoms(sp.Indexed)
+                   if _is_adjoint(p.base))
+    for _ in range(8):
         in_a, in_b = adjoints(a), adjoints(b)
-        new_a = {q: equation(q) for q in in_a - in_b if adjoints(equation(q)) & in_b}
-        new_b = {q: equation(q) for q in in_b - in_a if adjoints(equation(q)) & in_a}
+        new_a = {q: equation(q) for q in in_a - in_b if same_step(q)}
+        new_b = {q: equation(q) for q in in_b - in_a if same_step(q)}
         if not new_a and not new_b:
             break
         a, b = a.xreplace(new_a), b.xreplace(new_b)
