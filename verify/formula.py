@@ -609,7 +609,7 @@ class _Build(Transformer):
         return Index(self.func(tok, *marks, arg), index, tok.column)
 
     def index(self, x, index):
-        return Index(x, index, x.col)
+        return Index(x, index, index.col)  # the column of j: the message is about it
 
     def concat(self, *parts):
         return Call("concat", 0, parts, col=parts[0].col)
