@@ -270,3 +270,14 @@ def test_a_bad_profile_option_is_named(options, tmp_path):
     path.write_text(json.dumps({"base": "pytorch", "symbols": {}, **options}))
     with pytest.raises(CompareError, match=f"'{next(iter(options))}' must"):
         compare("rnn", [r"h_t = \tanh(\bar h_t)"], str(path))
+
+
+def test_a_labelled_function_the_profile_does_not_name_is_an_error_not_a_guess():
+    # Wikipedia's \sigma_c is tanh: read as \sigma it would make i_t = \sigma_c(...) "hold"
+    formula = r"i_t = \sigma_c(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi})"
+    with pytest.raises(CompareError, match=r"function \\sigma_\{c\} is not named .*--map"):
+        compare("lstm", [formula], "pytorch")
+    wrong, = compare("lstm", [formula], "pytorch", {r"\sigma_c": "tanh"})
+    assert wrong.kind == "differs"
+    right, = compare("lstm", [formula.replace("c(", "g(")], "pytorch")  # \sigma_g: a gate
+    assert right.kind == "holds"

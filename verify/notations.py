@@ -223,7 +223,7 @@ def _ir_key(name: str) -> str:
 
 
 _DEFAULT_FUNCTIONS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "sigm": "sigmoid",
-                      "tanh": "tanh"}
+                      "tanh": "tanh", "sigma_{g}": "sigmoid"}  # \sigma_g: a gate (Wikipedia)
 
 
 def _default_functions() -> dict[str, str]:
@@ -865,8 +865,7 @@ class _Reader:
         if node.name == "concat":
             raise self.fail(node, f"'{node}' stacks vectors, which no cell is written with: "
                                   "write the product of each part, W_h h_{t-1} + W_x x_t")
-        activation = self.profile.functions.get(_function_key(node.name, node.sub),
-                                                self.profile.functions.get(node.name))
+        activation = self.function(node)
         if activation is not None:
             f = _ACTIVATIONS[activation]
             if node.primes > 1:
@@ -881,6 +880,21 @@ class _Reader:
         if self.find(sym) is None:
             raise self.unknown(Sym(node.name, col=node.col), "function")
         return self.product(self.symbol(sym), self.value(node.args[0]), node)
+
+    def function(self, node: Call) -> str | None:
+        """The activation a function name means: ``\\sigma_c`` by its label where the profile
+        names it, else only per unit (Graves' \\theta_h is \\theta of unit h); a label the
+        profile does not name is an error, never a guess (Wikipedia's \\sigma_c is tanh)."""
+        functions = self.profile.functions
+        key = _function_key(node.name, node.sub)
+        if key in functions or node.sub is None or self.units:
+            return functions.get(key, functions.get(node.name))
+        if node.name in functions:
+            label = Sym(node.name, sub=node.sub)
+            raise self.fail(node, f"function {label} is not named in notation "
+                                  f"'{self.profile.name}' (a labelled function may be any): "
+                                  f"add it to the profile's functions, or --map '{label}=tanh'")
+        return None
 
     def adjoint(self, node: Adjoint):
         of = node.of
