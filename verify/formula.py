@@ -269,7 +269,7 @@ def _match_brace(text: str, start: int) -> int:
     raise FormulaSyntaxError(start + 1, "unmatched '{'")
 
 
-def _tokenize(text: str) -> list[Token]:
+def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
     if len(text) > LIMITS["length"]:
         raise FormulaSyntaxError(LIMITS["length"] + 1, f"the formula is longer than "
                                  f"{LIMITS['length']} characters ({len(text)})")
@@ -345,6 +345,11 @@ def _tokenize(text: str) -> list[Token]:
                 word := _BARE_FUNCS.match(text, start)):
             pos = word.end()
             emit("FUNC", word.group(1), start, pos)
+        elif kind == "letter" and words and not (start and text[start - 1].isalpha()) and not (
+                toks and toks[-1].type in ("_SUB", "_SUP") or any(e[3] for e in stack)) and (
+                word := _word(text, start, words)):  # net_j(t): a name of the notation
+            pos = start + len(word)
+            emit("WORD", word, start, pos)
         elif kind == "letter":
             emit("LETTER", raw, start, pos)
         else:
@@ -359,6 +364,14 @@ def _tokenize(text: str) -> list[Token]:
     if not toks:
         raise FormulaSyntaxError(1, "empty formula, expected an expression")
     return toks
+
+
+def _word(text: str, start: int, words: frozenset[str]) -> str | None:
+    """The longest of ``words`` written at ``start`` as a whole run of letters."""
+    end = start
+    while end < len(text) and text[end].isalpha():
+        end += 1
+    return text[start:end] if text[start:end] in words else None
 
 
 def _font(text: str, font: str, start: int, pos: int, emit, skip_close: set[int],
@@ -747,9 +760,11 @@ def _check_depth(tree: Node) -> None:
         stack.extend((child, depth + 1) for child in _children(node))
 
 
-def parse_formula(text: str) -> Equation | Node:
-    """``lhs = rhs`` -> ``Equation``; an expression -> its node.  Raises FormulaSyntaxError."""
-    toks = _tokenize(text)
+def parse_formula(text: str, words: frozenset[str] = frozenset()) -> Equation | Node:
+    """``lhs = rhs`` -> ``Equation``; an expression -> its node.  Raises FormulaSyntaxError.
+    ``words``: names written without a font that are one symbol (a notation's ``net``), when a
+    whole run of letters outside scripts is one of them."""
+    toks = _tokenize(text, words)
     try:
         tree = _PARSER.parse(toks)  # type: ignore[arg-type]
     except UnexpectedInput as err:

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import cache
@@ -74,7 +75,7 @@ from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Out
                        t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
 
-from .formula import (Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow, Sum, Sym,
+from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow, Sum, Sym,
                       Transpose,
                       _nodes, one_line, parse_formula)
 
@@ -189,6 +190,9 @@ class Profile:
             else:
                 raise NotationError(0, f"{origin} '{symbol}={name}': '{symbol}' is not one symbol")
         return replace(self, symbols=symbols, functions=functions)
+
+
+_GREEK_NAMES = frozenset(n for n, (kind, _) in COMMANDS.items() if kind == "NAME")
 
 
 def _function_key(name: str, sub: Node | None) -> str:
@@ -1045,6 +1049,14 @@ class _Reader:
         return sp.Add(*(each(term) for term in sp.Add.make_args(rhs)))
 
 
+def _words(table: dict[str, str], profile: Profile) -> frozenset[str]:
+    """The notation's names of several letters (``\\mathrm{net}``, ``relu``): written without a
+    font they are still one name (``net_j(t)``), not a product of letters."""
+    names = {m for key in table for m in re.findall(r"\\mathrm\{([A-Za-z]+)\}", key)}
+    names |= {f for f in profile.functions if f.isalpha()}
+    return frozenset(n for n in names if len(n) > 1 and n not in _GREEK_NAMES)
+
+
 def _rebuild(node, f):
     """``node`` with ``f`` applied to each child node (``f`` recurses as it needs)."""
     changes = {}
@@ -1170,10 +1182,10 @@ def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
 
     Raises :class:`verify.formula.FormulaSyntaxError` (unparsable) or :class:`NotationError`
     (a symbol that maps to nothing, or a construct the notation does not allow)."""
-    tree = parse_formula(text)
+    reader = _Reader(text, profile, cell)
+    tree = parse_formula(text, _words(reader.table, profile))
     if not isinstance(tree, Equation):
         raise NotationError(1, f"expected an equation 'left = right', found '{tree}'")
-    reader = _Reader(text, profile, cell)
     stacked = next((n for n in _nodes(tree) if isinstance(n, Call) and n.name == "concat"), None)
     if stacked is not None:  # before its weight, which maps to nothing
         reader.call(stacked)
