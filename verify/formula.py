@@ -37,6 +37,12 @@ Reading rules for the ambiguous cases:
   ``\tanh(c)^\top`` transposes the value; ``h_t(x)^2`` is an error: ``(h_t(x))^2`` or
   ``h_t\,(x)^2``?
 - ``h^{\langle t\rangle}``, ``h^{(t)}``, ``h^{<t>}`` are ``h^t``: brackets leave no node.
+- A roman word in a script is its letters (``W_{\mathrm{xh}}`` is ``W_{xh}``, ``xi`` never
+  ``\xi``); ``b_{ih,j}``, ``h_{t,j}``: a comma in a script is ``BinOp(',')``; ``[W x]_j``,
+  ``\sigma(a)_j`` -> ``Index`` (a unit's component; verify/notations.py reads them).
+- ``\partial_{h_t} L`` is ``\nabla_{h_t} L``; ``\widetilde{C_t}`` is ``\tilde{C}_t``; a ``T``
+  after a time in one superscript transposes (``h^{(t)T}``, ``h^{(t),T}``); ``[h_{t-1}, x_t]``
+  is ``Call('concat')``, which the reader rejects with a message.
 
 Columns (``col``, 1-based character offset into the text, newlines count as one character) are
 kept on every node but excluded from equality, so typographic variants compare equal.  A node's

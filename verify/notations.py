@@ -14,9 +14,20 @@ time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a 
   over every step where its term exists;
 * ``\odot`` and ``\circ`` take two vectors (``W \odot x`` is an error), a matrix next to a
   vector is a matrix product;
-* time indices lie within 8 steps of t, T or 0; powers of a quantity are at most 8;
+* time indices lie within 8 steps of t, T or 0 (``n`` in a sum's limit is T); powers of a
+  quantity are at most 8;
 * the time index is the superscript (``h^{t-1}``, ``h^{\langle t\rangle}``) or, when the
-  subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t.
+  subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t. A
+  superscript that is no time and no number is a label (``W^{hx}``, ``U^{(f)}`` are ``W_{hx}``,
+  ``U_f``); a number is a power where the time is the subscript (``h_t^2``, and ``h^2`` in
+  notations that write the time as a subscript), else a time; messages say which reading;
+* an equation for unit j (``h^t_j``, ``h_{t,j}``, ``\delta h_j^{(t)}``, ``net_j(t)``: a letter
+  beside the time that the notation's symbol does not have) is the same for every j: read as
+  the vector equation, j dropped everywhere (``[W x^t]_j``, ``\sigma(a)_j``, ``b_{ih,j}``);
+* ``\cdot``, ``\times``, ``*`` between two vectors are elementwise (a dot product is a scalar,
+  which no term of a cell's vector equations is), a matrix next to a vector is ``W v``;
+* a function's subscript is a label the profile must name (``\sigma_c`` is tanh in Wikipedia's
+  LSTM; only ``\sigma_g``, the gate sigmoid, is built in), except in per-unit notations;
 
 A profile applies to any cell it can name (the symbols it has, and for every profile but
 ``graves`` the cell's own names for the rest); the sheets print through the same tables
@@ -41,7 +52,10 @@ every parameter of the cell, ``b_i^t`` being what that parameter multiplies.
 A profile of your own: ``--map SYMBOL=name`` (repeatable) on top of a profile, or a file.
 Profile file (JSON, or TOML with Python 3.11+): an optional ``base`` profile (default
 ``vector``), an optional ``description``, and ``symbols``, a table from symbols as you write
-them (without the time index) to IR names::
+them (without the time index) to IR names; optional: ``functions`` (function name -> activation,
+``{"\\sigma_c": "tanh", "g": "tanh"}``), ``adjoint`` (``"d"``: ``d h_t``, ``dW`` are adjoints;
+``"bar"``: ``\bar h_t`` is), ``row_vectors`` and ``implicit_bias`` (true: biases omitted, folded
+into ``W x``)::
 
     {"base": "pytorch",
      "symbols": {"\\tilde h": "n", "U_r": "W_hr", "W_r": "W_ir", "\\phi": "tanh"}}
