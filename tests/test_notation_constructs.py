@@ -59,6 +59,11 @@ CASES = [  # (construct, formula that holds, the same formula with one defect)
      r"\frac{\partial \mathcal{L}}{\partial h_{t+1}} + \Delta_t",
      r"\frac{\partial \mathcal{L}}{\partial h_t} = W_{hh}^\top \mathrm{diag}(1 - h_{t+1}^2)"
      r"\frac{\partial \mathcal{L}}{\partial h_{t}} + \Delta_t"),
+    ("the cost J: \\frac{\\partial J}{\\partial h_t}",
+     r"\frac{\partial J}{\partial h_t} = \Delta_t + W_{hh}^\top \mathrm{diag}(1 - h_{t+1}^2) "
+     r"\frac{\partial J}{\partial h_{t+1}}",
+     r"\frac{\partial J}{\partial h_t} = \Delta_t + W_{hh}^\top \mathrm{diag}(1 - h_{t}^2) "
+     r"\frac{\partial J}{\partial h_{t+1}}"),
     ("unit index with a subscript time, h_{t,j}, [W x]_j, b_{ih,j}",
      r"h_{t,j} = \tanh([W_{ih} x_t]_j + [W_{hh} h_{t-1}]_j + b_{ih,j} + b_{hh,j})",
      r"h_{t,j} = \tanh([W_{ih} x_t]_j + [W_{hh} h_{t-1}]_j + b_{ih,j})"),

@@ -25,7 +25,7 @@ Reading rules for the ambiguous cases:
 - ``\delta`` directly followed by a symbol is its adjoint (``\delta\bar o^t``, ``\delta W_z``);
   with its own scripts it is Graves' ``Sym('delta', ...)``.  ``\partial L/\partial x``,
   ``\frac{\partial L}{\partial x}``, ``\frac{dL}{dx}`` and ``\nabla_x L`` need the loss
-  ``L``, ``\mathcal L``, ``E`` or ``\ell``.
+  ``L``, ``\mathcal L``, ``E``, ``J`` or ``\ell``.
 - ``\sum`` takes the product term after it (up to ``+``/``-`` at that level) as its body.
 - ``^\top``/``^\intercal`` (also ``^{t\top}``) -> ``Transpose``; ``^T`` stays a superscript.
 - Powers: only a parenthesised group or a function takes one; a superscript on a symbol stays
@@ -215,7 +215,7 @@ _FUNC_WORDS = set(_FUNCS) | {"sigmoid", "sigm", "softmax", "relu", "ReLU", "diag
 #: function names written without a backslash or font (tanh(c_t), as code and notes write them):
 #: a run of letters that is exactly one of these words is the function, not a product of letters
 _BARE_FUNCS = re.compile(r"(tanh|sigmoid|sigm|softmax|diag)(?![A-Za-z])")
-LOSSES = frozenset({"L", "E", "ell"})
+LOSSES = frozenset({"L", "E", "J", "ell"})  # J: the cost of CS224n and Ng's notes
 
 # command -> (token type, canonical value); anything not here is an error naming the command
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -485,7 +485,7 @@ def _is_loss(x: Node) -> bool:
 
 def _check_loss(x: Node, after: str) -> None:
     if not _is_loss(x):
-        raise _err(x, f"expected the loss (L, \\mathcal L, E or \\ell) after '{after}', "
+        raise _err(x, f"expected the loss (L, \\mathcal L, E, J or \\ell) after '{after}', "
                       f"found '{x}'")
 
 
