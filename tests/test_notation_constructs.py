@@ -264,7 +264,7 @@ def test_an_unmapped_superscript_label_says_how_it_was_read(notation, where):
      "column 26: .* a component j of a vector, but the left side is not"),
     (r"h_{t,j} = \tanh([W_{ih} x_t]_k + [W_{hh} h_{t-1}]_j + b_{ih,j} + b_{hh,j})",
      "column 30: .* component k, but the left side is the component j"),
-    (r"\delta \bar h_t = \delta h_t \odot (1 - h^0)", r"power .*read \^\{0\} as a power"),
+    (r"\delta \bar h_t = \delta h_t \odot (1 - h_t^0)", r"power .*read \^\{0\} as a power"),
 ])
 def test_what_cannot_be_read_is_one_clear_error(formula, message):
     with pytest.raises(CompareError, match=message):

@@ -717,10 +717,13 @@ class _Reader:
                 and self.find(sym) is None:  # h_{t-1}^T: the time is the subscript, T transposes
             return _Row(self.vector(replace(sym, sup=None)))
         # h_t^2: the subscript is the time, so the superscript is a power; so is n^2 where the
-        # notation writes the time as a subscript (pytorch: n^2 is n_t^2, never n at step 2)
+        # notation writes the time as a subscript (pytorch: n^2 is n_t^2, never n at step 2;
+        # h^{(0)}, h^1 stay steps: a power 0 or 1 is written by nobody)
         timed = sym.sub is not None and _time(sym.sub) is not None and bool(
             _time(sym.sub).free_symbols) and self.find(sym) is None
-        if isinstance(sym.sup, Num) and (timed or (sym.sub is None and self.profile.time_subscript)):
+        bare = sym.sub is None and self.profile.time_subscript and isinstance(sym.sup, Num) \
+            and sym.sup.value >= 2
+        if isinstance(sym.sup, Num) and (timed or bare):
             found = self.find(replace(sym, sup=None))
             if found is not None and (found[1] is not None or _resolve(found[0], self.cell)[0]
                                       in ("quantity", "adjoint")):
