@@ -268,6 +268,8 @@ CASES = [
     (r"h^{(t),T}", Transpose(S("h", sup="t"))),
     (r"h^{(t-1)T}", Transpose(S("h", sup=M("t", 1)))),
     (r"[h_{t-1}, x_t]", Call("concat", 0, (S("h", M("t", 1)), S("x", "t")))),
+    (r"h_t := c_t \tag{3}", Equation(S("h", "t"), S("c", "t"))),  # as pasted from a paper
+    (r"h_t \coloneqq c_t \label{eq:h} \nonumber", Equation(S("h", "t"), S("c", "t"))),
     (r"\mathbf{h_t}", S("h", "t")),
     (r"\bm\delta_t", S("delta", "t")),
     (r"\mathbf{1} - z", M(1, "z")),

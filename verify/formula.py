@@ -236,10 +236,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "langle": ("BRACKET", "langle"), "rangle": ("BRACKET", "rangle"),  # see _OPENERS
     **{s: ("SIZE", s) for s in "left right middle big Big bigg Bigg bigl bigr Bigl Bigr biggl "
        "biggr Biggl Biggr".split()},
-    **{s: ("SPACE", s) for s in "quad qquad displaystyle textstyle limits nolimits".split()},
+    **{s: ("SPACE", s) for s in "quad qquad displaystyle textstyle limits nolimits nonumber "
+       "notag".split()},
+    "coloneqq": ("EQ", "="), "triangleq": ("EQ", "="), "equiv": ("EQ", "="),
 }
 # single characters -> token type; brackets are handled by _OPENERS/_CLOSERS
-_CHARS = {"+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ", ",": "_COMMA",
+_LABELS = {"tag", "label"}  # commands dropped with their braced argument
+_CHARS = {":=": "EQ", "+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ", ",": "_COMMA",
           ".": "DOT", "'": "PRIME", "_": "_SUB", "^": "_SUP"}
 _OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "{": "}", "<": ">", "\\langle": "\\rangle"}
 _CLOSERS = {")", "]", "\\}", "}", ">", "\\rangle"}
@@ -249,7 +252,7 @@ _TOKEN = re.compile(r"""
   | (?P<esc>   \\[{}] )
   | (?P<num>   \d+(?:\.\d+)? )
   | (?P<letter>[A-Za-z] )
-  | (?P<char>  [-+*/=,.'_^{}()\[\]<>] )
+  | (?P<char>  := | [-+*/=,.'_^{}()\[\]<>] )
 """, re.VERBOSE)
 
 
@@ -297,6 +300,13 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
         if m is None:
             raise FormulaSyntaxError(pos + 1, f"unexpected character {text[pos]!r}")
         kind, raw, start, pos = m.lastgroup, m.group(), pos, m.end()
+        if kind == "cmd" and raw[1:] in _LABELS:  # \tag{3}, \label{eq:h}: not the formula
+            j = pos
+            while j < len(text) and text[j].isspace():
+                j += 1
+            if j < len(text) and text[j] == "{":
+                pos = _match_brace(text, j) + 1
+            continue
         if kind == "cmd":
             if raw[1:] not in COMMANDS:
                 raise FormulaSyntaxError(start + 1, f"unknown command '{raw}'")
