@@ -302,8 +302,8 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
         kind, raw, start, pos = m.lastgroup, m.group(), pos, m.end()
         if kind == "cmd" and raw[1:] in _LABELS:  # \tag{3}, \label{eq:h}: not the formula
             j = pos
-            while j < len(text) and text[j].isspace():
-                j += 1
+            while j < len(text) and (text[j].isspace() or text[j] == "*" and j == pos):
+                j += 1  # \tag*{A}
             if j < len(text) and text[j] == "{":
                 pos = _match_brace(text, j) + 1
             continue
