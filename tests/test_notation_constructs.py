@@ -70,6 +70,14 @@ CASES = [  # (construct, formula that holds, the same formula with one defect)
     ("unit index with a superscript time, h^t_j",
      r"h^t_j = \tanh([W_{ih} x^t]_j + [W_{hh} h^{t-1}]_j + b_{ih,j} + b_{hh,j})",
      r"h^t_j = \tanh([W_{ih} x^t]_j + [W_{ih} h^{t-1}]_j + b_{ih,j} + b_{hh,j})"),
+    ("unit sums \\sum_k W_{hh,jk} h^{t-1}_k, [W]_{jk}",
+     r"h^t_j = \tanh(\sum_{k=1}^{I} [W_{ih}]_{jk} x^t_k + \sum_k W_{hh,jk} h^{t-1}_k + b_{ih,j}"
+     r" + b_{hh,j})",
+     r"h^t_j = \tanh(\sum_{k=1}^{I} [W_{ih}]_{jk} x^t_k + \sum_k W_{hh,kj} h^{t-1}_k + b_{ih,j}"
+     r" + b_{hh,j})"),
+    ("unit sum over the rows, \\sum_k W_{kj} (the transpose)",
+     r"\delta h^t_j = \sum_k W_{hh,kj} \delta \bar h^{t+1}_k + \Delta^t_j",
+     r"\delta h^t_j = \sum_k W_{hh,jk} \delta \bar h^{t+1}_k + \Delta^t_j"),
     ("unit index of an adjoint, \\delta h_j^{(t)}",
      r"\delta h_j^{(t)} = [W_{hh}^\top \delta \bar h^{(t+1)}]_j + \Delta_j^{(t)}",
      r"\delta h_j^{(t)} = [W_{hh}^\top \delta \bar h^{(t)}]_j + \Delta_j^{(t)}"),
@@ -215,6 +223,14 @@ PROFILED = [  # (construct, cell, notation or PROFILES key, formula that holds, 
      "lipton",
      r"g^{(t)} = \phi(W^{gx} x^{(t)} + W^{gh} h^{(t-1)} + b_g)",
      r"g^{(t)} = \phi(W^{gx} x^{(t)} + W^{gh} h^{(t)} + b_g)"),
+    ("Goodfellow (10.8) per unit: \\sum_j W_{i,j} h_j^{(t-1)}", "rnn", "goodfellow",
+     r"h^{(t)}_i = \tanh(b_{ih,i} + b_{hh,i} + \sum_j W_{i,j} h^{(t-1)}_j + \sum_j U_{i,j} "
+     r"x^{(t)}_j)",
+     r"h^{(t)}_i = \tanh(b_{ih,i} + b_{hh,i} + \sum_j W_{j,i} h^{(t-1)}_j + \sum_j U_{i,j} "
+     r"x^{(t)}_j)"),
+    ("Lipton per unit: W^{ix}_{jk}", "greff-np", "lipton",
+     r"i^{(t)}_j = \sigma(\sum_k W^{ix}_{jk} x^{(t)}_k + \sum_k W^{ih}_{jk} h^{(t-1)}_k + b_{i,j})",
+     r"i^{(t)}_j = \sigma(\sum_k W^{ix}_{jk} x^{(t)}_k + \sum_k W^{ih}_{jk} h^{(t-1)}_k)"),
     ("Lipton: s^{(t)}", "greff-np", "lipton",
      r"s^{(t)} = g^{(t)} \odot i^{(t)} + s^{(t-1)} \odot f^{(t)}",
      r"s^{(t)} = g^{(t)} \odot i^{(t)} + s^{(t-1)} \odot i^{(t)}"),
@@ -286,6 +302,8 @@ def test_an_unmapped_superscript_label_says_how_it_was_read(notation, where):
      "column 26: .* a component j of a vector, but the left side is not"),
     (r"h_{t,j} = \tanh([W_{ih} x_t]_k + [W_{hh} h_{t-1}]_j + b_{ih,j} + b_{hh,j})",
      "column 30: .* component k, but the left side is the component j"),
+    (r"h_{t,j} = \tanh(\sum_k x_{t,k} + [W_{hh} h_{t-1}]_j + b_{ih,j} + b_{hh,j})",
+     r"column 17: the sum over k needs one matrix entry indexed by j and k \(W_\{jk\}\)"),
     (r"\delta \bar h_t = \delta h_t \odot (1 - h_t^0)", r"power .*read \^\{0\} as a power"),
 ])
 def test_what_cannot_be_read_is_one_clear_error(formula, message):

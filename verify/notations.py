@@ -658,6 +658,8 @@ class _Reader:
             return self.without_unit(node.x, j)
         if isinstance(node, Sum) and node.index == j:
             raise self.fail(node, f"a sum over the unit index {j} of the left side")
+        if isinstance(node, Sum) and isinstance(node.index, Sym) and _unit_split(node.index):
+            node = self.row_sum(node, j)  # \sum_{k=1}^{H} W_{jk} h_k^{t-1}: (W h^{t-1})_j
         if isinstance(node, (Sym, Call)):  # h_j^t, net_j(t)
             rest = next((rest for k, rest in _unit_split(node.sub) if k == j), node.sub)
             if rest is not node.sub and self.find(Sym(node.name, sub=node.sub)) is not None:
@@ -665,6 +667,26 @@ class _Reader:
                                       f"a label of a symbol")
             node = replace(node, sub=rest)
         return _rebuild(node, lambda n: self.without_unit(n, j))
+
+    def row_sum(self, node: Sum, j: Sym) -> Node:
+        """``\\sum_k W_{jk} v_k`` (also ``W_{hh,jk}``, ``U^f_{j,k}``, ``[W]_{jk}``) is the row j of
+        ``W v``; ``W_{kj}`` is ``W^\\top``. Factors without k stay outside the product."""
+        k = node.index
+        entries, rest = [], []
+        for f in _factors(node.body):
+            entry = _entry(f, j, k)
+            (entries if entry is not None else rest).append(entry or f)
+        if len(entries) != 1:
+            raise self.fail(node, f"the sum over {k} needs one matrix entry indexed by {j} and "
+                                  f"{k} (W_{{{j}{k}}}), found {len(entries)}")
+        weight, transposed = entries[0]
+        inside = [self.without_unit(f, k) for f in rest if _mentions(f, k)]
+        outside = [f for f in rest if not _mentions(f, k)]
+        if not inside:
+            raise self.fail(node, f"the sum over {k} has no vector indexed by {k}")
+        matrix = Transpose(weight, weight.col) if transposed else weight
+        product = BinOp("juxt", matrix, _product(inside), node.col)
+        return _product([*outside, product])
 
     # --- symbols -------------------------------------------------------------------------
     def labels(self, sub: Node | None) -> Node | None:
@@ -1072,6 +1094,34 @@ def _words(table: dict[str, str], profile: Profile) -> frozenset[str]:
     names = {m for key in table for m in re.findall(r"\\mathrm\{([A-Za-z]+)\}", key)}
     names |= {f for f in profile.functions if f.isalpha()}
     return frozenset(n for n in names if len(n) > 1 and n not in _GREEK_NAMES)
+
+
+def _entry(f: Node, j: Sym, k: Sym) -> tuple[Node, bool] | None:
+    """(matrix, transposed) of an entry ``W_{jk}``, ``W_{hh,jk}``, ``W_{j,k}``, ``[W]_{jk}``
+    (``W_{kj}``: transposed); None when ``f`` is no entry indexed by j and k."""
+    sub = f.index if isinstance(f, Index) else f.sub if isinstance(f, Sym) else None
+    label = None
+    if isinstance(sub, BinOp) and sub.op == "," and isinstance(sub.right, BinOp) \
+            and sub.right.op == "juxt":  # W_{hh,jk}
+        label, sub = sub.left, sub.right
+    if not (isinstance(sub, BinOp) and sub.op in ("juxt", ",")):
+        return None
+    pair = (sub.left, sub.right)
+    if pair not in ((j, k), (k, j)):
+        return None
+    matrix = f.x if isinstance(f, Index) else replace(f, sub=label)
+    return (matrix, pair == (k, j)) if label is None or isinstance(f, Sym) else None
+
+
+def _mentions(node: Node, k: Sym) -> bool:
+    return any(n == k for n in _nodes(node))
+
+
+def _product(factors: list[Node]) -> Node:
+    result = factors[0]
+    for f in factors[1:]:
+        result = BinOp("juxt", result, f, f.col)
+    return result
 
 
 def _rebuild(node, f):
