@@ -23,7 +23,9 @@ time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a 
   notations that write the time as a subscript), else a time; messages say which reading;
 * an equation for unit j (``h^t_j``, ``h_{t,j}``, ``\delta h_j^{(t)}``, ``net_j(t)``: a letter
   beside the time that the notation's symbol does not have) is the same for every j: read as
-  the vector equation, j dropped everywhere (``[W x^t]_j``, ``\sigma(a)_j``, ``b_{ih,j}``);
+  the vector equation, j dropped everywhere (``[W x^t]_j``, ``\sigma(a)_j``, ``b_{ih,j}``), and
+  a sum ``\sum_k W_{jk} v_k`` (``W_{hh,jk}``, ``W_{j,k}``, ``[W]_{jk}``) is row j of ``W v``,
+  ``W_{kj}`` of ``W^\top v``;
 * ``\cdot``, ``\times``, ``*`` between two vectors are elementwise (a dot product is a scalar,
   which no term of a cell's vector equations is), a matrix next to a vector is ``W v``;
 * a function's subscript is a label the profile must name (``\sigma_c`` is tanh in Wikipedia's
