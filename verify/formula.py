@@ -242,8 +242,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 # single characters -> token type; brackets are handled by _OPENERS/_CLOSERS
 _LABELS = {"tag", "label"}  # commands dropped with their braced argument
-_CHARS = {":=": "EQ", "+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ", ",": "_COMMA",
-          ".": "DOT", "'": "PRIME", "_": "_SUB", "^": "_SUP"}
+_CHARS = {":=": "EQ", "+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ",
+          ",": "_COMMA", ".": "DOT", "'": "PRIME", "_": "_SUB", "^": "_SUP"}
 _OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "{": "}", "<": ">", "\\langle": "\\rangle"}
 _CLOSERS = {")", "]", "\\}", "}", ">", "\\rangle"}
 _TOKEN = re.compile(r"""
@@ -480,7 +480,8 @@ base: plain | ACCENT plain | ACCENT _LBRACE plain _RBRACE
 ?plain: LETTER | NAME | WORD
 mark: _SUB sarg -> sub | _SUP sarg -> sup | PRIME -> prime
 limit: _SUB sarg -> sub | _SUP sarg -> sup | _SUB _LBRACE expr EQ expr _RBRACE -> range
-?sarg: _LBRACE expr _RBRACE | _LBRACE expr _COMMA expr _RBRACE -> pair | plain -> sym1 | DELTA -> sym1 | NUMBER -> num | TOP -> top
+?sarg: _LBRACE expr _RBRACE | plain -> sym1 | DELTA -> sym1 | NUMBER -> num | TOP -> top
+    | _LBRACE expr _COMMA expr _RBRACE         -> pair      // b_{ih,j}, h_{t,j}
 """
 
 def _err(node_or_tok, message: str) -> FormulaSyntaxError:
@@ -497,6 +498,14 @@ def _check_loss(x: Node, after: str) -> None:
     if not _is_loss(x):
         raise _err(x, f"expected the loss (L, \\mathcal L, E, J or \\ell) after '{after}', "
                       f"found '{x}'")
+
+
+def _check_jacobian(num: Node, den: Node) -> None:
+    """``\\partial h_{t+1}/\\partial h_t`` (not of the loss): a Jacobian, which is not read."""
+    if isinstance(num, Sym) and num.name not in LOSSES and (num.sub, num.sup) != (None, None):
+        raise _err(num, f"'\\partial {num}/\\partial {den}' is a Jacobian, which is not read: "
+                        f"write the product it stands for (W^\\top \\mathrm{{diag}}(...) ...), "
+                        f"or the adjoint of the loss")
 
 
 def _exponent(sup: Node, of: str, positive: bool = False) -> int:
@@ -673,10 +682,12 @@ class _Build(Transformer):
         return BinOp("/", num, den, tok.column)
 
     def partial_frac(self, tok, p1, loss, p2, of):
+        _check_jacobian(loss, of)
         _check_loss(loss, "\\partial")
         return Adjoint(of, tok.column)
 
     def partial_slash(self, p1, loss, slash, p2, of):
+        _check_jacobian(loss, of)
         _check_loss(loss, "\\partial")
         return Adjoint(of, p1.column)
 

@@ -91,9 +91,8 @@ from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Out
                        t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
 
-from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow, Sum, Sym,
-                      Transpose,
-                      _nodes, one_line, parse_formula)
+from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow, Sum,
+                      Sym, Transpose, _nodes, one_line, parse_formula)
 
 __all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError",
            "Profile", "Reading", "Units", "PROFILES", "get_profile", "implicit_biases",
@@ -370,8 +369,8 @@ def read_text_file(path: str, what: str) -> str:
 
 #: a profile file's options besides base and symbols: name -> (allowed values, default)
 _OPTIONS = {"row_vectors": ((False, True), False),  # the source writes row vectors: x W = W^T x
-            "adjoint": (("delta", "d", "bar"), None),
-            "implicit_bias": ((False, True), False)}  # W x includes the biases (folded in)  # also d h_t, or \bar h_t, for delta h_t
+            "adjoint": (("delta", "d", "bar"), None),  # also d h_t, or \bar h_t, for delta h_t
+            "implicit_bias": ((False, True), False)}  # W x includes the biases (folded in)
 
 
 def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
