@@ -554,7 +554,7 @@ def _time(node: Node | None) -> sp.Expr | None:
 def _label_sup(sym: Sym) -> bool:
     """A superscript that is no time index and no power: a label (``W^{hx}``, ``U^{(f)}``)."""
     return sym.sub is None and sym.sup is not None and _time(sym.sup) is None \
-        and not isinstance(sym.sup, (Num, Neg))
+        and not isinstance(sym.sup, (Num, Neg)) and Sym("t") not in _nodes(sym.sup)  # h^{t+k}
 
 
 def _factors(node: Node) -> list[Node]:
