@@ -305,6 +305,8 @@ def test_an_unmapped_superscript_label_says_how_it_was_read(notation, where):
     (r"h_{t,j} = \tanh(\sum_k x_{t,k} + [W_{hh} h_{t-1}]_j + b_{ih,j} + b_{hh,j})",
      r"column 17: the sum over k needs one matrix entry indexed by j and k \(W_\{jk\}\)"),
     (r"\delta \bar h_t = \delta h_t \odot (1 - h_t^0)", r"power .*read \^\{0\} as a power"),
+    (r"dh_t = W_{hh}^T dh_{t+1} + \Delta_t", "column 1: d h is an adjoint only with the profile-file "
+                                            "option adjoint = d"),
     (r"\frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_{t+1}} "
      r"\frac{\partial h_{t+1}}{\partial h_t} + \Delta_t",
      "column 86: .* is a Jacobian, which is not read"),

@@ -628,7 +628,10 @@ class _Reader:
                                f"(expected one of {listed}; or add --map 'SYMBOL=name')")
 
     def label_note(self, sym: Node) -> str:
-        """Which reading a superscript got that is neither a time nor a power: a label."""
+        """Which reading a superscript got that is neither a time nor a power: a label (and
+        how ``d h_t`` reads as an adjoint)."""
+        if sym == Sym("d") and self.profile.adjoint != "d":
+            return "d h is an adjoint only with the profile-file option adjoint = d: "
         if not (isinstance(sym, Sym) and _label_sup(sym)):
             return ""
         where = "the subscript" if self.profile.time_subscript else "t, t-1, ..."
