@@ -9,7 +9,7 @@ import pytest
 
 from verify import formula
 from verify.formula import (Adjoint, BinOp, Call, Equation, FormulaSyntaxError, Neg, Node, Num,
-                            Index, Pow, Sum, Sym, Transpose, parse_formula)
+                            Index, Pow, StepLoss, Sum, Sym, Transpose, parse_formula)
 
 
 # ---------------------------------------------------------------- tree builders (columns ignored)
@@ -268,6 +268,8 @@ CASES = [
     (r"h^{(t),T}", Transpose(S("h", sup="t"))),
     (r"h^{(t-1)T}", Transpose(S("h", sup=M("t", 1)))),
     (r"[h_{t-1}, x_t]", Call("concat", 0, (S("h", M("t", 1)), S("x", "t")))),
+    (r"\partial \ell_t/\partial h_t", StepLoss(S("ell", "t"), S("h", "t"))),
+    (r"\frac{\partial L^{(t)}}{\partial h^{(t)}}", StepLoss(S("L", sup="t"), S("h", sup="t"))),
     (r"h_t := c_t \tag{3}", Equation(S("h", "t"), S("c", "t"))),  # as pasted from a paper
     (r"h_t \coloneqq c_t \label{eq:h} \nonumber", Equation(S("h", "t"), S("c", "t"))),
     (r"\mathbf{h_t}", S("h", "t")),

@@ -64,6 +64,16 @@ CASES = [  # (construct, formula that holds, the same formula with one defect)
      r"\frac{\partial J}{\partial h_{t+1}}",
      r"\frac{\partial J}{\partial h_t} = \Delta_t + W_{hh}^\top \mathrm{diag}(1 - h_{t}^2) "
      r"\frac{\partial J}{\partial h_{t+1}}"),
+    ("one step's loss \\partial \\ell_t/\\partial h_t: the gradient from above",
+     r"\delta h_t = W_{hh}^\top (\delta h_{t+1} \odot (1 - h_{t+1}^2)) "
+     r"+ \partial \ell_t/\partial h_t",
+     r"\delta h_t = W_{hh}^\top (\delta h_{t+1} \odot (1 - h_{t}^2)) "
+     r"+ \partial \ell_t/\partial h_t"),
+    ("one step's loss \\frac{\\partial L^{(t)}}{\\partial h^{(t)}}",
+     r"\frac{\partial L}{\partial h^{(t)}} = \frac{\partial L^{(t)}}{\partial h^{(t)}} + "
+     r"W_{hh}^\top \mathrm{diag}(1 - (h^{(t+1)})^2) \frac{\partial L}{\partial h^{(t+1)}}",
+     r"\frac{\partial L}{\partial h^{(t)}} = \frac{\partial L^{(t)}}{\partial h^{(t)}} + "
+     r"W_{hh}^\top \mathrm{diag}(1 - (h^{(t+1)})^2) \frac{\partial L}{\partial h^{(t)}}"),
     ("unit index with a subscript time, h_{t,j}, [W x]_j, b_{ih,j}",
      r"h_{t,j} = \tanh([W_{ih} x_t]_j + [W_{hh} h_{t-1}]_j + b_{ih,j} + b_{hh,j})",
      r"h_{t,j} = \tanh([W_{ih} x_t]_j + [W_{hh} h_{t-1}]_j + b_{ih,j})"),
@@ -305,8 +315,10 @@ def test_an_unmapped_superscript_label_says_how_it_was_read(notation, where):
     (r"h_{t,j} = \tanh(\sum_k x_{t,k} + [W_{hh} h_{t-1}]_j + b_{ih,j} + b_{hh,j})",
      r"column 17: the sum over k needs one matrix entry indexed by j and k \(W_\{jk\}\)"),
     (r"\delta \bar h_t = \delta h_t \odot (1 - h_t^0)", r"power .*read \^\{0\} as a power"),
-    (r"dh_t = W_{hh}^T dh_{t+1} + \Delta_t", "column 1: d h is an adjoint only with the profile-file "
-                                            "option adjoint = d"),
+    (r"\delta h_t = \partial \ell_{t+1}/\partial h_t",
+     "column 14: .* the loss of one step is read only as the gradient from above"),
+    (r"dh_t = W_{hh}^T dh_{t+1} + \Delta_t",
+     "column 1: d h is an adjoint only with the profile-file option adjoint = d"),
     (r"\frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_{t+1}} "
      r"\frac{\partial h_{t+1}}{\partial h_t} + \Delta_t",
      "column 86: .* is a Jacobian, which is not read"),

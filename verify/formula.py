@@ -25,7 +25,8 @@ Reading rules for the ambiguous cases:
 - ``\delta`` directly followed by a symbol is its adjoint (``\delta\bar o^t``, ``\delta W_z``);
   with its own scripts it is Graves' ``Sym('delta', ...)``.  ``\partial L/\partial x``,
   ``\frac{\partial L}{\partial x}``, ``\frac{dL}{dx}`` and ``\nabla_x L`` need the loss
-  ``L``, ``\mathcal L``, ``E``, ``J`` or ``\ell``.
+  ``L``, ``\mathcal L``, ``E``, ``J`` or ``\ell``; with a time (``\partial \ell_t/\partial h_t``)
+  it is one step's loss, ``StepLoss``.
 - ``\sum`` takes the product term after it (up to ``+``/``-`` at that level) as its body.
 - ``^\top``/``^\intercal`` (also ``^{t\top}``) -> ``Transpose``; ``^T`` stays a superscript.
 - Powers: only a parenthesised group or a function takes one; a superscript on a symbol stays
@@ -69,7 +70,7 @@ from lark.exceptions import UnexpectedInput
 from lark.lexer import Lexer
 
 __all__ = ["FormulaSyntaxError", "LIMITS", "one_line", "parse_formula", "Node", "Equation", "Num", "Sym", "Call",
-           "Adjoint", "BinOp", "Neg", "Sum", "Transpose", "Pow", "Index"]
+           "Adjoint", "StepLoss", "BinOp", "Neg", "Sum", "Transpose", "Pow", "Index"]
 
 
 # Bounds on what is read: over any of them a formula is a FormulaSyntaxError, never a
@@ -151,6 +152,15 @@ class Call(Node):
 @dataclass(frozen=True)
 class Adjoint(Node):
     """dLoss/d(of): ``\\delta y^t``, ``\\partial L/\\partial h_t``, ``\\nabla_{h_t} L``..."""
+    of: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
+class StepLoss(Node):
+    """``\\partial \\ell_t/\\partial h_t``: the gradient of one step's loss ``loss`` (a loss
+    symbol with its time) by ``of`` alone, not through later steps."""
+    loss: Sym
     of: Node
     col: int = _col()
 
@@ -500,6 +510,16 @@ def _check_loss(x: Node, after: str) -> None:
                       f"found '{x}'")
 
 
+def _loss_gradient(loss: Node, of: Node, after: str, col: int) -> Node:
+    """dL/d(of) (``Adjoint``), or of one step's loss ``\\ell_t`` (``StepLoss``)."""
+    if isinstance(loss, Sym) and loss.name in LOSSES and loss.accent is None \
+            and (loss.sub is None) != (loss.sup is None):
+        return StepLoss(loss, of, col)
+    _check_jacobian(loss, of)
+    _check_loss(loss, after)
+    return Adjoint(of, col)
+
+
 def _check_jacobian(num: Node, den: Node) -> None:
     """``\\partial h_{t+1}/\\partial h_t`` (not of the loss): a Jacobian, which is not read."""
     if isinstance(num, Sym) and num.name not in LOSSES and (num.sub, num.sup) != (None, None):
@@ -682,21 +702,16 @@ class _Build(Transformer):
         return BinOp("/", num, den, tok.column)
 
     def partial_frac(self, tok, p1, loss, p2, of):
-        _check_jacobian(loss, of)
-        _check_loss(loss, "\\partial")
-        return Adjoint(of, tok.column)
+        return _loss_gradient(loss, of, "\\partial", tok.column)
 
     def partial_slash(self, p1, loss, slash, p2, of):
-        _check_jacobian(loss, of)
-        _check_loss(loss, "\\partial")
-        return Adjoint(of, p1.column)
+        return _loss_gradient(loss, of, "\\partial", p1.column)
 
     def nabla(self, tok, of, loss):
         if not isinstance(of, Sym):
             raise _err(of, f"expected one symbol as the subscript of '\\{tok.value}', found "
                            f"'{of}'")
-        _check_loss(loss, f"\\{tok.value}_{{...}}")
-        return Adjoint(of, tok.column)
+        return _loss_gradient(loss, of, f"\\{tok.value}_{{...}}", tok.column)
 
 
 class _TokenList(Lexer):
@@ -871,6 +886,8 @@ def _latex(node: Node, tail: bool = True) -> str:
         return f"{name}{_scripts(node.sub, None)}{chr(39) * node.primes}{power}({args})"
     if isinstance(node, Adjoint):
         return f"\\delta {_wrap(node.of, 3, tail)}"
+    if isinstance(node, StepLoss):
+        return f"\\frac{{\\partial {_latex(node.loss)}}}{{\\partial {_latex(node.of)}}}"
     if isinstance(node, Transpose):
         x = node.x
         if isinstance(x, Sym):  # h^{t \top}: one superscript carries both

@@ -87,12 +87,12 @@ from pathlib import Path
 import sympy as sp
 
 from derive.derivation import adjoint, gradient
-from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
-                       t, T)
+from derive.ir import (ACTIVATIONS, SCALAR, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight,
+                       shift, t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
 
-from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow, Sum,
-                      Sym, Transpose, _nodes, one_line, parse_formula)
+from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow,
+                      StepLoss, Sum, Sym, Transpose, _nodes, one_line, parse_formula)
 
 __all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError",
            "Profile", "Reading", "Units", "PROFILES", "get_profile", "implicit_biases",
@@ -823,6 +823,8 @@ class _Reader:
         if isinstance(node, Index):
             raise self.fail(node, f"'{node}': a component {node.index} of a vector, but the left "
                                   f"side is not the component {node.index} of a quantity")
+        if isinstance(node, StepLoss):
+            return self.step_loss(node)
         if isinstance(node, BinOp):
             if node.op in "+-":
                 a, b = self.vector(node.left), self.vector(node.right)
@@ -927,6 +929,20 @@ class _Reader:
         if self.find(sym) is None:
             raise self.unknown(Sym(node.name, col=node.col), "function")
         return self.product(self.symbol(sym), self.value(node.args[0]), node)
+
+    def step_loss(self, node: StepLoss) -> sp.Expr:
+        """``\\partial \\ell_t/\\partial h_t``: step t's loss by the cell's output at t, alone,
+        is the gradient from above, Delta_t (for a cell whose loss is outside it)."""
+        loss = node.loss
+        when = self.index(loss.sub if loss.sup is None else loss.sup)
+        of = self.vector(node.of)
+        own = any(self.cell.sizes.get(q) == SCALAR for q in self.cell.quantities)
+        if not own and isinstance(of, sp.Indexed) and str(of.base) == self.cell.output \
+                and of.indices[0] == when:
+            return Delta[when]
+        raise self.fail(node, f"'{node}': the loss of one step is read only as the gradient "
+                              f"from above, by the output {self.cell.output} at the same step, "
+                              "of a cell without a loss of its own")
 
     def function(self, node: Call) -> str | None:
         """The activation a function name means: ``\\sigma_c`` by its label where the profile
