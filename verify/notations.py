@@ -551,6 +551,11 @@ def _time(node: Node | None) -> sp.Expr | None:
     return None
 
 
+def _last_step_n(node: Node) -> Node:
+    """A sum's limit with n for the last step (``\\sum_{t=1}^{n-1}``) written with T."""
+    return Sym("T", col=node.col) if node == Sym("n") else _rebuild(node, _last_step_n)
+
+
 def _label_sup(sym: Sym) -> bool:
     """A superscript that is no time index and no power: a label (``W^{hx}``, ``U^{(f)}``)."""
     return sym.sub is None and sym.sup is not None and _time(sym.sup) is None \
@@ -724,7 +729,7 @@ class _Reader:
 
     def limit(self, node: Node) -> sp.Expr:
         """A limit of a sum over t: 1, T, T-1, 0, ..., and n (the last step, as T)."""
-        index = T if node == Sym("n") else self.index(node)
+        index = self.index(_last_step_n(node))
         if index.has(t):
             raise self.fail(node, f"a limit of a sum over t cannot depend on t, found '{node}'")
         return index
@@ -961,6 +966,9 @@ class _Reader:
 
     def adjoint(self, node: Adjoint):
         of = node.of
+        if isinstance(of, Transpose) and isinstance(of.x, Sym) and not isinstance(
+                self.value(of.x), _Matrix):  # \delta h^{t\top}: the adjoint of h^t, transposed
+            return _Row(self.vector(Adjoint(of.x, node.col)))
         if isinstance(of, Sym):
             found = self.find(of, as_adjoint=True)
             if found is not None:
