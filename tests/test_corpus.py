@@ -355,6 +355,87 @@ CASES = [
      r"\tilde h^{\langle t\rangle}=\phi(Wx+U(r\odot h^{\langle t-1\rangle}))", C),
     ("Cho 2014", "eq. 6 in vector form, WRONG: U_r in the update gate", "gru-cho",
      "cho2014.json", {}, r"z=\sigma(W_zx+U_rh^{\langle t-1\rangle})", D),
+    # --- soundness probes: subtle transcription errors of rows above ------------------------
+    ("Chung 2014", "update convention plus a wrong time index (not a convention)", "gru-cho",
+     "cho2014.json", {},
+     r"h^{\langle t\rangle} = (1 - z) \odot h^{\langle t-1\rangle} + z \odot"
+     r" \tilde h^{\langle t-1\rangle}", D),
+    (D2L, "10.2.3 candidate with H_t against PyTorch's GRU (not a convention)", "gru",
+     "d2l_gru_as_pytorch.json", {},
+     r"\tilde{\mathbf{H}}_t = \tanh(\mathbf{X}_t \mathbf{W}_{xh} + \left(\mathbf{R}_t \odot"
+     r" \mathbf{H}_{t}\right) \mathbf{W}_{hh} + \mathbf{b}_h)", D),
+    (D2L, "10.2.2 reset gate, WRONG: W_xr transposed in a row-vector source", "gru-cho",
+     "d2l_gru.json", {},
+     r"\mathbf{R}_t = \sigma(\mathbf{X}_t \mathbf{W}_{xr}^\top + \mathbf{H}_{t-1}"
+     r" \mathbf{W}_{hr} + \mathbf{b}_r)", D),
+    ("Graves 2012", "4.6 states, truncated gradient (no peephole terms: Gers 2002)",
+     "graves-lstm", "graves", {},
+     r"\epsilon_s^t=b_\omega^t h'(s_c^t)\epsilon_c^t+b_\phi^{t+1}\epsilon_s^{t+1}", C),
+    ("Graves 2012", "4.6 states, WRONG: only the forget peephole term dropped", "graves-lstm",
+     "graves", {}, GRAVES_EPS_S.replace(r"+w_{c\phi}\delta_\phi^{t+1}", ""), D),
+    ("Graves 2012", "4.6 peephole gradient w_c-iota (schema)", "graves-lstm", "graves", {},
+     r"\frac{\partial\mathcal L}{\partial w_{c\iota}}=\sum_{t=1}^{T}\delta_\iota^t s_c^{t-1}",
+     H),
+    ("Graves 2012", "4.6 peephole gradient w_c-omega, WRONG: s_c^{t-1}", "graves-lstm",
+     "graves", {},
+     r"\frac{\partial\mathcal L}{\partial w_{c\omega}}=\sum_{t=1}^{T}\delta_\omega^t s_c^{t-1}",
+     D),
+    ("Greff 2017", "dR, WRONG: outer product in the other order (transposed)", "graves-lstm",
+     "greff", {}, r"\delta R_i = \sum_{t=0}^{T-1} \langle y^t, \delta\bar i^{t+1} \rangle", D),
+    ("Greff 2017", "dW as a b^T", "graves-lstm", "greff", {},
+     r"\delta W_f = \sum_{t=1}^{T} \delta\bar f^t\, (x^t)^\top", H),
+    ("Greff 2017", "dW, WRONG: x (delta f)^T (transposed)", "graves-lstm", "greff", {},
+     r"\delta W_f = \sum_{t=1}^{T} x^t\, (\delta\bar f^t)^\top", D),
+    ("Greff 2017", "delta bar o, WRONG: sign", "graves-lstm", "greff", {},
+     r"\delta\bar o^t=-\delta y^t\odot h(c^t)\odot\sigma'(\bar o^t)", D),
+    ("Greff 2017", "delta bar f with sigma' written through the output", "graves-lstm", "greff",
+     {}, r"\delta\bar f^t=\delta c^t\odot c^{t-1}\odot f^t\odot(1-f^t)", H),
+    ("Greff 2017", "delta bar f, WRONG: g' for sigma'", "graves-lstm", "greff", {},
+     r"\delta\bar f^t=\delta c^t\odot c^{t-1}\odot g'(\bar f^t)", D),
+    ("Greff 2017", "delta bar f, WRONG: f(1-f)^2", "graves-lstm", "greff", {},
+     r"\delta\bar f^t=\delta c^t\odot c^{t-1}\odot f^t\odot(1-f^t)^2", D),
+    ("Greff 2017", "delta c, WRONG: (1-tanh(c))^2 for 1-tanh^2(c)", "graves-lstm", "greff", {},
+     GREFF_DC.replace(r"h'(c^t)", r"(1-\tanh(c^t))^2"), D),
+    ("Greff 2017", "delta c with h' written 1-tanh^2", "graves-lstm", "greff", {},
+     GREFF_DC.replace(r"h'(c^t)", r"(1-\tanh^2(c^t))"), H),
+    ("blog LSTM backward", "delta c in PyTorch symbols", "lstm", "pytorch", {},
+     r"\delta c_t = \delta h_t \odot o_t \odot (1 - \tanh^2(c_t)) + \delta c_{t+1} \odot f_{t+1}",
+     H),
+    ("blog LSTM backward", "delta c, WRONG: f_t for f_{t+1} (common in blog posts)", "lstm",
+     "pytorch", {},
+     r"\delta c_t = \delta h_t \odot o_t \odot (1 - \tanh^2(c_t)) + \delta c_{t+1} \odot f_t", D),
+    ("blog LSTM backward", "delta c, WRONG: t+1 term missing", "lstm", "pytorch", {},
+     r"\delta c_t = \delta h_t \odot o_t \odot (1 - \tanh^2(c_t))", D),
+    ("blog LSTM backward", "delta o, WRONG: tanh(c_t) factor missing", "lstm", "pytorch", {},
+     r"\delta \bar o_t = \delta h_t \odot o_t \odot (1 - o_t)", D),
+    ("blog LSTM backward", "dW_hf, WRONG: h_t for h_{t-1}", "lstm", "pytorch", {},
+     r"\frac{\partial L}{\partial W_{hf}} = \sum_{t=1}^{T} \delta \bar f_t\, h_t^\top", D),
+    ("blog GRU backward", "delta h~ with z for 1-z (Chung's update)", "gru-cho", "cho", {},
+     r"\delta \tilde h_t = \delta h_t \odot z_t", C),
+    ("blog GRU backward", "delta z with (h~ - h_{t-1}) (Chung's update)", "gru-cho", "cho", {},
+     r"\delta z_t = \delta h_t \odot (\tilde h_t - h_{t-1})", C),
+    ("blog GRU backward", "delta z, WRONG: h_t for h_{t-1}", "gru-cho", "cho", {},
+     r"\delta z_t = \delta h_t \odot (h_t - \tilde h_t)", D),
+    (GF, "10.2.2 eq. 10.26 on the rnn cell, h^{(t-1)^T} as printed", "rnn",
+     "goodfellow_as_rnn.json", {},
+     r"\nabla_{W} L = \sum_t \mathrm{diag}\left(1 - \left(h^{(t)}\right)^2\right)"
+     r" (\nabla_{h^{(t)}} L)\, h^{(t-1)^\top}", H),
+    (GF, r"10.2.2 eq. 10.26 on the rnn cell, h^{(t-1)\top} retyped", "rnn",
+     "goodfellow_as_rnn.json", {},
+     r"\nabla_{W} L = \sum_t \mathrm{diag}\left(1 - \left(h^{(t)}\right)^2\right)"
+     r" (\nabla_{h^{(t)}} L)\, h^{(t-1)\top}", H),
+    (GF, "10.2.2 eq. 10.28 on the rnn cell, WRONG: diag at t-1", "rnn",
+     "goodfellow_as_rnn.json", {},
+     r"\nabla_{U} L = \sum_t \mathrm{diag}\left(1 - \left(h^{(t-1)}\right)^2\right)"
+     r" (\nabla_{h^{(t)}} L)\, x^{(t)\top}", D),
+    (GF, "10.2.2 eq. 10.23 on the rnn cell (b is b_ih + b_hh: one gradient for both)", "rnn",
+     "goodfellow_as_rnn.json", {},
+     r"\nabla_{b} L = \sum_t \mathrm{diag}\left(1 - \left(h^{(t)}\right)^2\right)"
+     r" \nabla_{h^{(t)}} L", H),
+    ("Greff 2017", "peephole gradient dp_o as printed (sum from t=0)", "graves-lstm", "greff",
+     {}, r"\delta p_o = \sum_{t=0}^{T} c^t \odot \delta\bar o^t", H),  # no step 0: its term is 0
+    ("Greff 2017", "weight gradient dW as printed (sum from t=0)", "graves-lstm", "greff", {},
+     r"\delta W_o = \sum_{t=0}^{T} \langle \delta\bar o^t, x^t \rangle", H),
 ]
 
 # Cases the tool gets wrong today: id -> the current failure.
@@ -473,6 +554,14 @@ XFAIL: dict[str, str] = {
         "not read: notation 'graves' is not for cell 'elman-softmax': it has no symbol for z (its tables are written for graves-lstm, rnn); use --notation vect",
     'd2l.ai: 9.4 W_xh in textrm as d2l prints it, map written W_{xh}':
         "not read: column 13: symbol 'W_{\\mathrm{xh}}' maps to nothing in notation 'pytorch' for cell 'rnn'",
+    'Goodfellow et al. 2016: 10.2.2 eq. 10.26 on the rnn cell, h^{(t-1)^T} as printed':
+        "not read: column 104: expected a time index like t, t-1, t+1 or T, found '(t - 1)^{\\top}'",
+    'Goodfellow et al. 2016: 10.2.2 eq. 10.23 on the rnn cell (b is b_ih + b_hh: one gradient for both)':
+        "not read: column 1: '\\delta b': expected the adjoint of one quantity or parameter",
+    'Greff 2017: peephole gradient dp_o as printed (sum from t=0)':
+        "wrong verdict differs: the sum runs over t = 0..T, the derivation's over t = 1..T; extra term \\sum_{t=0}^{T} c^t \\odot \\delta\\bar o^t; missing term \\s",
+    'Greff 2017: weight gradient dW as printed (sum from t=0)':
+        "wrong verdict differs: the sum runs over t = 0..T, the derivation's over t = 1..T; extra term \\sum_{t=0}^{T} \\langle \\delta\\bar o^t, x^t \\rangle; miss",
 }
 
 
