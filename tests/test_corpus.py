@@ -436,6 +436,37 @@ CASES = [
      {}, r"\delta p_o = \sum_{t=0}^{T} c^t \odot \delta\bar o^t", H),  # no step 0: its term is 0
     ("Greff 2017", "weight gradient dW as printed (sum from t=0)", "graves-lstm", "greff", {},
      r"\delta W_o = \sum_{t=0}^{T} \langle \delta\bar o^t, x^t \rangle", H),
+    ("blog GRU backward", "delta h in PyTorch's GRU (r inside W_hn^T)", "gru", "pytorch", {},
+     r"\delta h_{t} = \Delta^{t} + \delta h_{t+1} \odot z_{t+1} + W_{hn}^\top (r_{t+1} \odot"
+     r" \delta \bar{n}_{t+1}) + W_{hr}^\top \delta \bar{r}_{t+1} + W_{hz}^\top"
+     r" \delta \bar{z}_{t+1}", H),
+    ("blog GRU backward", "delta h in PyTorch's GRU, WRONG: 1-z for z", "gru", "pytorch", {},
+     r"\delta h_{t} = \Delta^{t} + \delta h_{t+1} \odot (1-z_{t+1}) + W_{hn}^\top (r_{t+1}"
+     r" \odot \delta \bar{n}_{t+1}) + W_{hr}^\top \delta \bar{r}_{t+1} + W_{hz}^\top"
+     r" \delta \bar{z}_{t+1}", D),
+    ("blog GRU backward", "delta h in PyTorch's GRU with r outside W_hn^T (Cho's reset)",
+     "gru", "pytorch", {},
+     r"\delta h_{t} = \Delta^{t} + \delta h_{t+1} \odot z_{t+1} + r_{t+1} \odot W_{hn}^\top"
+     r" \delta \bar{n}_{t+1} + W_{hr}^\top \delta \bar{r}_{t+1} + W_{hz}^\top"
+     r" \delta \bar{z}_{t+1}", C),
+    ("blog GRU backward", "delta h in Cho's GRU", "gru-cho", "cho", {},
+     r"\delta h_{t} = \Delta^{t} + \delta h_{t+1} \odot z_{t+1} + r_{t+1} \odot U^\top"
+     r" (\delta \tilde h_{t+1} \odot (1-\tilde h_{t+1}^2)) + U_r^\top (\delta r_{t+1} \odot"
+     r" r_{t+1} \odot (1 - r_{t+1})) + U_z^\top (\delta z_{t+1} \odot z_{t+1} \odot"
+     r" (1 - z_{t+1}))", H),
+    ("blog GRU backward", "delta h in Cho's GRU with r inside U^T (PyTorch's reset)",
+     "gru-cho", "cho", {},
+     r"\delta h_{t} = \Delta^{t} + \delta h_{t+1} \odot z_{t+1} + U^\top (r_{t+1} \odot"
+     r" \delta \tilde h_{t+1} \odot (1-\tilde h_{t+1}^2)) + U_r^\top (\delta r_{t+1} \odot"
+     r" r_{t+1} \odot (1 - r_{t+1})) + U_z^\top (\delta z_{t+1} \odot z_{t+1} \odot"
+     r" (1 - z_{t+1}))", C),
+    ("blog GRU", "PyTorch's candidate read against Cho's GRU (reset after U)", "gru-cho",
+     "cho", {}, r"\tilde h_t = \tanh(W x_t + r_t \odot (U h_{t-1}) + b)", C),
+    ("blog GRU backward", "delta r in PyTorch's GRU with b_hn", "gru", "pytorch", {},
+     r"\delta \bar r_t = \delta \bar n_t \odot (W_{hn} h_{t-1} + b_{hn}) \odot r_t"
+     r" \odot (1 - r_t)", H),
+    ("blog GRU backward", "delta r, WRONG: b_hn dropped", "gru", "pytorch", {},
+     r"\delta \bar r_t = \delta \bar n_t \odot (W_{hn} h_{t-1}) \odot r_t \odot (1 - r_t)", D),
 ]
 
 # Cases the tool gets wrong today: id -> the current failure.
@@ -562,6 +593,12 @@ XFAIL: dict[str, str] = {
         "wrong verdict differs: the sum runs over t = 0..T, the derivation's over t = 1..T; extra term \\sum_{t=0}^{T} c^t \\odot \\delta\\bar o^t; missing term \\s",
     'Greff 2017: weight gradient dW as printed (sum from t=0)':
         "wrong verdict differs: the sum runs over t = 0..T, the derivation's over t = 1..T; extra term \\sum_{t=0}^{T} \\langle \\delta\\bar o^t, x^t \\rangle; miss",
+    "blog GRU backward: delta h in PyTorch's GRU (r inside W_hn^T)":
+        'wrong verdict unproven: not told apart at 3 random points (50-digit intervals), but not proven equal: not called holds',
+    "blog GRU backward: delta h in Cho's GRU with r inside U^T (PyTorch's reset)":
+        'wrong verdict differs: extra term U^\\top (r_{t+1} \\odot \\delta \\tilde h_{t+1} \\odot (1-\\tilde h_{t+1}^2)); missing term r^{t+1} \\odot U^\\top \\left(\\de',
+    "blog GRU: PyTorch's candidate read against Cho's GRU (reset after U)":
+        'wrong verdict differs: extra term \\tanh\\left(W x^{t} + r^{t} \\odot U h^{t-1} + b\\right); missing term \\tanh\\left(W x^{t} + U \\left(h^{t-1} \\odot r^{t}',
 }
 
 
