@@ -231,7 +231,7 @@ CASES = [
      {}, r"i_t = \tanh(W_{xi} x_t + W_{hi} h_{t-1} + b_i)", H),
     ("Jozefowicz 2015", "LSTM j_t (their j is the input gate)", "lstm", "jozefowicz_lstm.json",
      {}, r"j_t = \operatorname{sigm}(W_{xj} x_t + W_{hj} h_{t-1} + b_j)", H),
-    ("Jozefowicz 2015", "LSTM o_t with tanh (a transcription error: o is a sigm gate)", "lstm",
+    ("Jozefowicz 2015", "LSTM o_t, WRONG: tanh for sigm", "lstm",
      "jozefowicz_lstm.json", {}, r"o_t = \tanh(W_{xo} x_t + W_{ho} h_{t-1} + b_o)", D),
     ("Jozefowicz 2015", "LSTM c_t", "lstm", "jozefowicz_lstm.json", {},
      r"c_t = c_{t-1} \odot f_t + i_t \odot j_t", H),
@@ -467,6 +467,19 @@ CASES = [
      r" \odot (1 - r_t)", H),
     ("blog GRU backward", "delta r, WRONG: b_hn dropped", "gru", "pytorch", {},
      r"\delta \bar r_t = \delta \bar n_t \odot (W_{hn} h_{t-1}) \odot r_t \odot (1 - r_t)", D),
+    ("MindSpore docs", "ops.BasicLSTMCell input gate", "lstm", "mindspore_lstm.json", {},
+     r"i_t = \sigma(W_{ix} x_t + b_{ix} + W_{ih} h_{(t-1)} + b_{ih})", H),
+    ("MindSpore docs", "ops.BasicLSTMCell cell input", "lstm", "mindspore_lstm.json", {},
+     r"\tilde{c}_t = \tanh(W_{cx} x_t + b_{cx} + W_{ch} h_{(t-1)} + b_{ch})", H),
+    ("MindSpore docs", "ops.BasicLSTMCell cell state", "lstm", "mindspore_lstm.json", {},
+     r"c_t = f_t * c_{(t-1)} + i_t * \tilde{c}_t", H),
+    ("MindSpore docs", "ops.BasicLSTMCell forget gate, WRONG: b_{ih} for b_{fh}", "lstm",
+     "mindspore_lstm.json", {},
+     r"f_t = \sigma(W_{fx} x_t + b_{fx} + W_{fh} h_{(t-1)} + b_{ih})", D),
+    ("nicodjimenez/lstm", "lstm.py: self.state.h = self.state.s * self.state.o (no tanh)",
+     "lstm", "nicodjimenez_lstm.json", {}, r"h_t = s_t \odot o_t", D),
+    ("nicodjimenez/lstm", "lstm.py: s = g * i + s_prev * f", "lstm", "nicodjimenez_lstm.json",
+     {}, r"s_t = g_t \odot i_t + s_{t-1} \odot f_t", H),
 ]
 
 # Cases the tool gets wrong today: id -> the current failure.
