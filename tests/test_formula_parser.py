@@ -267,6 +267,8 @@ CASES = [
     (r"\partial_{h_t} L", Adjoint(S("h", "t"))),
     (r"h^{(t),T}", Transpose(S("h", sup="t"))),
     (r"h^{(t-1)T}", Transpose(S("h", sup=M("t", 1)))),
+    (r"h^{(t-1)^\top}", Transpose(S("h", sup=M("t", 1)))),  # Goodfellow's print
+    (r"h^{(t)^T}", Transpose(S("h", sup="t"))),
     (r"[h_{t-1}, x_t]", Call("concat", 0, (S("h", M("t", 1)), S("x", "t")))),
     (r"\partial \ell_t/\partial h_t", StepLoss(S("ell", "t"), S("h", "t"))),
     (r"\frac{\partial L^{(t)}}{\partial h^{(t)}}", StepLoss(S("L", sup="t"), S("h", sup="t"))),

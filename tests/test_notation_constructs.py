@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import sympy as sp
 
+from derive import get_cell
+from derive.ir import Softmax, t
 from verify.compare import CompareError, compare
+from verify.notations import NotationError, get_profile, read_formula
 
 CASES = [  # (construct, formula that holds, the same formula with one defect)
     ("diag(v) times a vector",
@@ -100,6 +104,9 @@ CASES = [  # (construct, formula that holds, the same formula with one defect)
     ("transposes h^{(t)T}, h^{(t),T}; the last step n",
      r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{n} \delta \bar h^{(t)} h^{(t-1)T}",
      r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=2}^{n} \delta \bar h^{(t)} h^{(t-1),T}"),
+    ("Goodfellow's transposed time h^{(t-1)^\\top}, h^{(t)^T}",
+     r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \delta \bar h^{(t)} h^{(t-1)^\top}",
+     r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \delta \bar h^{(t)} h^{(t)^T}"),
     ("the last step n in a limit n-1",
      r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=0}^{n-1} \delta \bar h^{(t+1)} h^{(t)T}",
      r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{n-1} \delta \bar h^{(t+1)} h^{(t)T}"),
@@ -350,3 +357,20 @@ def test_a_labelled_function_the_profile_does_not_name_is_an_error_not_a_guess()
     assert wrong.kind == "differs"
     right, = compare("lstm", [formula.replace("c(", "g(")], "pytorch")  # \sigma_g: a gate
     assert right.kind == "holds"
+
+
+def test_softmax_is_read_as_a_function_where_the_cell_applies_one():
+    cell = get_cell("elman-softmax")
+    want = Softmax(sp.IndexedBase("a")[t])
+    for text, mapping in ((r"y^t = \mathrm{softmax}(a^t)", {}), (r"y^t = softmax(a^t)", {}),
+                          (r"y_t = \sigma_y(a_t)", {r"\sigma_y": "softmax"})):
+        reading, = read_formula(text, get_profile("vector", cell, mapping), cell)
+        assert reading.rhs == want
+    with pytest.raises(NotationError, match="Jacobian"):
+        read_formula(r"\delta a^t = \mathrm{softmax}'(a^t) \delta y^t",
+                     get_profile("vector", cell), cell)
+    rnn = get_cell("rnn")  # no softmax in the cell: never read as some other function
+    with pytest.raises(NotationError, match="softmax', which cell 'rnn' does not have"):
+        read_formula(r"h^t = \mathrm{softmax}(h^t)", get_profile("vector", rnn), rnn)
+    with pytest.raises(NotationError, match="'softmax' is not a quantity"):
+        get_profile("vector", rnn, {r"\sigma_y": "softmax"})

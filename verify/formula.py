@@ -42,7 +42,8 @@ Reading rules for the ambiguous cases:
   ``\xi``); ``b_{ih,j}``, ``h_{t,j}``: a comma in a script is ``BinOp(',')``; ``[W x]_j``,
   ``\sigma(a)_j`` -> ``Index`` (a unit's component; verify/notations.py reads them).
 - ``\partial_{h_t} L`` is ``\nabla_{h_t} L``; ``\widetilde{C_t}`` is ``\tilde{C}_t``; a ``T``
-  after a time in one superscript transposes (``h^{(t)T}``, ``h^{(t),T}``); ``[h_{t-1}, x_t]``
+  after a time in one superscript transposes (``h^{(t)T}``, ``h^{(t),T}``), and so does a
+  transposed time (``h^{(t-1)^\top}``, as Goodfellow et al. print it); ``[h_{t-1}, x_t]``
   is ``Call('concat')``, which the reader rejects with a message.
 
 Columns (``col``, 1-based character offset into the text, newlines count as one character) are
@@ -546,6 +547,8 @@ def _split_top(sup: Node | None) -> tuple[bool, Node | None]:
     """``^{\\top}`` -> (True, None); ``^{t\\top}`` -> (True, t); otherwise (False, sup)."""
     if isinstance(sup, _Top):
         return True, None
+    if isinstance(sup, Transpose) and _has_time(sup.x):  # h^{(t-1)^\top}: Goodfellow's print
+        return True, sup.x
     if isinstance(sup, BinOp) and sup.op in ("juxt", ","):
         if isinstance(sup.right, _Top) or (sup.right == Sym("T") and _has_time(sup.left)):
             return True, sup.left  # h^{(t)T}, h^{(t),T}: T after a time is a transpose

@@ -88,8 +88,8 @@ from pathlib import Path
 import sympy as sp
 
 from derive.derivation import adjoint, gradient
-from derive.ir import (ACTIVATIONS, SCALAR, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight,
-                       shift, t, T)
+from derive.ir import (ACTIVATIONS, SCALAR, Cell, CellError, Delta, MatVec, MatVecT, Outer,
+                       Softmax, Weight, shift, t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
 
 from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow,
@@ -255,7 +255,8 @@ def _ir_key(name: str) -> str:
 
 
 _DEFAULT_FUNCTIONS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "sigm": "sigmoid",
-                      "tanh": "tanh", "sigma_{g}": "sigmoid"}  # \sigma_g: a gate (Wikipedia)
+                      "tanh": "tanh", "sigma_{g}": "sigmoid",  # \sigma_g: a gate (Wikipedia)
+                      "softmax": "softmax"}
 
 
 def _default_functions() -> dict[str, str]:
@@ -420,9 +421,9 @@ def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
         raise NotationError(0, f"{path}: 'base' must be a built-in notation")
     functions = data.get("functions", {})
     if not isinstance(functions, dict) or not all(
-            isinstance(k, str) and v in _ACTIVATIONS for k, v in functions.items()):
+            isinstance(k, str) and v in _ACTIVATIONS | _MIXING for k, v in functions.items()):
         raise NotationError(0, f"{path}: 'functions' must be a table of function = activation "
-                               f"({', '.join(_ACTIVATIONS)})")
+                               f"({', '.join(_ACTIVATIONS | _MIXING)})")
     options = {}
     for option, (allowed, default) in _OPTIONS.items():
         value = data.get(option, default)
@@ -437,11 +438,14 @@ def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
 
 # ---------------------------------------------------------------------------------- IR names
 _ACTIVATIONS = {f.__name__: f for f in ACTIVATIONS}
+#: functions over all units of a vector: a name for them only where the cell applies one
+_MIXING = {"softmax": Softmax}
 _ABOVE_NAMES = {"a_above": A_ABOVE}
 
 
 def _ir_names(cell: Cell) -> list[str]:
-    return [*cell.inputs, *cell.quantities, *cell.params, "Delta", *_ACTIVATIONS]
+    return [*cell.inputs, *cell.quantities, *cell.params, "Delta", *_ACTIVATIONS,
+            *(f for f, F in _MIXING.items() if any(eq.rhs.has(F) for eq in cell.equations))]
 
 
 def _resolve(name: str, cell: Cell) -> tuple[str, sp.Basic] | None:
@@ -455,6 +459,8 @@ def _resolve(name: str, cell: Cell) -> tuple[str, sp.Basic] | None:
         return ("matrix" if isinstance(params[name], Weight) else "vector"), params[name]
     if name in _ACTIVATIONS:
         return "function", _ACTIVATIONS[name]
+    if name in _MIXING and any(eq.rhs.has(_MIXING[name]) for eq in cell.equations):
+        return "function", _MIXING[name]
     if name.startswith("delta_") and name[6:] in quantities and name[6:] != "Delta":
         return "adjoint", adjoint(name[6:])
     if name.startswith("delta_") and name[6:] in cell.params:
@@ -946,7 +952,10 @@ class _Reader:
                                   "write the product of each part, W_h h_{t-1} + W_x x_t")
         activation = self.function(node)
         if activation is not None:
-            f = _ACTIVATIONS[activation]
+            f = self.resolve(activation, node)[1]
+            if f in _MIXING.values() and node.primes:
+                raise self.fail(node, f"'{node}': the derivative of {activation} is a Jacobian, "
+                                      "which is not read: write the product it stands for")
             if node.primes > 1:
                 raise self.fail(node, f"'{node}': only first derivatives are known")
             arg = self.vector(node.args[0])
