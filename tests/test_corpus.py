@@ -547,16 +547,12 @@ XFAIL: dict[str, str] = {
         'not read: cannot evaluate Softmax in Softmax(a[t])',
     'Karpathy min-char-rnn: dbh += dhraw':
         'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'CS231n: rnn_backward: dWx += x.T.dot(dtanh)':
-        "not read: column 1: '\\delta W_{x}': expected the adjoint of one quantity or parameter",
     'Chung 2014: eq. 5 GRU activation (their update convention)':
         "not read: column 3: expected a time index like t, t-1, t+1 or T in the subscript of 'h', found 't'",
     'Chung 2014: eq. 6 update gate':
         "not read: column 68: expected an integer exponent of '\\sigma', found 'j'",
     'Graves 2012: 3.1.3 softmax output delta with cross-entropy':
         "not read: notation 'graves' is not for cell 'elman-softmax': it has no symbol for z (its tables are written for graves-lstm, rnn); use --notation vect",
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.23 on the rnn cell (b is b_ih + b_hh: one gradient for both)':
-        "not read: column 1: '\\delta b': expected the adjoint of one quantity or parameter",
     'Greff 2017: peephole gradient dp_o as printed (sum from t=0)':
         "wrong verdict differs: the sum runs over t = 0..T, the derivation's over t = 1..T; extra term \\sum_{t=0}^{T} c^t \\odot \\delta\\bar o^t; missing term \\s",
     'Greff 2017: weight gradient dW as printed (sum from t=0)':

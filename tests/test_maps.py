@@ -92,3 +92,28 @@ def test_a_sheet_never_prints_a_symbol_its_map_reads_otherwise(tmp_path, capsys)
     fine.write_text(json.dumps({"base": "pytorch", "row_vectors": True, "constant_unit": True,
                                 "symbols": {"U": "W_hh^T", "b_h": "b_ih+b_hh"}}))
     assert main(["sheet", "rnn", "--notation", str(fine), "-o", str(tmp_path / "s.tex")]) == 0
+
+
+def test_gradients_of_mapped_expressions(tmp_path):
+    """dL/dW_x for W_x = W_ih^T is (dL/dW_ih)^T; dL/db for b = b_ih + b_hh is their gradient,
+    defined only where the two are one expression (PyTorch's GRU: b_hn lies inside the reset)."""
+    rows = tmp_path / "rows.json"  # CS231n's code: row vectors, x^T g is an outer product
+    rows.write_text(json.dumps({"base": "pytorch", "row_vectors": True, "symbols": {
+        "W_x": "W_ih^T", "b": "b_ih+b_hh"}}))
+    dwx = r"\frac{\partial L}{\partial W_x} = \sum_t x_t^\top (\delta h_t \odot (1 - h_t^2))"
+    db = r"\frac{\partial L}{\partial b} = \sum_t \delta h_t \odot (1 - h_t^2)"
+    kinds = [v.kind for v in compare("rnn", [dwx, dwx.replace("(1 - h_t^2)", "(1 - h_t)"), db,
+                                             db.replace("\\sum_t", "\\sum_{t=2}^{T}")],
+                                     str(rows))]
+    assert kinds == ["holds", "differs", "holds", "differs"]
+    held, wrong = compare("rnn", [r"\delta W_x = \sum_t \delta \bar h_t\, x_t^\top",
+                                  r"\delta W_x = \sum_t x_t\, \delta \bar h_t^\top"],
+                          "pytorch", {"W_x": "W_ih^T"})  # columns: (delta h x^T)^T
+    assert (held.kind, wrong.kind) == ("differs", "holds")
+    with pytest.raises(CompareError, match="gradients of b_hn, b_in differ"):
+        compare("gru", [r"\delta b_n = \sum_t \delta \bar n_t"], "pytorch",
+                {"b_n": "b_in+b_hn"})
+    with pytest.raises(CompareError, match="only as a left side"):
+        compare("rnn", [r"\delta W_{ih} = \delta W_x"], "pytorch", {"W_x": "W_ih^T"})
+    with pytest.raises(CompareError, match="a row times a column is a dot product"):
+        compare("rnn", [r"\delta x_t = \delta h_t\, x_t^\top"], str(rows))

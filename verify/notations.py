@@ -87,7 +87,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from derive.derivation import adjoint, gradient
+from derive.derivation import adjoint, derive, gradient
 from derive.ir import (ACTIVATIONS, SCALAR, Cell, CellError, Delta, MatVec, MatVecT, Outer,
                        Softmax, Weight, shift, t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
@@ -507,6 +507,31 @@ class NotConformable(NotationError):
 
 
 @dataclass(frozen=True)
+class _GradientT:
+    """dL/dW_x for a map W_x = W^T: the transposed gradient of W, only a left side."""
+    symbol: sp.Symbol
+
+
+def _transposed(expr: sp.Expr) -> sp.Expr | None:
+    """A matrix written as sums of number * Outer(a, b), transposed (Outer(b, a) each); None
+    for any other term, whose transpose is not defined here."""
+    terms = []
+    for term in sp.Add.make_args(expr):
+        c, rest = term.as_coeff_Mul()
+        if isinstance(rest, sp.Sum):
+            inner = _transposed(rest.function)
+            rest = None if inner is None else sp.Sum(inner, *rest.limits)
+        elif isinstance(rest, Outer):
+            rest = Outer(rest.args[1], rest.args[0])
+        else:
+            return None
+        if rest is None:
+            return None
+        terms.append(c * rest)
+    return sp.Add(*terms)
+
+
+@dataclass(frozen=True)
 class _Row:
     """``v^\\top``: a row vector, for ``g v^\\top`` = Outer(g, v)."""
     vector: sp.Expr
@@ -834,6 +859,9 @@ class _Reader:
         if isinstance(value, _Diag):
             raise self.fail(node, f"diagonal matrix '{node}' must be followed by the vector it "
                                   "multiplies")
+        if isinstance(value, _GradientT):
+            raise self.fail(node, f"'{node}', the gradient of a transposed matrix, is read only "
+                                  "as a left side")
         return value
 
     def value(self, node: Node):
@@ -896,6 +924,12 @@ class _Reader:
             kind = "a matrix" if isinstance(a, _Matrix) else "a row vector"
             raise self.fail(node, f"'\\{node.op}' multiplies two vectors elementwise, but "
                                   f"'{what}' is {kind} (in '{node}')")
+        if self.profile.row_vectors and isinstance(a, _Row) != isinstance(b, _Row):
+            # rows: x^T g (a column times a row) is the outer product; g x^T is a dot product
+            if isinstance(a, _Row) and not isinstance(b, _Matrix):
+                return Outer(a.vector, b)
+            raise self.fail(node, f"'{node}' in a row-vector source: a row times a column is a "
+                                  "dot product (a scalar); write x^T g for an outer product")
         if isinstance(a, _Matrix) and isinstance(b, (_Matrix, _Row)) or isinstance(a, _Row):
             raise self.fail(node, f"'{node}' multiplies two matrices; only W v is defined")
         if isinstance(a, _Matrix):
@@ -1022,11 +1056,28 @@ class _Reader:
             if isinstance(value, sp.Indexed) and value.base != Delta \
                     and not str(value.base).startswith("delta_"):
                 return adjoint(str(value.base))[value.indices[0]]
-            if isinstance(value, _Matrix) and not value.transposed:
-                return gradient(str(value.weight))
+            if isinstance(value, _Matrix) and value.factor == value.inner == 1:
+                g = gradient(str(value.weight))  # a map W_x = W^T: dL/dW_x = (dL/dW)^T
+                return _GradientT(g) if value.transposed else g
             if isinstance(value, sp.Symbol) and str(value) in self.cell.params:
                 return gradient(str(value))
+            if isinstance(value, sp.Add):
+                return self.sum_gradient(value, node)
         raise self.fail(node, f"'{node}': expected the adjoint of one quantity or parameter")
+
+    def sum_gradient(self, value: sp.Add, node: Adjoint) -> sp.Symbol:
+        """dL/db for a map b = b_1 + b_2 + ...: defined when the derivation's gradients of the
+        b_i are one and the same expression (each enters the cell as their sum does), then it
+        is that gradient; never a guess otherwise."""
+        params = [str(a) for a in value.args]
+        if not all(a.is_Symbol and str(a) in self.cell.params for a in value.args):
+            raise self.fail(node, f"'{node}': {value} is not a sum of parameters, whose "
+                                  "gradient is not defined here")
+        found = {eq.lhs: eq.rhs for eq in derive(self.cell).gradients}
+        if len({found[gradient(p)] for p in params}) != 1:
+            raise self.fail(node, f"'{node}': the gradients of {', '.join(params)} differ, so "
+                                  f"the gradient of their sum {value} is not defined")
+        return gradient(params[0])
 
     def sum(self, node: Sum) -> sp.Expr:
         index = node.index
@@ -1082,7 +1133,12 @@ class _Reader:
 
     # --- equations -----------------------------------------------------------------------
     def equation(self, eq: Equation, lhs: sp.Expr | None = None, instance: str = "") -> Reading:
-        lhs = self.vector(eq.lhs) if lhs is None else lhs
+        lhs = self.value(eq.lhs) if lhs is None else lhs
+        transposed = isinstance(lhs, _GradientT)  # dL/dW_x = R for W_x = W^T: dL/dW = R^T
+        if transposed:
+            lhs = lhs.symbol
+        elif not isinstance(lhs, sp.Basic):
+            lhs = self.vector(eq.lhs)  # its message
         if isinstance(lhs, sp.Indexed):
             name = str(lhs.base)
             if lhs.base == Delta or name in self.cell.inputs:
@@ -1104,7 +1160,13 @@ class _Reader:
                                      for text, node in _top_terms(self.text, eq)}
         if isinstance(lhs, sp.Symbol):
             rhs = self.gradient_products(lhs, rhs, self.transposed_gradient(eq))
-        elif lhs.indices[0].has(t) and lhs.indices[0] != t:  # h_{t+1} = ...: read at t
+        if transposed:
+            rhs = _transposed(rhs)
+            if rhs is None:
+                raise self.fail(eq.rhs, f"'{eq.lhs}' is the gradient of a transposed matrix: "
+                                        "expected outer products (a b^T) and sums of them")
+            terms = {_transposed(term): text for term, text in terms.items()}
+        elif isinstance(lhs, sp.Indexed) and lhs.indices[0].has(t) and lhs.indices[0] != t:  # h_{t+1} = ...: read at t
             k = int(lhs.indices[0] - t)
             lhs, rhs = shift(lhs, -k), shift(rhs, -k)
             terms = {shift(term, -k): text for term, text in terms.items()}
