@@ -547,10 +547,6 @@ XFAIL: dict[str, str] = {
         'not read: cannot evaluate Softmax in Softmax(a[t])',
     'Karpathy min-char-rnn: dbh += dhraw':
         'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Chung 2014: eq. 5 GRU activation (their update convention)':
-        "not read: column 3: expected a time index like t, t-1, t+1 or T in the subscript of 'h', found 't'",
-    'Chung 2014: eq. 6 update gate':
-        "not read: column 68: expected an integer exponent of '\\sigma', found 'j'",
     'Graves 2012: 3.1.3 softmax output delta with cross-entropy':
         "not read: notation 'graves' is not for cell 'elman-softmax': it has no symbol for z (its tables are written for graves-lstm, rnn); use --notation vect",
     'Greff 2017: peephole gradient dp_o as printed (sum from t=0)':

@@ -264,6 +264,7 @@ CASES = [
     (r"h_{t,j}", S("h", BinOp(",", S("t"), S("j")))),
     (r"[W x]_j", Index(J("W", "x"), S("j"))),
     (r"\sigma(a)_j", Index(C("sigma", "a"), S("j"))),
+    (r"\sigma(a)^j", Index(C("sigma", "a"), S("j"))),  # Chung et al. 2014
     (r"\partial_{h_t} L", Adjoint(S("h", "t"))),
     (r"h^{(t),T}", Transpose(S("h", sup="t"))),
     (r"h^{(t-1)T}", Transpose(S("h", sup=M("t", 1)))),

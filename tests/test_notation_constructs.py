@@ -84,6 +84,9 @@ CASES = [  # (construct, formula that holds, the same formula with one defect)
     ("unit index with a superscript time, h^t_j",
      r"h^t_j = \tanh([W_{ih} x^t]_j + [W_{hh} h^{t-1}]_j + b_{ih,j} + b_{hh,j})",
      r"h^t_j = \tanh([W_{ih} x^t]_j + [W_{ih} h^{t-1}]_j + b_{ih,j} + b_{hh,j})"),
+    ("unit index as the superscript, time the subscript: h_t^j, \\tanh(...)^j (Chung)",
+     r"h_t^j = \tanh(W_{ih} x_t + W_{hh} h_{t-1} + b_{ih} + b_{hh})^j",
+     r"h_t^j = \tanh(W_{ih} x_t + W_{hh} h_t^j + b_{ih} + b_{hh})^j"),
     ("unit sums \\sum_k W_{hh,jk} h^{t-1}_k, [W]_{jk}",
      r"h^t_j = \tanh(\sum_{k=1}^{I} [W_{ih}]_{jk} x^t_k + \sum_k W_{hh,jk} h^{t-1}_k + b_{ih,j}"
      r" + b_{hh,j})",

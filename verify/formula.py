@@ -40,7 +40,8 @@ Reading rules for the ambiguous cases:
 - ``h^{\langle t\rangle}``, ``h^{(t)}``, ``h^{<t>}`` are ``h^t``: brackets leave no node.
 - A roman word in a script is its letters (``W_{\mathrm{xh}}`` is ``W_{xh}``, ``xi`` never
   ``\xi``); ``b_{ih,j}``, ``h_{t,j}``: a comma in a script is ``BinOp(',')``; ``[W x]_j``,
-  ``\sigma(a)_j`` -> ``Index`` (a unit's component; verify/notations.py reads them).
+  ``\sigma(a)_j``, ``\sigma(a)^j`` -> ``Index`` (a unit's component; verify/notations.py
+  reads them).
 - ``\partial_{h_t} L`` is ``\nabla_{h_t} L``; ``\widetilde{C_t}`` is ``\tilde{C}_t``; a ``T``
   after a time in one superscript transposes (``h^{(t)T}``, ``h^{(t),T}``), and so does a
   transposed time (``h^{(t-1)^\top}``, as Goodfellow et al. print it); ``[h_{t-1}, x_t]``
@@ -663,6 +664,9 @@ class _Build(Transformer):
 
     def func_sup(self, tok, *rest):  # \tanh(c)^2 is \tanh^2(c), not \tanh((c)^2)
         *marks, arg, sup = rest
+        if isinstance(sup, Sym) and sup == Sym(sup.name) and len(sup.name) == 1 \
+                and sup.name.islower():  # \sigma(a)^j: unit j (Chung et al. 2014)
+            return Index(self.func(tok, *marks, arg), sup, sup.col)
         return self.func(tok, *marks, ("sup", sup), arg)
 
     def func_sub(self, tok, *rest):

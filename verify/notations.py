@@ -712,6 +712,9 @@ class _Reader:
             return self.find(sym, isinstance(tree.lhs, Adjoint)) or self.find(sym)
         j = next((j for j, rest in _unit_split(of.sub) if known(of) is None
                   and known(replace(of, sub=rest)) is not None), None)
+        if j is None and _time(of.sub) is not None and _unit_split(of.sup) and known(of) is None \
+                and known(replace(of, sup=None)) is not None:
+            j = of.sup  # h_t^j: the time is the subscript, unit j the superscript (Chung)
         return tree if j is None else self.without_unit(tree, j)
 
     def without_unit(self, node: Node, j: Sym) -> Node:
@@ -730,6 +733,8 @@ class _Reader:
                 raise self.fail(node, f"'{node}': {j} is the unit index of the left side and "
                                       f"a label of a symbol")
             node = replace(node, sub=rest)
+        if isinstance(node, Sym) and node.sup == j:  # h_{t-1}^j
+            node = replace(node, sup=None)
         return _rebuild(node, lambda n: self.without_unit(n, j))
 
     def row_sum(self, node: Sum, j: Sym) -> Node:
