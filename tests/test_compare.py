@@ -631,6 +631,21 @@ def test_sum_limits_that_are_genuinely_equal_hold(formula):
     assert verdict("lstm", formula, "vector").kind == "holds"
 
 
+def test_a_sum_from_t_0_holds_where_its_terms_there_are_0():
+    # Greff's sums from t = 0: o has no step 0, so its adjoint there is 0 (as beyond T)
+    held = verdict("graves-lstm", r"\delta p_o = \sum_{t=0}^{T} c^t \odot \delta\bar o^t", "greff")
+    assert held.kind == "holds" and "delta_obar has no step 0" in held.explanation
+    assert verdict("graves-lstm", r"\delta W_o = \sum_{t=-1}^{T} \langle \delta\bar o^t, x^t"
+                   r" \rangle", "greff").kind == "holds"
+    # the state has a step 0: its adjoint there (the initial gradient) is no 0
+    for wrong in (r"\delta b_{ih} = \sum_{t=0}^T \delta h_t \odot (1-h_t^2)",
+                  r"\delta b_{ih} = \sum_{t=0}^T \delta \bar h_t + \sum_{t=0}^T h_{t-1}"):
+        assert verdict("rnn", wrong, "pytorch").kind == "differs"
+    wrong = verdict("graves-lstm", r"\delta p_o = \sum_{t=0}^{T} c^{t-1} \odot \delta\bar o^t",
+                    "greff")
+    assert wrong.kind == "differs" and "runs over" not in wrong.explanation
+
+
 @pytest.mark.parametrize("formula,message", [
     (r"h_t = W_{hi} \odot h_{t-1}", r"'\odot' multiplies two vectors elementwise, but 'W_{h i}' is a matrix"),
     (r"h_t = o_t \circ (h_{t-1})^\top", r"'\circ' multiplies two vectors elementwise"),

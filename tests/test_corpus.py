@@ -549,10 +549,6 @@ XFAIL: dict[str, str] = {
         'not read: cannot evaluate Softmax in Softmax(a[t])',
     'Graves 2012: 3.1.3 softmax output delta with cross-entropy':
         "not read: notation 'graves' is not for cell 'elman-softmax': it has no symbol for z (its tables are written for graves-lstm, rnn); use --notation vect",
-    'Greff 2017: peephole gradient dp_o as printed (sum from t=0)':
-        "wrong verdict differs: the sum runs over t = 0..T, the derivation's over t = 1..T; extra term \\sum_{t=0}^{T} c^t \\odot \\delta\\bar o^t; missing term \\s",
-    'Greff 2017: weight gradient dW as printed (sum from t=0)':
-        "wrong verdict differs: the sum runs over t = 0..T, the derivation's over t = 1..T; extra term \\sum_{t=0}^{T} \\langle \\delta\\bar o^t, x^t \\rangle; miss",
     "blog GRU backward: delta h in Cho's GRU with r inside U^T (PyTorch's reset)":
         'wrong verdict differs: extra term U^\\top (r_{t+1} \\odot \\delta \\tilde h_{t+1} \\odot (1-\\tilde h_{t+1}^2)); missing term r^{t+1} \\odot U^\\top \\left(\\de',
     "blog GRU: PyTorch's candidate read against Cho's GRU (reset after U)":

@@ -16,7 +16,9 @@ enclosures of the two sides do not overlap somewhere. The run covers every step 
 mentions (it is lengthened for ``t+3`` or ``t-2``, up to ``t\pm 8``); a value the cell never
 relates (``i`` at step 0) is an independent random draw, so a formula that reads one differs,
 and the term is named; after the last step the forward pass goes on. Adjoints beyond T are 0, the boundary
-that is really there: a sum to T+1 of a term with an adjoint at t still holds. Sum limits are
+that is really there: a sum to T+1 of a term with an adjoint at t still holds; so are the
+adjoints at step 0 of quantities that have no step 0 (all but the state), so Greff's sums from
+t = 0 hold, the note saying that the term at t = 0 is 0. Sum limits are
 read (``\sum_{t=2}^{T}`` misses the term at t = 1); ``\sum_t`` alone runs over every step
 where its term exists (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``). Equal at the
 points but without a proof is ``unproven``: not called holds.
@@ -342,10 +344,11 @@ class _Run:
     """One random forward and backward pass of a reference in interval arithmetic: every
     quantity and adjoint at steps 1..steps encloses its true value at a random point of exact
     binary fractions (the state also at 0; adjoints and Delta are 0 beyond the last step).
-    A value the cell never relates (``i`` at step 0, an adjoint at step 0 that is no initial
-    state) is an independent random draw: a formula that reads it cannot agree with the
-    derivation, which does not. After the last step the forward pass goes on (from new
-    inputs), as if the sequence were longer; adjoints there are 0."""
+    A value the cell never relates (``i`` at step 0) is an independent random draw: a formula
+    that reads it cannot agree with the derivation, which does not. The adjoint of a quantity
+    computed from step 1 on (all but the state) is 0 at steps 0, -1, ...: nothing is computed
+    there. After the last step the forward pass goes on (from new inputs), as if the sequence
+    were longer; adjoints there are 0."""
 
     def __init__(self, ref: Reference, seed: int, steps: int = STEPS,
                  digits: int = DIGITS) -> None:
@@ -356,6 +359,7 @@ class _Run:
         rng = random.Random(seed)
         self.seed, self.steps = seed, steps
         cell, self.values = ref.cell, {}
+        self.unborn = _unborn(frozenset(cell.state))
         self.forward = {eq.name: eq.rhs for eq in cell.equations}
         self.forward["a_above"] = MatVec(W_ABOVE, sp.IndexedBase(cell.output)[t])
         self.symbols = {name: self.draw(rng, SIZE, SIZE) if len(p.shape) == 2
@@ -394,8 +398,8 @@ class _Run:
             raise CompareError(f"cannot evaluate {q} at step {step}")
         key = (str(q.base), int(n))
         if key not in self.values:
-            if _is_adjoint(q.base) and key[1] > self.steps:
-                return np.zeros(SIZE, dtype=object) + iv.mpf(0)  # the boundary
+            if _is_adjoint(q.base) and key[1] > self.steps or self.unborn(q.base) and key[1] < 1:
+                return np.zeros(SIZE, dtype=object) + iv.mpf(0)  # the boundaries
             if key[0] in self.forward and key[1] > self.steps:  # the sequence goes on
                 self.values[key] = self.value(self.forward[key[0]], key[1])
             else:  # an input, or a step the cell never relates: an independent draw
@@ -485,9 +489,12 @@ def _distribute(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
-def _shift_sums(expr: sp.Expr) -> sp.Expr:
+def _shift_sums(expr: sp.Expr, state: frozenset[str] | None = None,
+                zeroed: set[str] | None = None) -> sp.Expr:
     """Each term of a sum over t shifted so that its adjoint is at t, the limits with it; an
-    upper limit beyond T comes back to T when the terms there are 0 (adjoints beyond T are)."""
+    upper limit beyond T comes back to T when the terms there are 0 (adjoints beyond T are),
+    a lower limit before 1 to 1 when they are 0 there: adjoints of quantities without a step 0
+    (all but the ``state``; Greff's sums from t = 0). ``zeroed`` collects those adjoints."""
     def normal(e: sp.Sum) -> sp.Sum:
         (index, low, high), = e.limits
         k = _adjoint_offset(e.function)
@@ -496,14 +503,25 @@ def _shift_sums(expr: sp.Expr) -> sp.Expr:
         body, low, high = shift(e.function, -k), low + k, high + k
         if (high - T).is_positive and _vanishes(body):
             high = T
+        if state is not None and (1 - low).is_positive and _vanishes(body, _unborn(state)):
+            low = 1
+            if zeroed is not None:
+                zeroed.update(str(q.base) for q in body.atoms(sp.Indexed)
+                              if q.indices[0] == t and _unborn(state)(q.base))
         return sp.Sum(body, (index, low, high))
     return expr.replace(lambda e: isinstance(e, sp.Sum), normal)
 
 
-def _vanishes(body: sp.Expr) -> bool:
-    """The term is 0 when the adjoints at t are (it is linear in them)."""
+def _unborn(state: frozenset[str]) -> Callable[[sp.IndexedBase], bool]:
+    """Adjoints that are 0 at steps 0, -1, ...: of quantities computed from step 1 on (the
+    state has a step 0, its initial value; Delta is given)."""
+    return lambda base: str(base).startswith("delta_") and str(base)[6:] not in state
+
+
+def _vanishes(body: sp.Expr, zero: Callable[[sp.IndexedBase], bool] = _is_adjoint) -> bool:
+    """The term is 0 when the adjoints at t (those ``zero`` takes) are (it is linear in them)."""
     adjoints = {q: sp.S.Zero for q in body.atoms(sp.Indexed)
-                if _is_adjoint(q.base) and q.indices[0] == t}
+                if zero(q.base) and q.indices[0] == t}
     return bool(adjoints) and _linear(body.xreplace(adjoints)) == 0
 
 
@@ -521,7 +539,7 @@ def _through_activations(expr: sp.Expr) -> sp.Expr:
 
 
 def _normal(expr: sp.Expr, ref: Reference, forward: bool) -> sp.Expr:
-    expr = _shift_sums(_linear(implicit_biases(expr, ref.cell)))
+    expr = _shift_sums(_linear(implicit_biases(expr, ref.cell)), frozenset(ref.cell.state))
     for _ in range(40):
         before = expr
         expr = expr.replace(lambda e: isinstance(e, sp.Indexed)
@@ -762,7 +780,7 @@ def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> 
     residual = sp.Add(*extra) - sp.Add(*missing)
     notes, left = [], list(missing)
     if len(extra) * max(1, len(left)) > _MAX_PAIRS:  # too many to pair up one by one
-        return "; ".join(_limit_notes(formula, derived) + [
+        return "; ".join(_limit_notes(formula, derived, ref.cell) + [
             f"{len(extra)} extra and {len(left)} missing terms"]), residual
     deadline = time.process_time() + _EXPLAIN_SECONDS
 
@@ -778,14 +796,16 @@ def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> 
             notes.append(f"term {show(f)}: {found[0]}")
             left.remove(found[1])
     notes += [f"missing term {show(r)}" for r in left]
-    return "; ".join(_limit_notes(formula, derived) + notes) or "differs in value", residual
+    return "; ".join(_limit_notes(formula, derived, ref.cell) + notes) or "differs in value", \
+        residual
 
 
-def _limit_notes(formula: sp.Expr, derived: sp.Expr) -> list[str]:
+def _limit_notes(formula: sp.Expr, derived: sp.Expr, cell: Cell) -> list[str]:
     """Sums over t whose limits (each term shifted so its adjoint is at t) are not the
     derivation's: ``the sum runs over t = 2..T, the derivation's over t = 1..T``."""
     def limits(expr):
-        return {e.limits[0][1:] for e in _shift_sums(_linear(expr)).atoms(sp.Sum)}
+        return {e.limits[0][1:] for e in _shift_sums(_linear(expr), frozenset(cell.state))
+                .atoms(sp.Sum)}
     theirs, ours = limits(formula), limits(derived)
     return [f"the sum runs over t = {plain(a)}..{plain(b)}, the derivation's over "
             + ", ".join(f"t = {plain(c)}..{plain(d)}" for c, d in sorted(ours, key=str))
@@ -854,7 +874,7 @@ class _Checker:
     def judge(self, reading: Reading) -> tuple[str, str, sp.Expr]:
         kind, values = self.decide(reading, self.base)
         if kind == "holds":
-            return "holds", "exact", sp.S.Zero
+            return "holds", "exact" + _zero_start_note(reading.rhs, self.base.cell), sp.S.Zero
         for convention, variant in self.variants:
             if variant.rhs(reading.lhs) is not None and \
                     self.decide(reading, variant)[0] == "holds":
@@ -905,6 +925,15 @@ class _Checker:
                                sp.Add(*(res for *_, res in bad)))
         return Verdict(text, True, "holds", f"for every parameter ({params}); exact"
                        + (f"; {under}" if under else ""))
+
+
+def _zero_start_note(rhs: sp.Expr, cell: Cell) -> str:
+    """Says which terms of a sum from t = 0 (or before) are 0, where a proof used them."""
+    zeroed: set[str] = set()
+    _shift_sums(_linear(implicit_biases(rhs, cell)), frozenset(cell.state), zeroed)
+    return "; the terms at t < 1 are 0: " + ", ".join(
+        f"{z} has no step 0 or before (nothing is computed there)" for z in sorted(zeroed)) \
+        if zeroed else ""
 
 
 def _digits_needed(expr: sp.Expr) -> int:
