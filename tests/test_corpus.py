@@ -158,7 +158,7 @@ CASES = [
      r"y_t = \sigma_y(W_{y} h_t + b_y)", H),
     # --- colah, Understanding LSTM Networks -----------------------------------------------
     (COLAH, "forget gate layer ([h_{t-1}, x_t] concatenation)", "lstm", "colah_lstm.json",
-     {"W_f": "W_hf"},  # no map can say W_f = [W_hf, W_if]; the concatenation must be read
+     {"W_f": "[W_hf, W_if]"},  # a block row: W_f [h, x] = W_hf h + W_if x
      r"f_t = \sigma\left(W_f \cdot [h_{t-1}, x_t] + b_f\right)", H),
     (COLAH, "cell state update (* elementwise)", "lstm", "colah_lstm.json", {},
      r"C_t = f_t * C_{t-1} + i_t * \tilde{C}_t", H),
@@ -529,8 +529,6 @@ XFAIL: dict[str, str] = {
         'not read: cannot evaluate Softmax in Softmax(a[t])',
     'Wikipedia: Elman network, output':
         'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'colah 2015: forget gate layer ([h_{t-1}, x_t] concatenation)':
-        "not read: column 37: unexpected ',', expected an operator or ']' after '}'",
     'Karpathy min-char-rnn: hs[t] = np.tanh(np.dot(Wxh, xs[t]) + np.dot(Whh, hs[t-1]) + bh)':
         'not read: cannot evaluate Softmax in Softmax(a[t])',
     'Karpathy min-char-rnn: ys[t] = np.dot(Why, hs[t]) + by':

@@ -117,3 +117,22 @@ def test_gradients_of_mapped_expressions(tmp_path):
         compare("rnn", [r"\delta W_{ih} = \delta W_x"], "pytorch", {"W_x": "W_ih^T"})
     with pytest.raises(CompareError, match="a row times a column is a dot product"):
         compare("rnn", [r"\delta x_t = \delta h_t\, x_t^\top"], str(rows))
+
+
+def test_a_block_row_multiplies_a_stacked_vector():
+    """colah's W_f [h_{t-1}, x_t] + b_f with W_f = [W_hf, W_if]: W_hf h_{t-1} + W_if x_t."""
+    maps = {"W_f": "[W_hf, W_if]", "b_f": "b_if+b_hf"}
+    right = r"f_t = \sigma(W_f \cdot [h_{t-1}, x_t] + b_f)"
+    held, swapped, late = compare("lstm", [right, right.replace("[h_{t-1}, x_t]", "[x_t, h_{t-1}]"),
+                                           right.replace("h_{t-1}", "h_t")], "pytorch", maps)
+    assert held.kind == "holds" and "W_f = [W_hf, W_if]" in held.explanation
+    assert swapped.kind == late.kind == "differs"
+    three, = compare("lstm", [right.replace("x_t]", "x_t, x_t]")], "pytorch", maps)
+    assert three.kind == "differs" and "2 matrices times 3 stacked vectors" in three.explanation
+    with pytest.raises(CompareError, match="multiply each other only"):
+        compare("lstm", [r"f_t = \sigma(W_f h_{t-1} + b_f)"], "pytorch", maps)
+    for bad, message in (("[W_hf, b_if]", "matrices only"), ("[W_hf] + b_if", "not allowed"),
+                         ("[W_ih, W_hh]", "not a parameter"),
+                         ("[W_hf, W_if^T]", "different numbers of rows")):
+        with pytest.raises(CompareError, match=message):
+            compare("lstm", [right], "pytorch", {"W_f": bad})

@@ -45,7 +45,7 @@ Reading rules for the ambiguous cases:
 - ``\partial_{h_t} L`` is ``\nabla_{h_t} L``; ``\widetilde{C_t}`` is ``\tilde{C}_t``; a ``T``
   after a time in one superscript transposes (``h^{(t)T}``, ``h^{(t),T}``), and so does a
   transposed time (``h^{(t-1)^\top}``, as Goodfellow et al. print it); ``[h_{t-1}, x_t]``
-  is ``Call('concat')``, which the reader rejects with a message.
+  is ``Call('concat')``, which the reader multiplies by a block row (a map ``W=[W_1, W_2]``).
 
 Columns (``col``, 1-based character offset into the text, newlines count as one character) are
 kept on every node but excluded from equality, so typographic variants compare equal.  A node's

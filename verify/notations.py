@@ -470,7 +470,7 @@ def _resolve(name: str, cell: Cell) -> tuple[str, sp.Basic] | None:
             value = map_expression(name, cell)
         except NotationError:
             return None
-        return ("matrix" if isinstance(value, _Matrix) else "vector"), value
+        return ("matrix" if isinstance(value, (_Matrix, _Block)) else "vector"), value
     return None
 
 
@@ -493,6 +493,19 @@ class _Matrix:
     transposed: bool = False
     factor: sp.Expr = sp.S.One
     inner: sp.Expr = sp.S.One  #: W diag(d): d multiplies the vector before W does
+
+
+@dataclass(frozen=True)
+class _Block:
+    """A block row ``[W_1, W_2]`` (a map's value): ``[W_1, W_2] [a, b]`` is ``W_1 a + W_2 b``."""
+    parts: tuple[_Matrix, ...]
+    factor: sp.Expr = sp.S.One
+
+
+@dataclass(frozen=True)
+class _Stack:
+    """``[a, b]``: vectors stacked, for a block row (colah's ``W_f [h_{t-1}, x_t]``)."""
+    parts: tuple[sp.Expr, ...]
 
 
 @dataclass(frozen=True)
@@ -844,6 +857,10 @@ class _Reader:
         if kind == "matrix":
             if time is not None and time != Sym("T"):
                 raise self.fail(sym, f"matrix '{sym}' cannot have a time index")
+            if isinstance(obj, _Block):
+                if time is not None:
+                    raise self.fail(sym, f"block row '{sym}' cannot be transposed")
+                return obj
             m = obj if isinstance(obj, _Matrix) else _Matrix(obj)  # a map: W_xh=W_ih^T
             return replace(m, transposed=m.transposed != (time is not None))
         if kind in ("quantity", "adjoint"):
@@ -864,6 +881,9 @@ class _Reader:
         if isinstance(value, _Diag):
             raise self.fail(node, f"diagonal matrix '{node}' must be followed by the vector it "
                                   "multiplies")
+        if isinstance(value, (_Block, _Stack)):
+            raise self.fail(node, f"'{node}' is a block row or a stacked vector: write them "
+                                  "together, [W_1, W_2] [a, b]")
         if isinstance(value, _GradientT):
             raise self.fail(node, f"'{node}', the gradient of a transposed matrix, is read only "
                                   "as a left side")
@@ -915,6 +935,17 @@ class _Reader:
         return base ** n
 
     def product(self, a, b, node: Node):
+        if isinstance(a, _Block) and isinstance(b, _Stack):
+            if len(a.parts) != len(b.parts):
+                raise NotConformable(node.col, f"'{node}': a block row of {len(a.parts)} "
+                                               f"matrices times {len(b.parts)} stacked vectors")
+            return a.factor * sp.Add(*(self.apply(m, v) for m, v in zip(a.parts, b.parts)))
+        if isinstance(b, _Block) and not isinstance(a, (_Matrix, _Row, _Diag, _Block, _Stack)):
+            return replace(b, factor=a * b.factor)
+        if isinstance(a, (_Block, _Stack)) or isinstance(b, (_Block, _Stack)):
+            raise self.fail(node, f"'{node}': a block row (a map W=[W_1, W_2]) and a stacked "
+                                  "vector [a, b] multiply each other only: W [a, b] = W_1 a + "
+                                  "W_2 b")
         if isinstance(a, _Diag) or isinstance(b, _Diag):
             return self.diag_product(a, b, node)
         if self.profile.row_vectors and isinstance(b, _Matrix) and not isinstance(
@@ -987,8 +1018,11 @@ class _Reader:
                     _resolve(found[0], self.cell)[0] in ("quantity", "adjoint"):
                 return self.symbol(sym)
         if node.name == "concat":
-            raise self.fail(node, f"'{node}' stacks vectors, which no cell is written with: "
-                                  "write the product of each part, W_h h_{t-1} + W_x x_t")
+            if not any(_is_block(v) for v in self.profile.symbols.values()):
+                raise self.fail(node, f"'{node}' stacks vectors: map its matrix to a block row, "
+                                      "--map 'W=[W_1, W_2]' (W [a, b] = W_1 a + W_2 b), or "
+                                      "write the product of each part, W_h h_{t-1} + W_x x_t")
+            return _Stack(tuple(self.vector(a) for a in node.args))
         activation = self.function(node)
         if activation is not None:
             f = self.resolve(activation, node)[1]
@@ -1419,9 +1453,14 @@ def _is_expression(name: str) -> bool:
     return not name.isidentifier()
 
 
-def map_expression(text: str, cell: Cell, origin: str = "--map") -> sp.Expr | _Matrix:
+def _is_block(name: str) -> bool:
+    return name.lstrip().startswith("[")
+
+
+def map_expression(text: str, cell: Cell, origin: str = "--map") -> sp.Expr | _Matrix | _Block:
     """The value of a map's right side: parameters of ``cell`` joined by ``+ - *`` and numbers
-    (a vector), or one matrix, possibly transposed (``W_ih^T``). NotationError otherwise."""
+    (a vector), one matrix, possibly transposed (``W_ih^T``), or a block row of matrices
+    (``[W_hf, W_if]``, for ``W [h, x]``). NotationError otherwise."""
     def fail(message: str) -> NotationError:
         return NotationError(0, f"{origin}: {message}")
     try:
@@ -1448,17 +1487,29 @@ def map_expression(text: str, cell: Cell, origin: str = "--map") -> sp.Expr | _M
             return -vector(node.operand)
         if isinstance(node, ast.BinOp) and type(node.op) in _MAP_OPERATORS:
             return _MAP_OPERATORS[type(node.op)](vector(node.left), vector(node.right))
+        if isinstance(node, ast.List) and node is tree and len(node.elts) >= 2:
+            return block(node.elts)
         raise fail(f"'{ast.unparse(node)}' in '{text}' is not allowed: parameters, numbers, "
                    "+ - * and a transposed matrix W^T")
 
+    def block(elts: list[ast.AST]) -> _Block:
+        """[W_hf, W_if]: the block row that multiplies a stacked vector [h, x] (colah)."""
+        parts = tuple(value(e) for e in elts)
+        if not all(isinstance(m, _Matrix) for m in parts):
+            raise fail(f"'{text}': a block row [W_1, W_2, ...] holds matrices only")
+        rows = {cell.params[str(m.weight)].shape[1 if m.transposed else 0] for m in parts}
+        if len(rows) > 1:
+            raise fail(f"'{text}': the blocks have different numbers of rows")
+        return _Block(parts)
+
     def vector(node: ast.AST) -> sp.Expr:
         v = value(node)
-        if isinstance(v, _Matrix):
+        if isinstance(v, (_Matrix, _Block)):
             raise fail(f"'{text}' combines a matrix with other terms; a matrix is mapped alone "
-                       "(W_xh=W_ih^T)")
+                       "(W_xh=W_ih^T), or a block row [W_hf, W_if]")
         return v
     result = value(tree)
-    if not isinstance(result, _Matrix) and not result.free_symbols:
+    if not isinstance(result, (_Matrix, _Block)) and not result.free_symbols:
         raise fail(f"'{text}' is a number; map a symbol to parameters of the cell")
     return result
 
