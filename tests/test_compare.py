@@ -262,6 +262,17 @@ def test_cho_reset_placement_is_a_convention():
     assert "reset gate applied before the recurrent matrix product" in result.explanation
 
 
+def test_pytorch_reset_placement_read_against_cho_is_a_convention_too():
+    # the table's rewrite in the other direction: W (r h) of Cho's cell becomes r (W h)
+    result = verdict("gru-cho", r"\tilde h_t = \tanh(W x_t + r_t \odot (U h_{t-1}) + b)", "cho")
+    assert (result.kind, result.holds) == ("convention", False)
+    assert "reset gate applied after the recurrent matrix product" in result.explanation
+    assert verdict("gru-cho", r"\tilde h_t = \tanh(W x_t + r_t \odot (U h_t) + b)",
+                   "cho").kind == "differs"
+    assert verdict("gru-cho", r"\tilde h_t = \tanh(W x_t + z_t \odot (U h_{t-1}) + b)",
+                   "cho").kind == "differs"
+
+
 def test_chung_update_is_a_convention():
     result = verdict("gru", r"h_t=(1-z_t)\odot h_{t-1}+z_t\odot n_t", "pytorch")
     assert result.kind == "convention" and "Chung" in result.explanation

@@ -547,10 +547,6 @@ XFAIL: dict[str, str] = {
         'not read: cannot evaluate Softmax in Softmax(a[t])',
     'Graves 2012: 3.1.3 softmax output delta with cross-entropy':
         "not read: notation 'graves' is not for cell 'elman-softmax': it has no symbol for z (its tables are written for graves-lstm, rnn); use --notation vect",
-    "blog GRU backward: delta h in Cho's GRU with r inside U^T (PyTorch's reset)":
-        'wrong verdict differs: extra term U^\\top (r_{t+1} \\odot \\delta \\tilde h_{t+1} \\odot (1-\\tilde h_{t+1}^2)); missing term r^{t+1} \\odot U^\\top \\left(\\de',
-    "blog GRU: PyTorch's candidate read against Cho's GRU (reset after U)":
-        'wrong verdict differs: extra term \\tanh\\left(W x^{t} + r^{t} \\odot U h^{t-1} + b\\right); missing term \\tanh\\left(W x^{t} + U \\left(h^{t-1} \\odot r^{t}',
 }
 
 

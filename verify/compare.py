@@ -24,7 +24,8 @@ where its term exists (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``)
 points but without a proof is ``unproven``: not called holds.
 
 Conventions. A formula that does not hold but holds for a :class:`Convention` variant of the
-reference (Cho's reset before the recurrent product, Chung's update convention, the truncated
+reference (Cho's reset before the recurrent product, PyTorch's after it, Chung's update
+convention, the truncated
 LSTM gradient) gets the verdict ``convention``, with the convention named; the variants are
 generated from the cell by generic rewrites, not written per cell.
 A convention the user *states* is part of the notation, not another cell: a map to an
@@ -221,6 +222,31 @@ def reset_before_product(ref: Reference) -> Reference | None:
         return None
 
 
+def reset_after_product(ref: Reference) -> Reference | None:
+    """The reverse of :func:`reset_before_product`: a gate multiplying the state inside a
+    matrix product acts on the product instead: ``W (r h)`` becomes ``r (W h)`` (PyTorch)."""
+    cell = ref.cell
+
+    def gates(v):  # quantities of step t in the product's vector, beside the state at t-1
+        factors = sp.Mul.make_args(v)
+        return [f for f in factors if isinstance(f, sp.Indexed) and f.indices == (t,)
+                and str(f.base) in cell.quantities] if any(
+            isinstance(f, sp.Indexed) and f.indices == (t - 1,) for f in factors) else []
+
+    def after(m):
+        gate = sp.Mul(*gates(m.args[1]))
+        return gate * MatVec(m.args[0], m.args[1] / gate)
+    equations = [Equation(eq.lhs, eq.rhs.replace(
+        lambda e: isinstance(e, MatVec) and bool(gates(e.args[1])), after))
+        for eq in cell.equations]
+    if [eq.rhs for eq in equations] == [eq.rhs for eq in cell.equations]:
+        return None
+    try:
+        return Reference.of(_variant_cell(cell, equations, "reset after the product"))
+    except CellError:
+        return None
+
+
 def swapped_update(ref: Reference) -> Reference | None:
     """In an update ``(1 - z) a + z b`` the gate's two roles are swapped: ``z a + (1 - z) b``
     (Chung et al. 2014 against PyTorch and Cho)."""
@@ -270,6 +296,9 @@ CONVENTIONS: tuple[Convention, ...] = (
                "product (Cho et al. 2014 v3, Keras reset_after=False, ONNX "
                "linear_before_reset=0); this cell applies it after (PyTorch, cuDNN)",
                reset_before_product),
+    Convention("PyTorch reset placement", "convention: reset gate applied after the recurrent "
+               "matrix product (PyTorch, cuDNN, Keras reset_after=True); this cell applies it "
+               "before (Cho et al. 2014 v3)", reset_after_product),
     Convention("Chung update", "convention: the other update, h = (1-z) h^{t-1} + z h~ (Chung et "
                "al. 2014); this cell has h = (1-z) h~ + z h^{t-1} (PyTorch, Cho et al. 2014)",
                swapped_update),
