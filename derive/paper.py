@@ -14,9 +14,15 @@ equation, ``&`` aligns, ``\quad`` separates two on one line); ``%`` starts a com
 * sizes are inferred as the step-function reader infers them (:class:`derive.frontend.Sizes`):
   the input's is ``I``, the state's ``H``;
 * the output is the quantity of the last equation.
+* biases are what the paper writes: one in Cho's notation (which omits them) has none. With
+  a constant unit (``--constant-unit``, a profile file's ``constant_unit``), the input carries
+  a unit of 1 whose weights are biases: one is added beside each product with the input,
+  named after its weight (``W_r x`` -> ``W_r x + b_r``; IR ``W_ir`` -> ``b_ir``); a paper that
+  writes that bias itself is an error (it has its biases);
 * Graves' per-unit sums (``--notation graves``) name their matrices from his tables; ``\sum_c``
-  (one cell per block) is the peephole, elementwise; his biases, folded into the weights, are
-  added beside the input's sum as ``\beta``.
+  (one cell per block) is the peephole, elementwise; his notation always has the constant
+  unit (his tables name its weights): the biases are added beside the input's sum as
+  ``\beta``.
 
 A symbol with a time index that no equation defines, a left side at another step, a quantity
 read at t+1 and equations that read each other at step t are errors naming ``file:line`` that
@@ -44,6 +50,7 @@ BLOCKS = re.compile(r"\\begin\{(align\*?|equation\*?|eqnarray\*?|gather\*?)\}(.*
 #: dropped from an equation's text before it is read
 NOISE = re.compile(r"\\(label|tag)\{[^}]*\}|\\nonumber|\\notag|&"
                    r"|\\begin\{(array|aligned|split)\}(\{[^}]*\})?|\\end\{(array|aligned|split)\}")
+LEADING = re.compile(r"\s+|" + NOISE.pattern)
 SEPARATORS = re.compile(r",?\s*\\q?quad\s*|\\\\")
 ELEMENTWISE_PRODUCTS = {"odot", "circ"}       # never a matrix product
 PRODUCTS = {"juxt", "cdot", "times", "*"}     # a matrix before a vector is a matrix product
@@ -78,7 +85,9 @@ def equation_lines(text: str) -> list[tuple[int, str]]:
             pos = at + len(piece)
             eq = " ".join(NOISE.sub(" ", piece).split()).strip(",.;$ ")
             if eq:
-                lead = len(piece) - len(piece.lstrip())
+                lead = 0  # the line of the equation, not of a \begin{array} before it
+                while m := LEADING.match(piece, lead):
+                    lead = m.end()
                 out.append((text.count("\n", 0, start + at + lead) + 1, eq))
     return out
 
@@ -86,12 +95,15 @@ def equation_lines(text: str) -> list[tuple[int, str]]:
 class PaperReader:
     """Reads the equations of one file into a :class:`Cell` (see the module docstring)."""
 
-    def __init__(self, path: str, notation: str | None, mapping: dict[str, str]) -> None:
+    def __init__(self, path: str, notation: str | None, mapping: dict[str, str],
+                 constant_unit: bool = False) -> None:
         from verify import formula  # lazily: see the module docstring
         self.f, self.path = formula, path
         self.notation = notation or "vector"
-        self.functions, self.names, self.profile = _reading_notation(self.notation, mapping,
-                                                                     formula)
+        self.functions, self.names, self.profile, unit = _reading_notation(self.notation,
+                                                                           mapping, formula)
+        self.constant_unit = constant_unit or unit
+        self.unit_biases: set[str] = set()  # the biases the constant unit added
         self.units = self.profile.units if self.profile is not None else None
         self.input_key = next((k for k, v in self.names.items() if v == "x"), "x")
 
@@ -217,6 +229,9 @@ class PaperReader:
                             f"'{key}' and it is not the input '{self.input_key}': add its "
                             f"equation, or say what it is with --map '{key}=NAME' (the input: "
                             f"--map '{key}=x')")
+        if name in self.unit_biases:
+            raise self.fail(self.line, f"'{sym}' is the bias the constant unit adds: the paper "
+                            "has its biases, leave out --constant-unit")
         if name not in self.params:
             if name in self.matrices:
                 rows, cols = self.sizes.new(), self.sizes.new()
@@ -310,12 +325,30 @@ class PaperReader:
                 raise self.fail(self.line, f"'{node}': a matrix multiplies a vector")
             rows, cols = self.params[a.matrix][1]
             self.unify(cols, b.size, a.matrix, getattr(node, "right", node))
-            return _Value(a.factor * MatVec(Weight(a.matrix), b.expr), rows)
+            out = _Value(a.factor * MatVec(Weight(a.matrix), b.expr), rows)
+            if self.constant_unit and self.units is None and b.expr == sp.IndexedBase(self.name(self.input_key))[t]:
+                out.expr += self.unit_bias(a.matrix, rows)
+            return out
         if b.matrix is not None and a.matrix is None:  # 2 W x: the factor waits
             return _Value(None, None, b.matrix, a.expr * b.factor)
         if a.matrix is not None:
             raise self.fail(self.line, f"'{node}' multiplies two matrices")
         return _Value(a.expr * b.expr, self.combine(a, b, node))
+
+    def unit_bias(self, matrix: str, rows: int) -> sp.Symbol:
+        """The bias the constant unit adds beside ``W_r x``: ``b_r`` (IR name: W_ir -> b_ir)."""
+        weight = self.params[matrix][0]
+        key = "b" + weight[1:] if re.match(r"[A-Za-z](_|$)", weight) else f"b_{{{weight}}}"
+        name = "b" + matrix[1:] if matrix.startswith("W") else f"b_{matrix}"
+        if name in self.params and name not in self.unit_biases or name in self.var and \
+                name not in self.params:
+            raise self.fail(self.line, f"the constant unit's bias beside '{weight}' is '{key}', "
+                            "which the paper already writes: the paper has its biases, leave "
+                            "out --constant-unit")
+        self.unit_biases.add(name)
+        self.params.setdefault(name, (key, rows))
+        self.var.setdefault(name, None)
+        return sp.Symbol(name)
 
     def combine(self, a: _Value, b: _Value, node) -> int | None:
         if a.size is not None and b.size is not None:
@@ -425,15 +458,18 @@ def _tex_path(path: str) -> str:
 
 
 def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
-    """(function letter -> activation, symbol key -> IR name, its profile) of a notation for
-    reading a paper: a built-in profile's or a profile file's, and the --map entries on top."""
+    """(function letter -> activation, symbol key -> IR name, its profile, constant unit) of a
+    notation for reading a paper: a built-in profile's or a profile file's (its
+    ``constant_unit``), and the --map entries on top."""
     from verify.notations import PROFILES, _default_functions, load_profile
+    unit = False
     if notation in PROFILES:
         profile = PROFILES[notation][0]  # graves: its LSTM tables (units, names)
         symbols, functions = dict(profile.symbols), dict(profile.functions)
     else:
-        base, symbols, _, _ = load_profile(notation)
+        base, symbols, _, unit = load_profile(notation)
         profile = PROFILES.get(base, PROFILES["vector"])[0]
+        symbols = {**profile.symbols, **symbols}  # the file's on top of its base's
         functions = dict(profile.functions)
     functions = _default_functions() | functions
     names = {}
@@ -452,15 +488,16 @@ def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
             names[str(node)] = name
         else:
             raise CellError(f"--map '{symbol}={name}': '{symbol}' is not one symbol")
-    return functions, names, profile
+    return functions, names, profile, unit
 
 
 def read_paper(path: str, notation: str | None = None,
-               mapping: dict[str, str] | None = None) -> Cell:
-    """The cell of a paper's forward equations (``.tex``/``.md``), read in ``notation``."""
+               mapping: dict[str, str] | None = None, constant_unit: bool = False) -> Cell:
+    """The cell of a paper's forward equations (``.tex``/``.md``), read in ``notation``;
+    ``constant_unit``: add a bias beside each product with the input (see the docstring)."""
     from verify.notations import NotationError, read_text_file
     try:
         text = read_text_file(path, "paper")
     except NotationError as e:
         raise CellError(str(e)) from None
-    return PaperReader(path, notation, dict(mapping or {})).read(text)
+    return PaperReader(path, notation, dict(mapping or {}), constant_unit).read(text)

@@ -129,3 +129,48 @@ def test_the_user_guides_paper_is_pytorchs_lstm(tmp_path):
     paper = tmp_path / "lstm.tex"
     paper.write_text(re.search(r"```latex\n(% lstm.tex.*?)```", guide, re.S)[1])
     assert differences(load_cell(str(paper), "pytorch"), get_cell("lstm")) == []
+
+
+def test_compare_checks_a_papers_backward_formulas_in_its_notation(capsys):
+    """The paper's forward equations and its backward formulas, read in one notation."""
+    gru = str(PAPERS / "pytorch-gru.md")
+    holds = r"\delta r_t = \delta n_t \odot (1 - n_t^2) \odot (W_{hn} h_{t-1} + b_{hn})"
+    wrong = r"\delta r_t = \delta n_t \odot (1 - n_t^2) \odot W_{hn} h_{t-1}"  # no b_{hn}
+    assert main(["compare", gru, "--notation", "pytorch", "--formula", holds]) == 0
+    assert main(["compare", gru, "--notation", "pytorch", "--formula", wrong]) == 1
+    assert "differs" in capsys.readouterr().out
+
+
+def test_compare_takes_a_cell_file(tmp_path, capsys):
+    mine = tmp_path / "mine.py"
+    mine.write_text("from bptt import cell, tanh\n\n@cell\ndef elman(x, h, W, U, b):\n"
+                    "    h = tanh(W @ x + U @ h + b)\n    return h\n")
+    holds = r"\delta h^t = \Delta^t + U^T(\delta h^{t+1} \odot (1 - (h^{t+1})^2))"
+    assert main(["compare", str(mine), "--formula", holds]) == 0
+    assert main(["compare", str(mine), "--formula", holds.replace("U^T", "U")]) == 1
+
+
+def test_cho_has_no_biases_unless_the_constant_unit_is_asked_for(tmp_path, capsys):
+    """Cho et al. write no biases: the cell has none. --constant-unit (or a profile file's
+    constant_unit) adds one beside each product with the input, named after its weight."""
+    cho = str(PAPERS / "cho-gru.tex")
+    plain_cell = load_cell(cho, "cho")
+    assert not any(n.startswith("b") for n in plain_cell.params)
+    biased = load_cell(cho, "cho", constant_unit=True)
+    assert {"b_ir", "b_iz", "b_in"} <= set(biased.params)
+    assert biased.params["b_in"].shape == ("H",)
+    assert r"W_{r} x^{t} + U_{r} h^{t-1} + b_{r}" in render(biased, "vector", "md")
+    profile = tmp_path / "cho-unit.json"
+    profile.write_text('{"base": "cho", "symbols": {}, "constant_unit": true}')
+    assert set(load_cell(cho, str(profile)).params) == set(biased.params)
+    formula = r"r = \sigma(W_r x + U_r h^{\langle t-1\rangle})"
+    for unit in ([], ["--constant-unit"]):
+        assert main(["compare", cho, "--notation", "cho", *unit, "--formula", formula]) == 0
+        assert main(["verify", cho, "--notation", "cho", *unit, "--symbolic", "--steps",
+                     "2"]) == 0
+    # a paper that writes its biases has no constant unit
+    assert main(["sheet", str(PAPERS / "pytorch-gru.md"), "--notation", "pytorch",
+                 "--constant-unit"]) == 2
+    assert "pytorch-gru.md:5: 'b_{i r}' is the bias the constant unit adds" in \
+        capsys.readouterr().err
+    assert main(["sheet", "lstm", "--constant-unit"]) == 2
