@@ -42,7 +42,8 @@ from pathlib import Path
 import sympy as sp
 
 from .frontend import Sizes
-from .ir import ACTIVATIONS, RESERVED, Cell, CellError, Equation, MatVec, Param, Weight, t
+from .ir import (ACTIVATIONS, RESERVED, Cell, CellError, Equation, MatVec, Param, Softmax,
+                 Weight, t)
 
 SUFFIXES = (".tex", ".md")
 BLOCKS = re.compile(r"\\begin\{(align\*?|equation\*?|eqnarray\*?|gather\*?)\}(.*?)\\end\{\1\}"
@@ -54,6 +55,9 @@ LEADING = re.compile(r"\s+|" + NOISE.pattern)
 SEPARATORS = re.compile(r",?\s*\\q?quad\s*|\\\\")
 ELEMENTWISE_PRODUCTS = {"odot", "circ"}       # never a matrix product
 PRODUCTS = {"juxt", "cdot", "times", "*"}     # a matrix before a vector is a matrix product
+VECTOR_FUNCTIONS = {"softmax": Softmax}    # functions of a whole vector, not activations
+#: a loss's left side (L_t, \mathcal{L}, E^t, \ell_t): not a forward equation of the cell
+LOSS = re.compile(r"(L|J|\\ell|\\mathcal\s*\{?\s*L\s*\}?)\s*(_|\^|=)")
 OPERATORS = {"+": sp.Add, "-": lambda a, b: a - b, "/": lambda a, b: a / b}
 
 
@@ -104,6 +108,7 @@ class PaperReader:
                                                                            mapping, formula)
         self.constant_unit = constant_unit or unit
         self.unit_biases: set[str] = set()  # the biases the constant unit added
+        self.letters: dict[tuple, set[str]] = {}  # (activation, argument) -> letters written
         self.units = self.profile.units if self.profile is not None else None
         self.input_key = next((k for k, v in self.names.items() if v == "x"), "x")
 
@@ -142,6 +147,10 @@ class PaperReader:
         equations, trees = [], {}
         for line, latex in equation_lines(text):
             self.line = line
+            if LOSS.match(latex):
+                raise self.fail(line, f"'{f.one_line(latex)}' is a loss: a cell is its forward "
+                                "equations, trained on the gradient of its output; leave the "
+                                "loss out")
             try:
                 tree = f.parse_formula(latex)
             except f.FormulaSyntaxError as e:
@@ -333,6 +342,12 @@ class PaperReader:
             return _Value(None, None, b.matrix, a.expr * b.factor)
         if a.matrix is not None:
             raise self.fail(self.line, f"'{node}' multiplies two matrices")
+        if a.size is not None and isinstance(b.expr, sp.Symbol) and b.expr.name in self.params \
+                and self.params[b.expr.name][0][:1].isupper():  # x_t W: a row-vector paper
+            key = self.params[b.expr.name][0]
+            raise self.fail(self.line, f"'{self.f.one_line(str(node))}': a row vector times "
+                            f"the matrix '{key}'; papers are read in column form: write the "
+                            f"matrix first, transposed (x_t {key} is W x_t, W = {key}^T)")
         return _Value(a.expr * b.expr, self.combine(a, b, node))
 
     def unit_bias(self, matrix: str, rows: int) -> sp.Symbol:
@@ -356,14 +371,19 @@ class PaperReader:
         return a.size if a.size is not None else b.size
 
     def call(self, node) -> _Value:
-        activation = self.functions.get(node.name)
-        if _matrix_letter(node.name, self.functions):  # U(r h): a matrix applied to a group
+        letter = _letter(node.name, None if node.sub is None else str(node.sub))
+        if letter in VECTOR_FUNCTIONS and len(node.args) == 1 and not node.primes:
+            v = self.vector(node.args[0])
+            return _Value(VECTOR_FUNCTIONS[letter](v.expr), v.size)
+        activation = self.functions.get(letter)
+        if activation is None and _matrix_letter(node.name, self.functions):  # U(r h): a matrix
             return self.product(self.symbol(self.f.Sym(node.name, sub=node.sub)),
                                 self.vector(node.args[0]), node)
-        if activation is None:
-            raise self.fail(self.line, f"'{self.f.one_line(str(node))}': '{node.name}' is not "
-                            f"a known function; name its activation: --map "
-                            f"'{_latex_name(node.name)}=tanh' (or sigmoid, relu, ...)")
+        if activation is None:  # sigma_c too: Wikipedia's is tanh, so it is never guessed
+            raise self.fail(self.line, f"'{self.f.one_line(str(node))}': "
+                            f"'{_latex_letter(letter)}' is not a known function; name its "
+                            f"activation: --map '{_latex_letter(letter)}=tanh' (or sigmoid, "
+                            "relu, ...)")
         if node.primes or len(node.args) != 1:
             raise self.fail(self.line, f"'{node}': a forward equation applies an activation "
                             "to one argument")
@@ -371,6 +391,9 @@ class PaperReader:
         if v.size is None:
             raise self.fail(self.line, f"'{node}': an activation of a number")
         fn = next(a for a in ACTIVATIONS if a.__name__ == activation)
+        # the sheet prints the paper's letter: by argument (Greff's g(zbar), h(c) are both tanh)
+        argument = v.expr.base.name if isinstance(v.expr, sp.Indexed) else None
+        self.letters.setdefault((fn, argument), set()).add(letter)
         return _Value(fn(v.expr) ** node.power, v.size)
 
     # --- the cell ------------------------------------------------------------------------
@@ -392,13 +415,29 @@ class PaperReader:
         symbols |= {n: key for n, (key, _) in self.params.items()}
         subscript = len(re.findall(r"_\{?t\b", text)) > len(re.findall(r"\^\{?t\b", text))
         own = Notation(self.notation, f"Symbols as in {_tex_path(self.path)}", symbols=symbols,
-                       time_subscript=subscript)
+                       functions=self.function_letters(), time_subscript=subscript)
         try:  # the output: the quantity of the paper's last equation
             return Cell(Path(self.path).stem, self.path, equations, params,
                         self.name(read[-1][1]), (x,), {},
                         f"the forward equations of {Path(self.path).name}", sizes, notation=own)
         except CellError as e:
             raise CellError(f"{self.path}: {e}") from None
+
+    def function_letters(self) -> dict[tuple, str]:
+        """The printer's (activation, argument) -> letter table: the paper's letter for each
+        argument it writes; for other arguments (derived ones too) the activation's one letter
+        where the paper writes only one."""
+        out = {key: next(iter(letters)) for key, letters in self.letters.items()
+               if key[1] is not None and len(letters) == 1}
+        for fn in {fn for fn, _ in self.letters}:  # the letter of its expressions, else its one
+            letters = self.letters.get((fn, None)) or \
+                set().union(*(v for (f, _), v in self.letters.items() if f is fn))
+            if len(letters) == 1:
+                out[(fn, None)] = next(iter(letters))
+        from verify.notations import _default_functions
+        # the reader's own names (\sigma, \tanh, relu) print as the activation always does
+        return {key: _latex_letter(letter) for key, letter in out.items()
+                if letter not in _default_functions()}
 
     def order(self, read: list) -> list:
         """The equations in an order where each reads at t only what is computed before it
@@ -428,8 +467,15 @@ def _matrix_letter(name: str, functions: dict[str, str]) -> bool:
     return name not in functions and len(name) == 1 and "A" <= name <= "Z"
 
 
-def _latex_name(name: str) -> str:
-    return name if len(name) == 1 else "\\" + name
+def _letter(name: str, sub: str | None) -> str:
+    """A function letter's key: ``sigma``, ``g``, ``sigma_{c}`` (Wikipedia's subscripted ones)."""
+    return name if sub is None else f"{name}_{{{sub}}}"
+
+
+def _latex_letter(letter: str) -> str:
+    """``sigma_{c}`` -> ``\\sigma_{c}``, ``g`` -> ``g``."""
+    name, _, sub = letter.partition("_")
+    return (name if len(name) == 1 else "\\" + name) + (f"_{sub}" if sub else "")
 
 
 def _labels(w, f) -> tuple[str, str] | None:
@@ -474,13 +520,14 @@ def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
     functions = _default_functions() | functions
     names = {}
     for symbol, name in {**symbols, **mapping}.items():
+        if name in functions.values() or name in _default_functions():
+            functions[_function_key(symbol)] = name  # not parsed: '\sigma_c' alone is no formula
+            continue
         try:
             node = formula.parse_formula(symbol)
         except ValueError as e:
             raise CellError(f"--map '{symbol}={name}': {e}") from None
-        if name in functions.values() or name in _default_functions():
-            functions[getattr(node, "name", symbol)] = name
-        elif not name.isidentifier() or name.startswith("delta_"):
+        if not name.isidentifier() or name.startswith("delta_"):
             continue  # an adjoint or an expression: not a forward symbol
         elif isinstance(node, formula.Sym):
             if node.sup is not None and _offset(node.sup) is not None:
@@ -489,6 +536,15 @@ def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
         else:
             raise CellError(f"--map '{symbol}={name}': '{symbol}' is not one symbol")
     return functions, names, profile, unit
+
+
+def _function_key(symbol: str) -> str:
+    """The key of a --map function letter: ``\\phi`` -> ``phi``, ``\\sigma_c`` -> ``sigma_{c}``."""
+    m = re.fullmatch(r"\\?([A-Za-z]+)\s*(?:_\s*\{?\s*(\w+)\s*\}?)?", symbol.strip())
+    if m is None:
+        raise CellError(f"--map '{symbol}': a function letter is a name with at most a "
+                        "subscript (\\phi, g, \\sigma_c)")
+    return _letter(m[1], m[2])
 
 
 def read_paper(path: str, notation: str | None = None,
@@ -500,4 +556,5 @@ def read_paper(path: str, notation: str | None = None,
         text = read_text_file(path, "paper")
     except NotationError as e:
         raise CellError(str(e)) from None
+    text = text.removeprefix("\ufeff")  # a BOM some Windows editors write
     return PaperReader(path, notation, dict(mapping or {}), constant_unit).read(text)
