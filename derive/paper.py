@@ -56,7 +56,7 @@ SEPARATORS = re.compile(r",?\s*\\q?quad\s*|\\\\")
 ELEMENTWISE_PRODUCTS = {"odot", "circ"}       # never a matrix product
 PRODUCTS = {"juxt", "cdot", "times", "*"}     # a matrix before a vector is a matrix product
 VECTOR_FUNCTIONS = {"softmax": Softmax}    # functions of a whole vector, not activations
-#: a loss's left side (L_t, \mathcal{L}, E^t, \ell_t): not a forward equation of the cell
+#: a loss's left side (L_t, \mathcal{L}, J, \ell_t): not a forward equation of the cell
 LOSS = re.compile(r"(L|J|\\ell|\\mathcal\s*\{?\s*L\s*\}?)\s*(_|\^|=)")
 OPERATORS = {"+": sp.Add, "-": lambda a, b: a - b, "/": lambda a, b: a / b}
 

@@ -174,3 +174,67 @@ def test_cho_has_no_biases_unless_the_constant_unit_is_asked_for(tmp_path, capsy
     assert "pytorch-gru.md:5: 'b_{i r}' is the bias the constant unit adds" in \
         capsys.readouterr().err
     assert main(["sheet", "lstm", "--constant-unit"]) == 2
+
+
+WIKIPEDIA = ["--map", r"\sigma_g=sigmoid", "--map", r"\sigma_c=tanh", "--map", r"\sigma_h=tanh"]
+
+
+@pytest.mark.parametrize("paper, options", [
+    ("wikipedia-lstm.tex", WIKIPEDIA), ("greff-cifg.tex", ["--notation", "greff"]),
+    ("cho-gru.tex", ["--notation", "cho"]), ("mgu-prose.md", [])])
+def test_papers_in_other_styles_work(paper, options):
+    """Wikipedia's subscripted letters, a Greff variant, Cho's angle brackets, Markdown prose."""
+    assert main(["verify", str(PAPERS / paper), *options, "--symbolic", "--steps", "2"]) == 0
+
+
+def test_the_sheet_prints_the_papers_function_letters():
+    """Greff's g and h, Cho's \\phi, Wikipedia's \\sigma_g and \\sigma_h, by argument."""
+    greff = render(load_cell(str(PAPERS / "greff-lstm.tex"), "greff"), "vector", "md")
+    assert r"z^{t} = g\left(\bar{z}^{t}\right)" in greff and r"h\left(c^{t}\right)" in greff
+    cho = render(load_cell(str(PAPERS / "cho-gru.tex"), "cho"), "vector", "md")
+    assert r"\tilde{h}^{t} = \phi\left(W x^{t}" in cho
+    maps = dict(m.split("=") for m in WIKIPEDIA[1::2])
+    wiki = render(load_cell(str(PAPERS / "wikipedia-lstm.tex"), None, maps), "vector", "md")
+    assert r"f_{t} = \sigma_{g}\left(W_{f} x_{t}" in wiki
+    assert r"h_{t} = o_{t} \odot \sigma_{h}\left(c_{t}\right)" in wiki
+    assert r"\tilde{c}_{t} = \sigma_{c}\left(W_{c} x_{t}" in wiki
+
+
+@pytest.mark.parametrize("name, data, line, message", [
+    ("wiki.tex", (PAPERS / "wikipedia-lstm.tex").read_bytes(), 3,
+     r"'\sigma_{g}' is not a known function; name its activation: --map '\sigma_{g}=tanh'"),
+    ("rows.tex", b"h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)\n", 1,
+     "a row vector times the matrix 'W_{x h}'; papers are read in column form"),
+    ("d2l.md", (PAPERS / "d2l-gru-rows.md").read_bytes().replace(b"X", b"x"), 5,
+     "a row vector times the matrix"),
+    ("loss.tex", b"h_t = \\tanh(W x_t + U h_{t-1})\nL_t = -\\sum_k y_{t,k} \\log h_{t,k}\n", 2,
+     "is a loss"),
+    ("unknown.tex", b"\\begin{align*}\nh_t &= \\tanh(W x_t + V m_{t-1})\n\\end{align*}\n", 2,
+     "no equation defines 'm'"),
+])
+def test_other_styles_fail_in_one_line(tmp_path, capsys, name, data, line, message):
+    paper = tmp_path / name
+    paper.write_bytes(data)
+    assert main(["sheet", str(paper)]) == 2
+    err = capsys.readouterr().err
+    assert f"{name}:{line}: " in err and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_no_equations_crlf_bom_and_softmax(tmp_path, capsys):
+    empty = tmp_path / "empty.md"
+    empty.write_text("# Notes\n\nThe model in words only.\n")
+    assert main(["sheet", str(empty)]) == 2
+    assert "empty.md: no equations found" in capsys.readouterr().err
+    crlf = tmp_path / "crlf.tex"
+    crlf.write_bytes(b"% Elman\r\n\\begin{align*}\r\na_t &= W x_t + U h_{t-1} + b \\\\\r\n"
+                     b"h_t &= \\tanh(a_t)\r\n\\end{align*}\r\n")
+    bom = tmp_path / "bom.tex"
+    bom.write_bytes("\ufeffh_t = \\tanh(W x_t + U h_{t-1} + b)\n".encode())
+    softmax = tmp_path / "softmax.tex"
+    softmax.write_text("h_t = \\tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h)\n"
+                       "\\hat y_t = \\mathrm{softmax}(W_{hy} h_t + b_y)\n")
+    for paper in (crlf, bom, softmax):
+        assert main(["verify", str(paper), "--steps", "2"]) == 0, paper
+    assert load_cell(str(crlf)).state == ("h",)
+    assert load_cell(str(softmax)).output == "yhat"
