@@ -55,6 +55,7 @@ LEADING = re.compile(r"\s+|" + NOISE.pattern)
 SEPARATORS = re.compile(r",?\s*\\q?quad\s*|\\\\")
 ELEMENTWISE_PRODUCTS = {"odot", "circ"}       # never a matrix product
 PRODUCTS = {"juxt", "cdot", "times", "*"}     # a matrix before a vector is a matrix product
+SIZE_NAMES = {"H", "I", "T", "B"}  # sizes of the generated kernels: no IR name of a symbol
 VECTOR_FUNCTIONS = {"softmax": Softmax}    # functions of a whole vector, not activations
 #: a loss's left side (L_t, \mathcal{L}, J, \ell_t): not a forward equation of the cell
 LOSS = re.compile(r"(L|J|\\ell|\\mathcal\s*\{?\s*L\s*\}?)\s*(_|\^|=)")
@@ -104,11 +105,12 @@ class PaperReader:
         from verify import formula  # lazily: see the module docstring
         self.f, self.path = formula, path
         self.notation = notation or "vector"
-        self.functions, self.names, self.profile, unit = _reading_notation(self.notation,
-                                                                           mapping, formula)
+        self.functions, self.names, self.profile, self.rows, unit = _reading_notation(
+            self.notation, mapping, formula)
         self.constant_unit = constant_unit or unit
         self.unit_biases: set[str] = set()  # the biases the constant unit added
         self.letters: dict[tuple, set[str]] = {}  # (activation, argument) -> letters written
+        self.transposed: set[str] = set()  # row vectors: the matrices the IR holds transposed
         self.units = self.profile.units if self.profile is not None else None
         self.input_key = next((k for k, v in self.names.items() if v == "x"), "x")
 
@@ -133,6 +135,8 @@ class PaperReader:
         """The IR name of a symbol: the notation's (a --map), else made from its LaTeX."""
         if key in self.names:
             return self.names[key]
+        if key in SIZE_NAMES:  # d2l's H_t: the kernels' size names are taken
+            return key + "q"
         name = re.sub(r"\\?bar\{(\w+)\}|\\?(tilde|hat)\{(\w+)\}",
                       lambda m: f"{m[1]}bar" if m[1] else f"{m[3]}{m[2]}", key)
         name = re.sub(r"[\\{}\s]", "", name)
@@ -199,6 +203,10 @@ class PaperReader:
                 left = n.left
                 while isinstance(left, f.BinOp) and left.op in PRODUCTS:
                     left = left.right  # 2 W x: the factor nearest the vector
+                if self.rows and isinstance(n.right, f.Sym) and n.right.sup is None:
+                    key, time = self.split(n.right)  # x_t W: row vectors
+                    if time is None and key not in self.defined and key != self.input_key:
+                        out.add(key)
             elif isinstance(n, f.Call) and _matrix_letter(n.name, self.functions):
                 left = f.Sym(n.name, sub=n.sub)
             if isinstance(left, f.Sym) and left.sup is None:
@@ -338,16 +346,20 @@ class PaperReader:
             if self.constant_unit and self.units is None and b.expr == sp.IndexedBase(self.name(self.input_key))[t]:
                 out.expr += self.unit_bias(a.matrix, rows)
             return out
+        if b.matrix is not None and a.matrix is None and a.size is not None:  # x_t W
+            if not self.rows:
+                raise self.row_vectors(b.matrix, node)
+            rows, cols = self.params[b.matrix][1]  # the IR's W is the paper's transposed
+            self.unify(cols, a.size, b.matrix, getattr(node, "left", node))
+            self.transposed.add(b.matrix)
+            return _Value(b.factor * MatVec(Weight(b.matrix), a.expr), rows)
         if b.matrix is not None and a.matrix is None:  # 2 W x: the factor waits
             return _Value(None, None, b.matrix, a.expr * b.factor)
         if a.matrix is not None:
             raise self.fail(self.line, f"'{node}' multiplies two matrices")
         if a.size is not None and isinstance(b.expr, sp.Symbol) and b.expr.name in self.params \
                 and self.params[b.expr.name][0][:1].isupper():  # x_t W: a row-vector paper
-            key = self.params[b.expr.name][0]
-            raise self.fail(self.line, f"'{self.f.one_line(str(node))}': a row vector times "
-                            f"the matrix '{key}'; papers are read in column form: write the "
-                            f"matrix first, transposed (x_t {key} is W x_t, W = {key}^T)")
+            raise self.row_vectors(b.expr.name, node)
         return _Value(a.expr * b.expr, self.combine(a, b, node))
 
     def unit_bias(self, matrix: str, rows: int) -> sp.Symbol:
@@ -364,6 +376,12 @@ class PaperReader:
         self.params.setdefault(name, (key, rows))
         self.var.setdefault(name, None)
         return sp.Symbol(name)
+
+    def row_vectors(self, name: str, node) -> CellError:
+        key = self.params[name][0]
+        return self.fail(self.line, f"'{self.f.one_line(str(node))}': a row vector times the "
+                         f"matrix '{key}'; read a row-vector paper with a profile file that says "
+                         f"row_vectors = true, or write the column form (W x_t, W = {key}^T)")
 
     def combine(self, a: _Value, b: _Value, node) -> int | None:
         if a.size is not None and b.size is not None:
@@ -413,8 +431,13 @@ class PaperReader:
                  and n not in self.params}
         symbols = {self.name(k): k for k in (*self.defined, self.input_key)}
         symbols |= {n: key for n, (key, _) in self.params.items()}
+        # a row-vector paper's x_t W is the IR's W^T x_t: sheets print it in column form
+        symbols |= {n: symbols[n] + r"^\top" for n in self.transposed}
         subscript = len(re.findall(r"_\{?t\b", text)) > len(re.findall(r"\^\{?t\b", text))
-        own = Notation(self.notation, f"Symbols as in {_tex_path(self.path)}", symbols=symbols,
+        rows = "; its row vectors are printed as columns ($x W$ as $W^\\top x$)" \
+            if self.transposed else ""
+        own = Notation(self.notation, f"Symbols as in {_tex_path(self.path)}{rows}",
+                       symbols=symbols,
                        functions=self.function_letters(), time_subscript=subscript)
         try:  # the output: the quantity of the paper's last equation
             return Cell(Path(self.path).stem, self.path, equations, params,
@@ -504,16 +527,16 @@ def _tex_path(path: str) -> str:
 
 
 def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
-    """(function letter -> activation, symbol key -> IR name, its profile, constant unit) of a
-    notation for reading a paper: a built-in profile's or a profile file's (its
-    ``constant_unit``), and the --map entries on top."""
+    """(function letter -> activation, symbol key -> IR name, its profile, row vectors, constant
+    unit) of a notation for reading a paper: a built-in profile's or a profile file's (its
+    ``row_vectors``, ``constant_unit``), and the --map entries on top."""
     from verify.notations import PROFILES, _default_functions, load_profile
-    unit = False
+    rows = unit = False
     if notation in PROFILES:
         profile = PROFILES[notation][0]  # graves: its LSTM tables (units, names)
         symbols, functions = dict(profile.symbols), dict(profile.functions)
     else:
-        base, symbols, _, unit = load_profile(notation)
+        base, symbols, rows, unit = load_profile(notation)
         profile = PROFILES.get(base, PROFILES["vector"])[0]
         symbols = {**profile.symbols, **symbols}  # the file's on top of its base's
         functions = dict(profile.functions)
@@ -535,7 +558,7 @@ def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
             names[str(node)] = name
         else:
             raise CellError(f"--map '{symbol}={name}': '{symbol}' is not one symbol")
-    return functions, names, profile, unit
+    return functions, names, profile, rows, unit
 
 
 def _function_key(symbol: str) -> str:

@@ -204,7 +204,9 @@ def test_the_sheet_prints_the_papers_function_letters():
     ("wiki.tex", (PAPERS / "wikipedia-lstm.tex").read_bytes(), 3,
      r"'\sigma_{g}' is not a known function; name its activation: --map '\sigma_{g}=tanh'"),
     ("rows.tex", b"h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)\n", 1,
-     "a row vector times the matrix 'W_{x h}'; papers are read in column form"),
+     "a row vector times the matrix 'W_{x h}'; read a row-vector paper with a profile file "
+     "that says row_vectors = true, or write the column form (W x_t, W = W_{x h}^T)"),
+    ("mixed.tex", b"h_t = \\tanh(W x_t + x_t W)\n", 1, "a row vector times the matrix 'W'"),
     ("d2l.md", (PAPERS / "d2l-gru-rows.md").read_bytes().replace(b"X", b"x"), 5,
      "a row vector times the matrix"),
     ("loss.tex", b"h_t = \\tanh(W x_t + U h_{t-1})\nL_t = -\\sum_k y_{t,k} \\log h_{t,k}\n", 2,
@@ -238,3 +240,21 @@ def test_no_equations_crlf_bom_and_softmax(tmp_path, capsys):
         assert main(["verify", str(paper), "--steps", "2"]) == 0, paper
     assert load_cell(str(crlf)).state == ("h",)
     assert load_cell(str(softmax)).output == "yhat"
+
+
+def test_row_vector_papers_read_with_a_row_vectors_profile(tmp_path):
+    """x_t W_{xh} is the IR's W^T x_t: the parameter holds the paper's matrix transposed, the
+    sheet prints the column form W_{xh}^\\top x_t and its backward W_{xh} g; d2l's capital H,
+    a kernel's size name, gets another IR name."""
+    rows = tmp_path / "rows.json"
+    rows.write_text('{"base": "vector", "symbols": {}, "row_vectors": true}')
+    elman = tmp_path / "elman.tex"
+    elman.write_text("h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)\n")
+    cell = load_cell(str(elman), str(rows))
+    assert cell.params["W_xh"].shape == ("H", "I")
+    sheet = render(cell, "vector", "md")
+    assert r"h_{t} = \tanh\left(W_{x h}^\top x_{t} + W_{h h}^\top h_{t-1} + b_{h}\right)" in sheet
+    assert r"\delta x_{t} = W_{x h} \left(\delta h_{t}" in sheet and "printed as columns" in sheet
+    d2l = str(PAPERS / "d2l-gru-rows.md")
+    assert main(["verify", d2l, "--notation", str(rows), "--map", "X=x", "--steps", "2"]) == 0
+    assert load_cell(d2l, str(rows), {"X": "x"}).state == ("Hq",)
