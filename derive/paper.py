@@ -2,15 +2,25 @@ r"""A paper's forward equations as a cell: ``bptt sheet paper.tex --notation pyt
 
 A ``.tex`` or ``.md`` file holds the forward equations of one time step as a paper prints them:
 one per line, or inside ``align``/``align*``/``equation``/``$$ ... $$`` blocks (``\\`` ends an
-equation, ``&`` aligns, ``\quad`` separates two on one line); ``%`` starts a comment. Rules
-(tables below, no guessing):
+equation, ``&`` aligns, ``\quad`` separates two on one line); ``%`` starts a comment; a
+UTF-8 BOM and Windows line endings are fine. Rules (tables below, no guessing):
 
 * a symbol on a left side is a quantity of step t; one read at t-1 is state;
 * the input is the symbol the notation maps to ``x`` (default ``x``), read at t;
 * every other symbol without a time index is a parameter: a matrix where it multiplies a
   vector from the left (``W_{ii} x_t``), a vector otherwise (``b_{ii}``, ``p_i \odot c^{t-1}``);
-* function letters are the reader's (``\sigma``, ``\tanh``) and the notation's (Greff's
-  ``g``, ``h``); ``--map '\phi=tanh'`` adds one, ``--map '\tilde h=n'`` renames a symbol;
+* row vectors (``x_t W_{xh}``, d2l.ai) are read when the notation says so (a profile file's
+  ``row_vectors = true``): the IR's matrix is the paper's transposed (``W^T x``), and sheets
+  print that column form (``W_{xh}^\top x_t``, backward ``W_{xh} g``) with a note; otherwise
+  a vector times a capital parameter is an error asking for it;
+* function letters are the reader's (``\sigma``, ``\tanh``, ``softmax``) and the
+  notation's (Greff's ``g``, ``h``); ``--map '\phi=tanh'`` adds one, ``--map '\sigma_c=tanh'``
+  a subscripted one (Wikipedia's ``\sigma_c`` is tanh: never read as ``\sigma``), ``--map
+  '\tilde h=n'`` renames a symbol. Sheets print the paper's letters (by argument: Greff's
+  ``g(\bar z)`` and ``h(c)`` are both tanh); the time is printed as the notation's printer
+  does (a subscript where the paper writes ``h_t``, else ``h^{t}``: ``\langle t\rangle`` is
+  read, not printed);
+* a loss line (``L_t = ...``) is an error: the cell is trained on its output's gradient;
 * sizes are inferred as the step-function reader infers them (:class:`derive.frontend.Sizes`):
   the input's is ``I``, the state's ``H``;
 * the output is the quantity of the last equation.
@@ -27,7 +37,8 @@ equation, ``&`` aligns, ``\quad`` separates two on one line); ``%`` starts a com
 A symbol with a time index that no equation defines, a left side at another step, a quantity
 read at t+1 and equations that read each other at step t are errors naming ``file:line`` that
 ask for what is missing. The cell's IR names come from the paper's symbols (``W_{ii}`` ->
-``W_ii``, ``\bar z`` -> ``zbar``), and it carries the paper's own symbols as its notation, so
+``W_ii``, ``\bar z`` -> ``zbar``; a kernel size name ``H``, ``I``, ``T``, ``B`` -> ``Hq``...),
+and it carries the paper's own symbols as its notation, so
 its sheet prints the derived backward pass in the paper's notation.
 
 The LaTeX reader lives in verify/formula.py; it is imported lazily, in :func:`read_paper`
