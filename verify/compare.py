@@ -967,8 +967,12 @@ def run_compare(args: argparse.Namespace) -> int:
     unit = getattr(args, "constant_unit", False)
     # the cell as every command loads it; a paper's forward equations are read in the
     # formulas' notation and --map, so its backward formulas are checked in its own symbols
-    cell = load_cell(args.cell, args.notation, mapping, constant_unit=unit) \
-        if is_paper(args.cell) else load_cell(args.cell)
+    if is_paper(args.cell):
+        source = catalog.SOURCES.get(args.source or "")  # --source: read in its notation
+        reading = args.notation or (source.notation if source else None)
+        cell = load_cell(args.cell, reading, mapping, constant_unit=unit)
+    else:
+        cell = load_cell(args.cell)
     if args.source:
         if args.formula or args.file:
             raise CompareError("--source checks a built-in catalog: give it without "
