@@ -181,6 +181,7 @@ WIKIPEDIA = ["--map", r"\sigma_g=sigmoid", "--map", r"\sigma_c=tanh", "--map", r
 
 @pytest.mark.parametrize("paper, options", [
     ("wikipedia-lstm.tex", WIKIPEDIA), ("greff-cifg.tex", ["--notation", "greff"]),
+    ("greff-fgr.tex", ["--notation", "greff"]),
     ("cho-gru.tex", ["--notation", "cho"]), ("mgu-prose.md", [])])
 def test_papers_in_other_styles_work(paper, options):
     """Wikipedia's subscripted letters, a Greff variant, Cho's angle brackets, Markdown prose."""
