@@ -330,6 +330,15 @@ class ModuleWriter:
         self.p, self.cell = p, p.cell
         self.prelude: list[str] = []     # constants of merged calls, computed before the loop
         self.all_steps = AllStepsPrinter(p)
+        # Pre-activations computed in place and activated as scale * tanh(scale * a) + shift
+        # with scale != 1 (sigmoid): their weights' rows and constants are multiplied by the
+        # scale once per call (exact, a power of two), so each step saves one pass. Not where
+        # the equation has other terms (they would need scaling too).
+        self.prescaled: dict[str, float] = {
+            q: AS_TANH[type(self.cell.equation(a).rhs)][0] for a, q in p.aliases.items()
+            if AS_TANH.get(type(self.cell.equation(a).rhs), (1,))[0] != 1 and not self.rest(q)}
+        self.scale_of: dict[int, str] = {}   # group -> its rows' scales, where prescaled
+        self.defined: dict[str, str] = {}    # constant arrays of the forward: value -> name
 
     # -- parameters ------------------------------------------------------------------------
 
@@ -353,6 +362,11 @@ class ModuleWriter:
     def reads(self, expr: sp.Expr) -> set[str]:
         return {self.p.delta_of[_group_of(q)][0].name if _is_product(q) else str(q.base)
                 for q in expr.atoms(sp.Indexed)}
+
+    def rest(self, q: str) -> sp.Expr:
+        """The terms of an equation with products that are neither products nor constants."""
+        return sp.Add(*(a for a in sp.Add.make_args(_uncache(self.p, self.cell.equation(q).rhs))
+                        if not isinstance(a, MatVec) and a.atoms(sp.Indexed)))
 
     def constant(self, q: str) -> sp.Expr:
         """The constant terms (parameters only) of an equation with products."""
@@ -433,10 +447,23 @@ class ModuleWriter:
         L.append("    # stacked weights: one matrix product per argument")
         for gi, g in enumerate(p.groups):
             blocks = ", ".join(q.weight for q in g.products)
+            scales = [float(self.prescaled.get(q.equation, 1)) for q in g.products]
+            stack = self.p.stack(g, CONCAT)
+            if any(k != 1 for k in scales):
+                if not self.scale_of:
+                    L.append(f"    # {', '.join(self.prescaled)} pre-scaled (weights' rows, constants):"
+                             " then their activations are tanh, scale, shift")
+                rows = [c.params[q.weight].shape[0] for q in g.products]
+                self.scale_of[gi] = self.named(self.per_block(scales, rows),
+                                               "_".join(q.equation for q in g.products) + "_scale", L)
             if p.hoisted(g):
-                L.append(f"    {p.weights[gi]} = {self.p.stack(g, CONCAT)}  # {blocks}")
+                rows = f" * {self.scale_of[gi]}[:, None]" if gi in self.scale_of else ""
+                L.append(f"    {p.weights[gi]} = {stack}{rows}  # {blocks}")
+            elif gi in self.scale_of:
+                L.append(f"    {p.transposed[gi]} = np.multiply({stack}.T, {self.scale_of[gi]}, "
+                         f"order='C')  # {blocks}; contiguous for the per-step product")
             else:
-                L.append(f"    {p.transposed[gi]} = np.ascontiguousarray({self.p.stack(g, CONCAT)}.T)"
+                L.append(f"    {p.transposed[gi]} = np.ascontiguousarray({stack}.T)"
                          f"  # {blocks}; contiguous for the per-step product")
         L.append("    # histories q[t], t = 1..T; a state's q[0] is its initial value")
         L += self.allocate(p.forward_buffers, [*c.quantities, *p.cached.values()], p.home)
@@ -494,8 +521,9 @@ class ModuleWriter:
             consts = [self.constant(q) if q else sp.S.Zero for q in buf.blocks]
             if any(consts):
                 terms = ", ".join(f"{q}: {_text(k)}" for q, k in zip(buf.blocks, consts) if k)
-                L += [f"# plus the constant terms ({terms})",
-                      f"np.add({buf.name}[1:], {self.vector(consts, buf.widths)}, "
+                scale = f" * {self.scale_of[gi]}" if gi in self.scale_of else ""
+                L += [f"# plus the constant terms ({terms}){', scaled' if scale else ''}",
+                      f"np.add({buf.name}[1:], {self.vector(consts, buf.widths)}{scale}, "
                       f"out={buf.name}[1:])"]
         return L
 
@@ -548,7 +576,7 @@ class ModuleWriter:
                 ops.append(BlockOp("add", home, hk, buf, k, [None], [q.equation], [None],
                                    [f"{q.equation}[t] += {q.weight}@{_text(g.arg)}"]))
             elif hk == k and not p.hoisted(g) and self.constant(q.equation) != 0:
-                const = self.constant(q.equation)
+                const = self.constant(q.equation) * sp.nsimplify(self.prescaled.get(q.equation, 1))
                 ops.append(BlockOp("bias", buf, k, None, 0, [const], [q.equation], [],
                                    [f"{q.equation}[t] += {_text(const)}"]))
         return ops
@@ -591,6 +619,19 @@ class ModuleWriter:
                 vec = name
             return lines + [f"np.add({dst}, {vec}, out={dst})"]
         kinds = set(op.extra)          # "activate"
+        if any(q in self.prescaled for q in op.src_names):   # tanh of the scaled pre-activation
+            scales = [AS_TANH[f][0] for f in op.extra]
+            shifts = [AS_TANH[f][1] for f in op.extra]
+            lines.append(f"np.tanh({src}, out={dst})")
+            for call, numbers, stem in (("multiply", scales, "scale"), ("add", shifts, "shift")):
+                if len(set(numbers)) == 1 and numbers[0] in (0, 1):
+                    continue
+                operand = repr(float(numbers[0])) if len(set(numbers)) == 1 else None
+                if operand is None:
+                    operand = self.named(self.blocks_of(numbers, op), "_".join(
+                        filter(None, op.src_names)) + f"_{stem}", self.prelude, "")
+                lines.append(f"np.{call}({dst}, {operand}, out={dst})")
+            return lines
         if len(kinds) == 1:
             return lines + [self.call(kinds.pop(), src, dst)]
         gates = "_".join(filter(None, op.dst_names))
@@ -607,7 +648,17 @@ class ModuleWriter:
 
     def blocks_of(self, numbers: list[float], op: BlockOp) -> str:
         """One number per block of op's destination, as an array of the blocks' widths."""
-        widths = op.dst.widths[op.a:op.b]
+        return self.per_block(numbers, op.dst.widths[op.a:op.b])
+
+    def named(self, value: str, stem: str, lines: list[str], indent: str = "    ") -> str:
+        """A name for a constant array, defined once (in lines) for each value."""
+        if value not in self.defined:
+            self.defined[value] = self.p.fresh(stem)
+            lines.append(f"{indent}{self.defined[value]} = {value}")
+        return self.defined[value]
+
+    def per_block(self, numbers: list[float], widths: list[str]) -> str:
+        """One number per block, as an array of the blocks' widths."""
         if len(set(widths)) == 1:
             return f"np.repeat(np.array({numbers}, dtype), {widths[0]})"
         return ("np.concatenate([" + ", ".join(f"np.full({w}, {k}, dtype)"
