@@ -338,6 +338,27 @@ class ModuleWriter:
             q: AS_TANH[type(self.cell.equation(a).rhs)][0] for a, q in p.aliases.items()
             if AS_TANH.get(type(self.cell.equation(a).rhs), (1,))[0] != 1 and not self.rest(q)}
         self.scale_of: dict[int, str] = {}   # group -> its rows' scales, where prescaled
+        # Histories of the input's products (and of activations computed from them) gate-major,
+        # (T + 1, blocks, B, width): every block contiguous at a step, as the per-gate calls of
+        # both loops want (on a strided column block they are 2 to 4 times slower). The
+        # per-step products stay (B, width) for the GEMM; adding them converts.
+        for gi, g in enumerate(p.groups):
+            buf = p.products[gi]
+            buf.major = p.hoisted(g) and len(buf.holds) > 1 and len(set(buf.widths)) == 1
+        for buf in p.forward_buffers:   # a parallel buffer of activations follows its source
+            if all(buf is not b for b in p.products.values()):
+                q = next(q for q in buf.blocks if q)
+                buf.major = p.home[base_name(self.cell.equation(q).rhs.args[0])][0].major
+        # Their adjoints likewise: written gate-major, copied once per step into the (B, width)
+        # layout ("_stacked") that the products read.
+        self.twins: dict[int, Buffer] = {}   # id of a stacked adjoint buffer -> its gate-major twin
+        for buf in p.backward_buffers:
+            if all(buf.blocks) and len(buf.holds) > 1 and len(set(buf.widths)) == 1:
+                twin = Buffer(buf.name, list(buf.holds), blocks=list(buf.blocks),
+                              widths=list(buf.widths), major=True)
+                buf.name, buf.blocks = p.fresh(f"{buf.name}_stacked"), [None] * len(buf.holds)
+                p.adjoint_home.update({f"delta_{q}": (twin, k) for k, q in enumerate(buf.holds)})
+                self.twins[id(buf)] = twin
         self.defined: dict[str, str] = {}    # constant arrays of the forward: value -> name
 
     # -- parameters ------------------------------------------------------------------------
@@ -495,8 +516,13 @@ class ModuleWriter:
         for buf in buffers:
             n = len(buf.holds)
             shape = f"(T + 1, B, {buf.width})" if buf.history else f"(B, {buf.width})"
+            if buf.major:
+                shape = f"(T + 1, {n}, B, {buf.widths[0]})"
             L.append(f"    {buf.name} = {new}({shape}, dtype)")
-            if any(buf.blocks):
+            if buf.major:
+                L.append(f"    {', '.join(q or '_' for q in buf.blocks)} = {buf.name}.swapaxes(0, 1)"
+                         f"  # (T + 1, B, {buf.widths[0]}) each")
+            elif any(buf.blocks):
                 views = ", ".join(q or "_" for q in buf.blocks)
                 L.append(f"    {views} = _blocks({buf.name}, {', '.join(buf.widths)})" if n > 1
                          else f"    {views} = {buf.name}")
@@ -508,23 +534,37 @@ class ModuleWriter:
         return L
 
     def hoisted_products(self) -> list[str]:
-        """The input's products for all steps in one GEMM, the constant terms folded in."""
+        """The input's products for all steps in one GEMM, the constant terms folded in; into
+        a gate-major history through a recycled scratch array, converted in the same pass."""
         L = []
         for gi, g in enumerate(self.p.groups):
             if not self.p.hoisted(g):
                 continue
             buf = self.p.products[gi]
+            n, out = len(buf.holds), f"{buf.name}[1:]"
+            if buf.major:
+                out = self.p.fresh(f"{g.source}_products")
+                L.append(f"{out} = _scratch((T, B, {buf.width}), dtype)  # never returned")
             L += [f"# {', '.join(f'{q.weight}@{g.source}[t]' for q in g.products)}: "
                   "all steps in one product",
                   f"np.matmul({g.source}.reshape(T * B, {self.cell.size(g.source)}), "
-                  f"{self.p.weights[gi]}.T, out={buf.name}[1:].reshape(T * B, {buf.width}))"]
+                  f"{self.p.weights[gi]}.T, out={out}.reshape(T * B, {buf.width}))"]
             consts = [self.constant(q) if q else sp.S.Zero for q in buf.blocks]
+            scale = f" * {self.scale_of[gi]}" if gi in self.scale_of else ""
+            vector = f"{self.vector(consts, buf.widths)}{scale}"
+            if buf.major:
+                vector = f"({vector}).reshape({n}, 1, {buf.widths[0]})" if scale else \
+                    f"{vector}.reshape({n}, 1, {buf.widths[0]})"
             if any(consts):
                 terms = ", ".join(f"{q}: {_text(k)}" for q, k in zip(buf.blocks, consts) if k)
-                scale = f" * {self.scale_of[gi]}" if gi in self.scale_of else ""
-                L += [f"# plus the constant terms ({terms}){', scaled' if scale else ''}",
-                      f"np.add({buf.name}[1:], {self.vector(consts, buf.widths)}{scale}, "
-                      f"out={buf.name}[1:])"]
+                L += [f"# plus the constant terms ({terms}){', scaled' if scale else ''}"
+                      f"{', gate-major' if buf.major else ''}",
+                      f"np.add({'_gate_major(' + out + ', ' + str(n) + ')' if buf.major else out}, "
+                      f"{vector}, out={buf.name}[1:])"]
+            elif buf.major:
+                L += ["# gate-major", f"np.copyto({buf.name}[1:], _gate_major({out}, {n}))"]
+            if buf.major:
+                L.append(f"_recycle({out})")
         return L
 
     def forward_ops(self, code: InPlace) -> list[Op | BlockOp]:
@@ -605,7 +645,13 @@ class ModuleWriter:
         return out
 
     def block_lines(self, op: BlockOp) -> list[str]:
+        n = op.b - op.a
         dst, src = op.text("t")
+        if op.src and op.src.major != op.dst.major and n > 1:   # the row-major side as blocks
+            if op.dst.major:
+                src = f"_gate_major({src}, {n})"
+            else:
+                dst = f"_gate_major({dst}, {n})"
         lines = [f"# {c}" for c in op.comment]
         if op.kind == "add":
             return lines + [f"np.add({dst}, {src}, out={dst})"]
@@ -613,6 +659,8 @@ class ModuleWriter:
             return lines + [f"np.copyto({dst}, {src})"]
         if op.kind == "bias":
             vec = self.vector(op.extra, op.dst.widths[op.a:op.b])
+            if op.dst.major and n > 1:
+                vec = f"{vec}.reshape({n}, 1, {op.dst.widths[op.a]})"
             if op.b - op.a > 1 or not isinstance(op.extra[0], sp.Symbol):
                 name = self.p.fresh(f"{op.dst.name}_constant")
                 self.prelude.append(f"{name} = {vec}")
@@ -629,7 +677,7 @@ class ModuleWriter:
                 operand = repr(float(numbers[0])) if len(set(numbers)) == 1 else None
                 if operand is None:
                     operand = self.named(self.blocks_of(numbers, op), "_".join(
-                        filter(None, op.src_names)) + f"_{stem}", self.prelude, "")
+                        filter(None, op.dst_names)) + f"_{stem}", self.prelude, "")
                 lines.append(f"np.{call}({dst}, {operand}, out={dst})")
             return lines
         if len(kinds) == 1:
@@ -648,6 +696,8 @@ class ModuleWriter:
 
     def blocks_of(self, numbers: list[float], op: BlockOp) -> str:
         """One number per block of op's destination, as an array of the blocks' widths."""
+        if op.dst.major:
+            return f"np.array({numbers}, dtype)[:, None, None]"
         return self.per_block(numbers, op.dst.widths[op.a:op.b])
 
     def named(self, value: str, stem: str, lines: list[str], indent: str = "    ") -> str:
@@ -718,14 +768,15 @@ class ModuleWriter:
         L += [f"    {p.weights[gi]} = {self.p.stack(g, CONCAT)}" for gi, g in enumerate(p.groups)]
         in_loop = [eq for eq in p.adjoints if eq.name[6:] not in c.inputs]
         L.append("    # scratch arrays, recycled from the previous call of the same shape")
-        L += self.allocate(p.backward_buffers, [eq.name for eq in in_loop], p.adjoint_home,
-                           new="_scratch")
+        twins = list(self.twins.values())
+        L += self.allocate([*p.backward_buffers, *twins], [eq.name for eq in in_loop],
+                           p.adjoint_home, new="_scratch")
         step = self.schedule([op for eq in in_loop for op in self.adjoint_ops(eq, code)])
         L += [f"    {k} = _scratch((B, {n}), dtype)" for k, n in temps.size.items()]
         L.append("    for t in range(T, 0, -1):")
         L += ["        " + s for s in step]
         L += ["    " + s for s in self.after_loop()]
-        scratch = [buf.name for buf in p.backward_buffers] + [
+        scratch = [buf.name for buf in (*p.backward_buffers, *twins)] + [
             eq.name for eq in in_loop if eq.name not in p.adjoint_home] + [
             *temps.size]
         L[-1:-1] = [f"    _recycle({', '.join(scratch)})"]
@@ -790,6 +841,7 @@ class ModuleWriter:
             elif isinstance(body, sp.Indexed) and body.indices[0] == t \
                     and str(body.base) in p.adjoint_home:   # a block of a column sum
                 buf, k = p.adjoint_home[str(body.base)]
+                buf = next((b for b in p.backward_buffers if self.twins.get(id(b)) is buf), buf)
                 if buf.name not in sums:
                     sums[buf.name] = p.fresh(f"{buf.name}_sum")
                     L.append(f"{sums[buf.name]} = {buf.name}[1:].sum(axis=(0, 1))")
@@ -1011,6 +1063,11 @@ def _blocks(a, *widths):
     """The column blocks of the given widths of a stacked array, as views."""
     ends = np.cumsum(widths)
     return tuple(a[..., end - n:end] for n, end in zip(widths, ends))
+
+
+def _gate_major(a, n):
+    """The n column blocks of a (..., B, n * width) array as a (..., n, B, width) view."""
+    return a.reshape(*a.shape[:-1], n, a.shape[-1] // n).swapaxes(-3, -2)
 
 
 def _steps_matmul(a, w):
