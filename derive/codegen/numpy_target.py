@@ -351,7 +351,7 @@ class ModuleWriter:
                 buf.major = p.home[base_name(self.cell.equation(q).rhs.args[0])][0].major
         # Their adjoints likewise: written gate-major, copied once per step into the (B, width)
         # layout ("_stacked") that the products read.
-        self.twins: dict[int, Buffer] = {}   # id of a stacked adjoint buffer -> its gate-major twin
+        self.twins: dict[int, Buffer] = {}   # id of a stacked adjoint buffer -> gate-major twin
         for buf in p.backward_buffers:
             if all(buf.blocks) and len(buf.holds) > 1 and len(set(buf.widths)) == 1:
                 twin = Buffer(buf.name, list(buf.holds), blocks=list(buf.blocks),
@@ -472,11 +472,11 @@ class ModuleWriter:
             stack = self.p.stack(g, CONCAT)
             if any(k != 1 for k in scales):
                 if not self.scale_of:
-                    L.append(f"    # {', '.join(self.prescaled)} pre-scaled (weights' rows, constants):"
-                             " then their activations are tanh, scale, shift")
+                    L.append(f"    # {', '.join(self.prescaled)} pre-scaled (weights' rows, "
+                             "constants): then their activations are tanh, scale, shift")
                 rows = [c.params[q.weight].shape[0] for q in g.products]
-                self.scale_of[gi] = self.named(self.per_block(scales, rows),
-                                               "_".join(q.equation for q in g.products) + "_scale", L)
+                stem = "_".join(q.equation for q in g.products) + "_scale"
+                self.scale_of[gi] = self.named(self.per_block(scales, rows), stem, L)
             if p.hoisted(g):
                 rows = f" * {self.scale_of[gi]}[:, None]" if gi in self.scale_of else ""
                 L.append(f"    {p.weights[gi]} = {stack}{rows}  # {blocks}")
@@ -519,11 +519,11 @@ class ModuleWriter:
             if buf.major:
                 shape = f"(T + 1, {n}, B, {buf.widths[0]})"
             L.append(f"    {buf.name} = {new}({shape}, dtype)")
+            views = ", ".join(q or "_" for q in buf.blocks)
             if buf.major:
-                L.append(f"    {', '.join(q or '_' for q in buf.blocks)} = {buf.name}.swapaxes(0, 1)"
+                L.append(f"    {views} = {buf.name}.swapaxes(0, 1)"
                          f"  # (T + 1, B, {buf.widths[0]}) each")
             elif any(buf.blocks):
-                views = ", ".join(q or "_" for q in buf.blocks)
                 L.append(f"    {views} = _blocks({buf.name}, {', '.join(buf.widths)})" if n > 1
                          else f"    {views} = {buf.name}")
         L += [f"    {q} = {new}((T + 1, B, {self.p.size(q)}), dtype)"
@@ -550,19 +550,20 @@ class ModuleWriter:
                   f"np.matmul({g.source}.reshape(T * B, {self.cell.size(g.source)}), "
                   f"{self.p.weights[gi]}.T, out={out}.reshape(T * B, {buf.width}))"]
             consts = [self.constant(q) if q else sp.S.Zero for q in buf.blocks]
-            scale = f" * {self.scale_of[gi]}" if gi in self.scale_of else ""
-            vector = f"{self.vector(consts, buf.widths)}{scale}"
-            if buf.major:
-                vector = f"({vector}).reshape({n}, 1, {buf.widths[0]})" if scale else \
-                    f"{vector}.reshape({n}, 1, {buf.widths[0]})"
+            src = f"_gate_major({out}, {n})" if buf.major else out
             if any(consts):
                 terms = ", ".join(f"{q}: {_text(k)}" for q, k in zip(buf.blocks, consts) if k)
-                L += [f"# plus the constant terms ({terms}){', scaled' if scale else ''}"
-                      f"{', gate-major' if buf.major else ''}",
-                      f"np.add({'_gate_major(' + out + ', ' + str(n) + ')' if buf.major else out}, "
-                      f"{vector}, out={buf.name}[1:])"]
+                vector = self.vector(consts, buf.widths)
+                if gi in self.scale_of:
+                    vector = f"({vector} * {self.scale_of[gi]})"
+                if buf.major:
+                    vector += f".reshape({n}, 1, {buf.widths[0]})"
+                L += [f"# plus the constant terms ({terms})"
+                      f"{', scaled' if gi in self.scale_of else ''}"
+                      f"{', into the gate-major history' if buf.major else ''}",
+                      f"np.add({src}, {vector}, out={buf.name}[1:])"]
             elif buf.major:
-                L += ["# gate-major", f"np.copyto({buf.name}[1:], _gate_major({out}, {n}))"]
+                L += ["# into the gate-major history", f"np.copyto({buf.name}[1:], {src})"]
             if buf.major:
                 L.append(f"_recycle({out})")
         return L
@@ -616,7 +617,8 @@ class ModuleWriter:
                 ops.append(BlockOp("add", home, hk, buf, k, [None], [q.equation], [None],
                                    [f"{q.equation}[t] += {q.weight}@{_text(g.arg)}"]))
             elif hk == k and not p.hoisted(g) and self.constant(q.equation) != 0:
-                const = self.constant(q.equation) * sp.nsimplify(self.prescaled.get(q.equation, 1))
+                const = self.constant(q.equation) * sp.nsimplify(
+                    self.prescaled.get(q.equation, 1))
                 ops.append(BlockOp("bias", buf, k, None, 0, [const], [q.equation], [],
                                    [f"{q.equation}[t] += {_text(const)}"]))
         return ops
