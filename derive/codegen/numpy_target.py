@@ -817,7 +817,8 @@ class ModuleWriter:
             dx = next((eq for eq in p.adjoints if eq.name == f"delta_{x}"), None)
             if dx is not None and dx.rhs != 0:
                 L += [f"# {_text(p.derived(dx))}, all steps at once",
-                      f"delta_{x} = {print_(dx.rhs)}"]
+                      f"delta_{x} = {print_(dx.rhs)}"   # a bare adjoint would be scratch memory
+                      f"{'.copy()' if dx.rhs.is_Indexed and not _is_product(dx.rhs) else ''}"]
             else:
                 L.append(f"delta_{x} = np.zeros_like({x})")
         L += [f"# {_text(p.derived(eq))}" for eq in p.initial]
