@@ -469,9 +469,9 @@ class PaperReader:
             if len(letters) == 1:
                 out[(fn, None)] = next(iter(letters))
         from verify.notations import _default_functions
-        # the reader's own names (\sigma, \tanh, relu) print as the activation always does
+        # the reader's own plain names (\sigma, \tanh, relu) print as the activation does
         return {key: _latex_letter(letter) for key, letter in out.items()
-                if letter not in _default_functions()}
+                if letter not in _default_functions() or "_{" in letter}
 
     def order(self, read: list) -> list:
         """The equations in an order where each reads at t only what is computed before it
@@ -547,7 +547,8 @@ def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
         profile = PROFILES[notation][0]  # graves: its LSTM tables (units, names)
         symbols, functions = dict(profile.symbols), dict(profile.functions)
     else:
-        base, symbols, rows, unit = load_profile(notation)
+        base, symbols, options = load_profile(notation)
+        rows, unit = options.get("row_vectors", False), options.get("constant_unit", False)
         profile = PROFILES.get(base, PROFILES["vector"])[0]
         symbols = {**profile.symbols, **symbols}  # the file's on top of its base's
         functions = dict(profile.functions)

@@ -202,8 +202,8 @@ def test_the_sheet_prints_the_papers_function_letters():
 
 
 @pytest.mark.parametrize("name, data, line, message", [
-    ("wiki.tex", (PAPERS / "wikipedia-lstm.tex").read_bytes(), 3,
-     r"'\sigma_{g}' is not a known function; name its activation: --map '\sigma_{g}=tanh'"),
+    ("wiki.tex", (PAPERS / "wikipedia-lstm.tex").read_bytes(), 6,  # sigma_g is sigmoid
+     r"'\sigma_{c}' is not a known function; name its activation: --map '\sigma_{c}=tanh'"),
     ("rows.tex", b"h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)\n", 1,
      "a row vector times the matrix 'W_{x h}'; read a row-vector paper with a profile file "
      "that says row_vectors = true, or write the column form (W x_t, W = W_{x h}^T)"),
