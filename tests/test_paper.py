@@ -256,6 +256,10 @@ def test_row_vector_papers_read_with_a_row_vectors_profile(tmp_path):
     sheet = render(cell, "vector", "md")
     assert r"h_{t} = \tanh\left(W_{x h}^\top x_{t} + W_{h h}^\top h_{t-1} + b_{h}\right)" in sheet
     assert r"\delta x_{t} = W_{x h} \left(\delta h_{t}" in sheet and "printed as columns" in sheet
+    # compare reads the paper's own row-vector formulas against it
+    backward = r"\delta h_t = \Delta_t + (\delta h_{t+1} \odot (1 - h_{t+1}^2)) W_{hh}^T"
+    for formula, code in ((backward, 0), (backward.replace("^T", ""), 1)):
+        assert main(["compare", str(elman), "--notation", str(rows), "--formula", formula]) == code
     d2l = str(PAPERS / "d2l-gru-rows.md")
     assert main(["verify", d2l, "--notation", str(rows), "--map", "X=x", "--steps", "2"]) == 0
     assert load_cell(d2l, str(rows), {"X": "x"}).state == ("Hq",)

@@ -1003,6 +1003,9 @@ def run_compare(args: argparse.Namespace) -> int:
         source = catalog.SOURCES.get(args.source or "")  # --source: read in its notation
         reading = args.notation or (source.notation if source else None)
         cell = load_cell(args.cell, reading, mapping, constant_unit=unit)
+        for name, symbol in cell.notation.symbols.items():  # a row-vector paper's W is held
+            if symbol.endswith(r"^\top"):                    # transposed (derive/paper.py)
+                mapping.setdefault(symbol[:-len(r"^\top")], f"{name}^T")
     else:
         cell = load_cell(args.cell)
     if args.source:
