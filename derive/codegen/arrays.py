@@ -92,6 +92,8 @@ class ArrayPrinter(TextPrinter):
         step = _index(k)
         if _is_product(q):
             return f"({w.delta_at(_group_of(q), step)} @ {w.weight(_group_of(q))})"
+        if k == 0 and base_name(q) in w.local:
+            return base_name(q)                     # a step's own variable, no history
         if base_name(q) in c.inputs or q.base == Delta:
             name = "dy" if q.base == Delta else base_name(q)
             return f"{name}[{_index(k - 1)}]"       # inputs and dy count steps from 0
@@ -121,6 +123,7 @@ class ArrayWriter:
         self.all = ArrayPrinter(self, "all")
         self.fixed = ArrayPrinter(self, "fixed")
         self.weights = {gi: p.fresh(f"{g.source}_weights") for gi, g in enumerate(p.groups)}
+        self.local: set[str] = set()    # quantities kept only within their step (no history)
 
     @staticmethod
     def indent(lines: list[str], depth: int) -> list[str]:
@@ -253,28 +256,38 @@ class ArrayWriter:
         pass. ``hoisted_at`` reads a product computed for all steps before the loop at this
         step; ``assign`` is the left side for a quantity's name."""
         p, lines, started = self.p, [], set()
+        at = {gi: (hoisted_at(products[gi]) if p.hoisted(g) else products[gi])
+              for gi, g in enumerate(p.groups)}
         for eq in self.cell.equations:
             for gi, g in enumerate(p.groups):
                 if gi not in started and not p.hoisted(g) and eq.name in g.layout:
                     started.add(gi)
-                    lines.append(f"    {products[gi]} = {printer.doprint(g.arg)} @ "
-                                 f"{self.weight(gi)}.T")
-            at = {gi: (hoisted_at(products[gi]) if p.hoisted(g) else products[gi])
-                  for gi, g in enumerate(p.groups)}
+                    lines.append(f"    {products[gi]} = {self.step_product(gi, at, printer)}")
             lines.append(f"    {assign(eq.name)} = {self.forward_rhs(eq, at.get, printer)}")
             lines += [f"    {assign(name)} = {printer.doprint(f(sp.IndexedBase(q)[t]))}"
                       for (f, q), name in p.cached.items() if q == eq.name]
         return lines
 
+    def step_product(self, gi: int, at: dict[int, str], printer: ArrayPrinter) -> str:
+        """The code of group gi's stacked product at a step (``at``: the code of each group's
+        product at this step)."""
+        return f"{printer.doprint(self.p.groups[gi].arg)} @ {self.weight(gi)}.T"
+
+    def rhs(self, eq: Equation) -> sp.Expr:
+        """An equation's right side as a step computes it (cached activations read)."""
+        return _uncache(self.p, eq.rhs)
+
+    def block_code(self, gi: int, k: int, product_var) -> sp.Expr:
+        """Block k of group gi's stacked product at a step, as an expression."""
+        cols = self.block(gi, k)
+        return Code(f"{product_var(gi)}[..., {cols}]" if cols else product_var(gi))
+
     def forward_rhs(self, eq: Equation, product_var, printer: ArrayPrinter | None = None) -> str:
         """An equation's right side with each product a block of its group's stacked product
         (``product_var(gi)``: the code of the whole stacked product at this step)."""
-        rhs = _uncache(self.p, eq.rhs)
-        blocks = {}
-        for term, (gi, k) in self.products_of(eq).items():
-            cols = self.block(gi, k)
-            blocks[term] = Code(f"{product_var(gi)}[..., {cols}]" if cols else product_var(gi))
-        return (printer or self.step).doprint(rhs.xreplace(blocks))
+        blocks = {term: self.block_code(gi, k, product_var)
+                  for term, (gi, k) in self.products_of(eq).items()}
+        return (printer or self.step).doprint(self.rhs(eq).xreplace(blocks))
 
     def saved(self) -> list[str]:
         """The forward histories the backward pass reads."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .arrays import ARRAY_HELPERS, ArrayWriter, Target
-from .plan import SIZES_HELPER, _cols
+from ..ir import MatVec, base_name, t, time_offset
+from .arrays import ARRAY_HELPERS, ArrayPrinter, ArrayWriter, Code, Target
+from .plan import SIZES_HELPER, _cols, _group_of, _index, _is_product
 
 # Elementwise functions: the torch source of f(a). An activation without a row is written
 # from its NumPy source with np. read as torch. (which suits sources that only use functions
@@ -33,6 +34,56 @@ TORCH = Target(
     functions=TORCH_FUNCTIONS, library="torch", unit_sum="({v}).sum(-1, keepdim=True)",
     softmax="torch.softmax({a}, -1)", concat="torch.cat", zeros="{like}.new_zeros({shape})")
 
+
+
+class TorchPrinter(ArrayPrinter):
+    """Whole-array expressions with fewer torch calls: ``(1 - s)*s*d`` (the derivative of a
+    sigmoid s) as one ``_dsigmoid(d, s)``, ``(1 - s**2)*d`` (of a tanh) as one
+    ``_dtanh(d, s)``, and a stacked product plus other terms as one ``torch.addmm``. Every
+    call on a (B, n) block costs a few microseconds of dispatch, about as much as its
+    arithmetic at the sizes of an RNN, so the count of calls per step is the cost."""
+
+    def _print_Mul(self, e):
+        factors = list(e.args)
+        for f in factors:
+            s = 1 - f
+            if isinstance(f, sp.Add) and s in factors:
+                kind, rest = "_dsigmoid", [g for g in factors if g is not f]
+                rest.remove(s)
+            elif isinstance(f, sp.Add) and isinstance(s, sp.Pow) and s.exp == 2:
+                kind, s, rest = "_dtanh", s.base, [g for g in factors if g is not f]
+            else:
+                continue
+            d = sp.Mul(*rest)
+            if d.atoms(sp.Indexed) or d.atoms(Code):
+                return f"{kind}({self._print(d)}, {self._print(s)})"
+        return super()._print_Mul(e)
+
+    def _print_Add(self, e, order=None):
+        products = [a for a in e.args if _is_product(a)]
+        rest = sp.Add(*(a for a in e.args if a not in products))
+        if self.mode != "all" and len(products) == 1 and (rest.atoms(sp.Indexed)
+                                                          or rest.atoms(Code)):
+            q = products[0]
+            index = q.indices[0]
+            step = _index(int(index - t)) if index.has(t) else str(int(index))
+            return (f"torch.addmm({self._print(rest)}, {self.w.delta_at(_group_of(q), step)}, "
+                    f"{self.w.weight(_group_of(q))})")
+        return super()._print_Add(e, order)
+
+
+# fused calls the torch module uses (TorchPrinter), after the shared helpers
+TORCH_HELPERS = '''
+
+def _steps_addmm(b, a, w):
+    """b + a @ w for all steps at once: one GEMM."""
+    return torch.addmm(b, a.reshape(-1, a.shape[-1]), w).reshape(*a.shape[:-1], w.shape[-1])
+
+
+_dsigmoid = torch.ops.aten.sigmoid_backward  # (d, s): d * s * (1 - s), one call
+_dtanh = torch.ops.aten.tanh_backward        # (d, s): d * (1 - s**2), one call
+'''
+
 # class names: words of a cell's name that are written in capitals
 ACRONYMS = {"rnn", "lstm", "gru", "mgu", "lstmp", "cifg"}
 
@@ -46,6 +97,65 @@ def class_name(cell_name: str) -> str:
 
 class TorchWriter(ArrayWriter):
     target = TORCH
+
+    def __init__(self, p) -> None:
+        super().__init__(p)
+        self.step, self.all, self.fixed = (TorchPrinter(self, m) for m in ("step", "all", "fixed"))
+        c = self.cell
+        # the constant terms of an equation with an input's product: added to that product
+        # once for all steps (hoisted group, block) -> their sum; equation -> the terms
+        self.constants_of: dict[tuple[int, int], sp.Expr] = {}
+        self.folded: dict[str, set] = {}
+        for eq in c.equations:
+            hoisted = [b for b in self.products_of(eq).values() if p.hoisted(p.groups[b[0]])]
+            terms = {a for a in sp.Add.make_args(super().rhs(eq))
+                     if not a.has(MatVec) and not a.atoms(sp.Indexed) and a.free_symbols}
+            if hoisted and terms:
+                self.constants_of[min(hoisted)] = sp.Add(*terms)
+                self.folded[eq.name] = terms
+        # a step's product that adds an input's product of the same layout (one addmm):
+        # recurrent group -> the hoisted group it takes in
+        self.merged: dict[int, int] = {}
+        for gi, g in enumerate(p.groups):
+            gh = next((gh for gh, h in enumerate(p.groups) if p.hoisted(h)
+                       and h.layout == g.layout and gh not in self.merged.values()), None)
+            if not p.hoisted(g) and gh is not None:
+                self.merged[gi] = gh
+        # histories (T+1, B, n) only for what the backward pass, the next step or the
+        # caller reads; the rest are a step's own variables
+        earlier = {base_name(r) for eq in c.equations for r in eq.rhs.atoms(sp.Indexed)
+                   if time_offset(r) != 0}
+        kept = {*self.saved(), *c.state, c.output, c.loss, *earlier}
+        self.local = {q for q in (*c.quantities, *p.cached.values()) if q not in kept}
+
+    def rhs(self, eq):
+        rhs = super().rhs(eq)
+        folded = self.folded.get(eq.name)
+        return sp.Add(*(a for a in sp.Add.make_args(rhs) if a not in folded)) if folded else rhs
+
+    def block_code(self, gi, k, product_var):
+        if gi in self.merged.values():
+            return sp.S.Zero        # in the step's product already (see step_product)
+        return super().block_code(gi, k, product_var)
+
+    def step_product(self, gi, at, printer):
+        if gi not in self.merged:
+            return super().step_product(gi, at, printer)
+        return (f"torch.addmm({at[self.merged[gi]]}, {printer.doprint(self.p.groups[gi].arg)}, "
+                f"{self.weight(gi)}.T)")
+
+    def adjoint_step(self, eq, dstateT):
+        """As the shared one, with the whole right side one expression for t < T (so that a
+        stacked product and the terms at t are one addmm)."""
+        name = eq.name[6:]
+        if name not in self.cell.state:
+            return self.step.doprint(eq.rhs)
+        later = sp.Add(*(a for a in sp.Add.make_args(eq.rhs)
+                         if any(q.indices[0] == t + 1 for q in a.atoms(sp.Indexed))))
+        rest = eq.rhs - later
+        if later == 0 or rest == 0:
+            return super().adjoint_step(eq, dstateT)
+        return f"{self.step.doprint(eq.rhs)} if t < T else {dstateT} + {self.step.doprint(rest)}"
 
     def module(self) -> str:
         c, p = self.cell, self.p
@@ -86,7 +196,7 @@ class TorchWriter(ArrayWriter):
              "",
              "",
              *self.module_class(),
-             ARRAY_HELPERS + SIZES_HELPER]
+             ARRAY_HELPERS + TORCH_HELPERS + SIZES_HELPER]
         return "\n".join(line for line in L if line is not None)
 
     # -- pieces ------------------------------------------------------------------------------
@@ -168,17 +278,29 @@ class TorchWriter(ArrayWriter):
         L = [f"{self.weight(gi)} = {self.stack(gi)}" for gi in range(len(p.groups))]
         L += self.vector_views(eq.rhs for eq in c.equations)
         L += [f"{q} = {x0}.new_empty((T + 1, B, {p.size(q)}))"
-              for q in (*c.quantities, *p.cached.values())]
+              for q in (*c.quantities, *p.cached.values()) if q not in self.local]
         L += [f"{s}[0] = _{s}0" for s in c.state]
         L += [f"{name}[0] = {self.step.doprint(f(sp.IndexedBase(q)[0]))}"
-              for (f, q), name in p.cached.items() if q in c.state]
+              for (f, q), name in p.cached.items() if q in c.state and name not in self.local]
         products = {}
         for gi, g in enumerate(p.groups):
             products[gi] = p.fresh(f"{g.source}_products")
-            if p.hoisted(g):
+            if not p.hoisted(g):
+                continue
+            consts = [self.constants_of.get((gi, k)) for k in range(len(g.products))]
+            if not any(consts):
                 L.append(f"{products[gi]} = _steps_matmul({g.source}, {self.weight(gi)}.T)")
+                continue
+            widths = [p.size(q.equation) for q in g.products]
+            parts = [self.step.doprint(k) if k is not None else f"{x0}.new_zeros({w})"
+                     for k, w in zip(consts, widths)]
+            bias = parts[0] if len(parts) == 1 else f"torch.cat([{', '.join(parts)}])"
+            L.append(f"# the constant terms of {', '.join(q.equation for q in g.products)}: "
+                     "added once for all steps")
+            L.append(f"{products[gi]} = _steps_addmm({bias}, {g.source}, {self.weight(gi)}.T)")
         L.append("for t in range(1, T + 1):")
-        L += self.step_body(products, lambda v: f"{v}[t - 1]", lambda q: f"{q}[t]", self.step)
+        L += self.step_body(products, lambda v: f"{v}[t - 1]",
+                            lambda q: q if q in self.local else f"{q}[t]", self.step)
         return L
 
     def saved_tensors(self) -> list[str]:
@@ -193,14 +315,22 @@ class TorchWriter(ArrayWriter):
         x0 = c.inputs[0]
         L = [f"{self.weight(gi)} = {self.stack(gi)}" for gi in range(len(p.groups))]
         L += self.vector_views(eq.rhs for eq in (*p.adjoints, *p.initial, *p.gradients))
+        written = {eq.name for eq in self.in_loop()}
         for buf in p.backward_buffers:
-            L.append(f"{buf.name} = {x0}.new_zeros((T + 2, B, {buf.width}))")
+            if all(f"delta_{q}" in written for q in buf.holds):
+                # every step writes every block: only steps 0 and T+1 need zeros
+                L.append(f"{buf.name} = {x0}.new_empty((T + 2, B, {buf.width}))")
+                L.append(f"{buf.name}[0] = {buf.name}[T + 1] = 0")
+            else:
+                L.append(f"{buf.name} = {x0}.new_zeros((T + 2, B, {buf.width}))")
             for k, q in enumerate(buf.holds):
                 if buf.blocks[k]:
                     L.append(f"{buf.blocks[k]} = {buf.name}[:, :, {_cols(k, k + 1, buf.widths)}]"
                              if len(buf.holds) > 1 else f"{buf.blocks[k]} = {buf.name}")
-        L += [f"{eq.name} = {x0}.new_zeros((T + 2, B, {p.size(eq.name)}))"
-              for eq in self.in_loop() if eq.name not in p.adjoint_home]
+        for eq in self.in_loop():
+            if eq.name not in p.adjoint_home:
+                L.append(f"{eq.name} = {x0}.new_empty((T + 2, B, {p.size(eq.name)}))")
+                L.append(f"{eq.name}[0] = {eq.name}[T + 1] = 0")
         L.append("for t in range(T, 0, -1):")
         for eq in self.in_loop():
             L.append(f"    {eq.name}[t] = {self.adjoint_step(eq, f'_dT_{eq.name[6:]}')}")
