@@ -124,6 +124,7 @@ class ArrayWriter:
         self.fixed = ArrayPrinter(self, "fixed")
         self.weights = {gi: p.fresh(f"{g.source}_weights") for gi, g in enumerate(p.groups)}
         self.local: set[str] = set()    # quantities kept only within their step (no history)
+        self.computed: set[str] = set()  # equations a step's product lines compute already
 
     @staticmethod
     def indent(lines: list[str], depth: int) -> list[str]:
@@ -262,16 +263,20 @@ class ArrayWriter:
             for gi, g in enumerate(p.groups):
                 if gi not in started and not p.hoisted(g) and eq.name in g.layout:
                     started.add(gi)
-                    lines.append(f"    {products[gi]} = {self.step_product(gi, at, printer)}")
+                    lines += self.step_product_lines(gi, products, at, printer)
+            if eq.name in self.computed:
+                continue
             lines.append(f"    {assign(eq.name)} = {self.forward_rhs(eq, at.get, printer)}")
             lines += [f"    {assign(name)} = {printer.doprint(f(sp.IndexedBase(q)[t]))}"
                       for (f, q), name in p.cached.items() if q == eq.name]
         return lines
 
-    def step_product(self, gi: int, at: dict[int, str], printer: ArrayPrinter) -> str:
-        """The code of group gi's stacked product at a step (``at``: the code of each group's
-        product at this step)."""
-        return f"{printer.doprint(self.p.groups[gi].arg)} @ {self.weight(gi)}.T"
+    def step_product_lines(self, gi: int, products: dict[int, str], at: dict[int, str],
+                           printer: ArrayPrinter) -> list[str]:
+        """The lines of group gi's stacked product at a step (``at``: the code of each
+        group's product at this step)."""
+        return [f"    {products[gi]} = {printer.doprint(self.p.groups[gi].arg)} @ "
+                f"{self.weight(gi)}.T"]
 
     def rhs(self, eq: Equation) -> sp.Expr:
         """An equation's right side as a step computes it (cached activations read)."""
@@ -363,7 +368,7 @@ class ArrayWriter:
                     raise CellError(f"cell {c.name!r}: codegen cannot stack the gradient "
                                     f"{_text(eq)}")
             elif body != 0:
-                pieces[name] = [f"({self.all.doprint(body)}).sum((0, 1))"]
+                pieces[name] = [self.step_sum(body)]
         for key, (members, (rows, *cols)) in p.packed().items():
             if members in whole and all(len(pieces[m]) == 1 for m in members):
                 L.append(f"_d{key} = {whole[members]}")   # a group in the packed order
@@ -377,6 +382,10 @@ class ArrayWriter:
             L.append(f"_d{key} = " + (parts[0] if len(parts) == 1 else
                                                     f"{self.target.concat}([{', '.join(parts)}])"))
         return L
+
+    def step_sum(self, body: sp.Expr) -> str:
+        """The code of the sum over steps and examples of a vector parameter's gradient."""
+        return f"({self.all.doprint(body)}).sum((0, 1))"
 
     def gradients(self) -> list[str]:
         """The gradients in the order of the kernel function's arguments: inputs (None for a

@@ -11,7 +11,7 @@ import sympy as sp
 
 from ..ir import MatVec, base_name, t, time_offset
 from .arrays import ARRAY_HELPERS, ArrayPrinter, ArrayWriter, Code, Target
-from .plan import SIZES_HELPER, _cols, _group_of, _index, _is_product
+from .plan import SIZES_HELPER, _cols, _group_of, _index, _is_product, _width
 
 # Elementwise functions: the torch source of f(a). An activation without a row is written
 # from its NumPy source with np. read as torch. (which suits sources that only use functions
@@ -84,6 +84,9 @@ _dsigmoid = torch.ops.aten.sigmoid_backward  # (d, s): d * s * (1 - s), one call
 _dtanh = torch.ops.aten.tanh_backward        # (d, s): d * (1 - s**2), one call
 '''
 
+# in-place activations (a merged product's blocks activated where they are)
+IN_PLACE = {"sigmoid": "torch.sigmoid_", "tanh": "torch.tanh_", "relu": "torch.relu_"}
+
 # class names: words of a cell's name that are written in capitals
 ACRONYMS = {"rnn", "lstm", "gru", "mgu", "lstmp", "cifg"}
 
@@ -121,12 +124,33 @@ class TorchWriter(ArrayWriter):
                        and h.layout == g.layout and gh not in self.merged.values()), None)
             if not p.hoisted(g) and gh is not None:
                 self.merged[gi] = gh
+        # a merged product whose every block is only activated (nothing else reads the
+        # pre-activations): written into the activations' buffer and activated in place
+        self.in_place: dict[int, tuple[str, list, list[str]]] = {}
+        equations = {eq.name: eq for eq in c.equations}
+        for gi in self.merged:
+            pre = {q: a for a, q in p.aliases.items()}
+            acts = [pre.get(q) for q in p.groups[gi].layout]
+            extra = {q: sp.Add(*(a for a in sp.Add.make_args(self.rhs(equations[q]))
+                                 if not isinstance(a, MatVec)))
+                     for q in p.groups[gi].layout}
+            earlier = all(time_offset(r) < 0 or base_name(r) in c.inputs
+                          for e in extra.values() for r in e.atoms(sp.Indexed)) and all(
+                b[0] in (gi, self.merged[gi]) for q in p.groups[gi].layout
+                for b in self.products_of(equations[q]).values())
+            if earlier and all(a and type(equations[a].rhs).__name__ in IN_PLACE for a in acts):
+                self.in_place[gi] = (p.fresh("_".join(acts)),
+                                     [(a, equations[a].rhs, extra[q])
+                                      for a, q in zip(acts, p.groups[gi].layout)],
+                                     [p.size(q) for q in p.groups[gi].layout])
+                self.computed |= {*acts, *p.groups[gi].layout}
         # histories (T+1, B, n) only for what the backward pass, the next step or the
         # caller reads; the rest are a step's own variables
         earlier = {base_name(r) for eq in c.equations for r in eq.rhs.atoms(sp.Indexed)
                    if time_offset(r) != 0}
         kept = {*self.saved(), *c.state, c.output, c.loss, *earlier}
         self.local = {q for q in (*c.quantities, *p.cached.values()) if q not in kept}
+        self.local -= {a for _, acts, _ in self.in_place.values() for a, *_ in acts}
 
     def rhs(self, eq):
         rhs = super().rhs(eq)
@@ -138,11 +162,44 @@ class TorchWriter(ArrayWriter):
             return sp.S.Zero        # in the step's product already (see step_product)
         return super().block_code(gi, k, product_var)
 
-    def step_product(self, gi, at, printer):
+    def step_product_lines(self, gi, products, at, printer):
         if gi not in self.merged:
-            return super().step_product(gi, at, printer)
-        return (f"torch.addmm({at[self.merged[gi]]}, {printer.doprint(self.p.groups[gi].arg)}, "
-                f"{self.weight(gi)}.T)")
+            return super().step_product_lines(gi, products, at, printer)
+        product = (f"torch.addmm({at[self.merged[gi]]}, "
+                   f"{printer.doprint(self.p.groups[gi].arg)}, {self.weight(gi)}.T")
+        if gi not in self.in_place:
+            return [f"    {products[gi]} = {product})"]
+        # the pre-activations written into the activations' buffer, activated in place:
+        # one call for each run of adjacent blocks of the same function
+        buf, acts, widths = self.in_place[gi]
+        lines = [f"    {product}, out={buf}[t])"]
+        lines += [f"    {buf}[t, :, {_cols(k, k + 1, widths)}].add_({printer.doprint(extra)})"
+                  for k, (_, _, extra) in enumerate(acts) if extra != 0]
+        a = 0
+        for b in range(1, len(acts) + 1):
+            if b == len(acts) or type(acts[b][1]) is not type(acts[a][1]):
+                names = ", ".join(q for q, *_ in acts[a:b])
+                lines.append(f"    {IN_PLACE[type(acts[a][1]).__name__]}"
+                             f"({buf}[t, :, {_cols(a, b, widths)}])  # {names}")
+                a = b
+        return lines
+
+    def summed(self, body: sp.Expr):
+        """(buffer, block) of an adjoint at t that lives in a buffer of several blocks."""
+        if isinstance(body, sp.Indexed) and body.indices[0] == t:
+            home = self.p.adjoint_home.get(str(body.base))
+            if home and len(home[0].holds) > 1:
+                return home
+        return None
+
+    def step_sum(self, body):
+        """A block of its buffer's column sums (one sum call for all blocks, as a sum over a
+        strided block is slow)."""
+        home = self.summed(body)
+        if home is None:
+            return super().step_sum(body)
+        buf, k = home
+        return f"{buf.name}_sum[{_cols(k, k + 1, buf.widths)}]"
 
     def adjoint_step(self, eq, dstateT):
         """As the shared one, with the whole right side one expression for t < T (so that a
@@ -277,8 +334,15 @@ class TorchWriter(ArrayWriter):
         x0 = c.inputs[0]
         L = [f"{self.weight(gi)} = {self.stack(gi)}" for gi in range(len(p.groups))]
         L += self.vector_views(eq.rhs for eq in c.equations)
+        blocks = {}
+        for buf, acts, widths in self.in_place.values():
+            L.append(f"{buf} = {x0}.new_empty((T + 1, B, {_width(widths)}))")
+            for k, (a, *_) in enumerate(acts):
+                L.append(f"{a} = {buf}[:, :, {_cols(k, k + 1, widths)}]")
+                blocks[a] = buf
         L += [f"{q} = {x0}.new_empty((T + 1, B, {p.size(q)}))"
-              for q in (*c.quantities, *p.cached.values()) if q not in self.local]
+              for q in (*c.quantities, *p.cached.values())
+              if q not in self.local and q not in blocks and q not in self.computed]
         L += [f"{s}[0] = _{s}0" for s in c.state]
         L += [f"{name}[0] = {self.step.doprint(f(sp.IndexedBase(q)[0]))}"
               for (f, q), name in p.cached.items() if q in c.state and name not in self.local]
@@ -335,6 +399,9 @@ class TorchWriter(ArrayWriter):
         for eq in self.in_loop():
             L.append(f"    {eq.name}[t] = {self.adjoint_step(eq, f'_dT_{eq.name[6:]}')}")
             L += [f"    {buf}[t, :, {cols}] = {eq.name}[t]" for buf, cols in self.copies(eq)]
+        summed = {self.summed(eq.rhs)[0].name: None for eq in self.p.gradients
+                   if self.summed(eq.rhs)}
+        L += [f"{name}_sum = {name}[1:T + 1].sum((0, 1))" for name in summed]
         L += self.gradient_lines()
         L.append(f"return {', '.join(self.gradients())}")
         return L
