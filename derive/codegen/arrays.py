@@ -125,6 +125,7 @@ class ArrayWriter:
         self.weights = {gi: p.fresh(f"{g.source}_weights") for gi, g in enumerate(p.groups)}
         self.local: set[str] = set()    # quantities kept only within their step (no history)
         self.computed: set[str] = set()  # equations a step's product lines compute already
+        self._sums: dict[str, str] | None = None     # see buffer_sums
 
     @staticmethod
     def indent(lines: list[str], depth: int) -> list[str]:
@@ -383,9 +384,39 @@ class ArrayWriter:
                                                     f"{self.target.concat}([{', '.join(parts)}])"))
         return L
 
+    def summed(self, body: sp.Expr):
+        """(buffer, block) of an adjoint at t that lives in a buffer of several blocks."""
+        if isinstance(body, sp.Indexed) and body.indices[0] == t:
+            home = self.p.adjoint_home.get(str(body.base))
+            if home and len(home[0].holds) > 1:
+                return home
+        return None
+
+    def buffer_sums(self) -> dict[str, str]:
+        """The adjoint buffers whose column sums the vector parameters' gradients read ->
+        the variable of those sums."""
+        names = {self.summed(eq.rhs)[0].name for eq in self.p.gradients if self.summed(eq.rhs)}
+        if self._sums is None:
+            self._sums = {n: self.p.fresh(f"{n}_sum") for n in sorted(names)}
+        return self._sums
+
+    def sum_lines(self) -> list[str]:
+        """One column sum over steps and examples per adjoint buffer that needs it (a sum over
+        a strided block is slow)."""
+        return [f"{v} = {self.buffer_all(n)}.sum((0, 1))" for n, v in self.buffer_sums().items()]
+
+    def buffer_all(self, name: str) -> str:
+        """An adjoint buffer's steps 1..T."""
+        return f"{name}[1:T + 1]"
+
     def step_sum(self, body: sp.Expr) -> str:
-        """The code of the sum over steps and examples of a vector parameter's gradient."""
-        return f"({self.all.doprint(body)}).sum((0, 1))"
+        """The code of the sum over steps and examples of a vector parameter's gradient: a
+        block of its buffer's column sums, else its own sum."""
+        home = self.summed(body)
+        if home is None:
+            return f"({self.all.doprint(body)}).sum((0, 1))"
+        buf, k = home
+        return f"{self.buffer_sums()[buf.name]}[{_cols(k, k + 1, buf.widths)}]"
 
     def gradients(self) -> list[str]:
         """The gradients in the order of the kernel function's arguments: inputs (None for a

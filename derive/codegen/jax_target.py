@@ -294,6 +294,7 @@ class JaxWriter(ArrayWriter):
             buf, k = p.adjoint_home[n]
             L.append(f"{n} = {buf.name}" if len(buf.holds) == 1 else
                      f"{n} = {buf.name}[..., {_cols(k, k + 1, buf.widths)}]")
+        L += self.sum_lines()
         L += self.gradient_lines()
         c_inputs = [f"delta_{x}" if x not in c.targets else f"jnp.zeros_like({x})"
                     for x in c.inputs]
@@ -301,6 +302,9 @@ class JaxWriter(ArrayWriter):
         L.append(f"dstate0 = {{{', '.join(f'{p.name(s)!r}: delta_{s}_0' for s in c.state)}}}")
         L.append(f"return (dparams, {', '.join(c_inputs)}, dstate0)")
         return L
+
+    def buffer_all(self, name: str) -> str:
+        return name            # the scan's output: steps 1..T already
 
     def delta_at(self, gi: int, step: str) -> str:
         buf, a = self.p.delta_of[gi]

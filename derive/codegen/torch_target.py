@@ -184,23 +184,6 @@ class TorchWriter(ArrayWriter):
                 a = b
         return lines
 
-    def summed(self, body: sp.Expr):
-        """(buffer, block) of an adjoint at t that lives in a buffer of several blocks."""
-        if isinstance(body, sp.Indexed) and body.indices[0] == t:
-            home = self.p.adjoint_home.get(str(body.base))
-            if home and len(home[0].holds) > 1:
-                return home
-        return None
-
-    def step_sum(self, body):
-        """A block of its buffer's column sums (one sum call for all blocks, as a sum over a
-        strided block is slow)."""
-        home = self.summed(body)
-        if home is None:
-            return super().step_sum(body)
-        buf, k = home
-        return f"{buf.name}_sum[{_cols(k, k + 1, buf.widths)}]"
-
     def adjoint_step(self, eq, dstateT):
         """As the shared one, with the whole right side one expression for t < T (so that a
         stacked product and the terms at t are one addmm)."""
@@ -399,9 +382,7 @@ class TorchWriter(ArrayWriter):
         for eq in self.in_loop():
             L.append(f"    {eq.name}[t] = {self.adjoint_step(eq, f'_dT_{eq.name[6:]}')}")
             L += [f"    {buf}[t, :, {cols}] = {eq.name}[t]" for buf, cols in self.copies(eq)]
-        summed = {self.summed(eq.rhs)[0].name: None for eq in self.p.gradients
-                   if self.summed(eq.rhs)}
-        L += [f"{name}_sum = {name}[1:T + 1].sum((0, 1))" for name in summed]
+        L += self.sum_lines()
         L += self.gradient_lines()
         L.append(f"return {', '.join(self.gradients())}")
         return L
