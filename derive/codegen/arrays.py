@@ -267,10 +267,15 @@ class ArrayWriter:
                     lines += self.step_product_lines(gi, products, at, printer)
             if eq.name in self.computed:
                 continue
-            lines.append(f"    {assign(eq.name)} = {self.forward_rhs(eq, at.get, printer)}")
-            lines += [f"    {assign(name)} = {printer.doprint(f(sp.IndexedBase(q)[t]))}"
+            lines.append(f"    {self.statement(assign(eq.name), self.forward_rhs(eq, at.get, printer))}")
+            lines += [f"    {self.statement(assign(name), printer.doprint(f(sp.IndexedBase(q)[t])))}"
                       for (f, q), name in p.cached.items() if q == eq.name]
         return lines
+
+    @staticmethod
+    def statement(target: str, code: str) -> str:
+        """The assignment of code to a target."""
+        return f"{target} = {code}"
 
     def step_product_lines(self, gi: int, products: dict[int, str], at: dict[int, str],
                            printer: ArrayPrinter) -> list[str]:

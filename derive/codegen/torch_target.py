@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import MatVec, base_name, t, time_offset
+from ..ir import Delta, MatVec, base_name, t, time_offset
 from .arrays import ARRAY_HELPERS, ArrayPrinter, ArrayWriter, Code, Target
 from .plan import SIZES_HELPER, _cols, _group_of, _index, _is_product, _width
 
@@ -43,6 +43,17 @@ class TorchPrinter(ArrayPrinter):
     call on a (B, n) block costs a few microseconds of dispatch, about as much as its
     arithmetic at the sizes of an RNN, so the count of calls per step is the cost."""
 
+    def _print_Indexed(self, q):
+        index = q.indices[0]
+        name = "dy" if q.base == Delta else base_name(q)
+        rows = self.w.rows.get(name)
+        if self.mode != "step" or rows is None or not index.has(t) or _is_product(q) \
+                or (name in self.w.local and index == t):
+            return super()._print_Indexed(q)
+        k = int(index - t)
+        inputs = name in self.w.cell.inputs or q.base == Delta   # counted from 0
+        return f"{rows}[{_index(k - 1 if inputs else k)}]"
+
     def _print_Mul(self, e):
         factors = list(e.args)
         for f in factors:
@@ -69,6 +80,16 @@ class TorchPrinter(ArrayPrinter):
             step = _index(int(index - t)) if index.has(t) else str(int(index))
             return (f"torch.addmm({self._print(rest)}, {self.w.delta_at(_group_of(q), step)}, "
                     f"{self.w.weight(_group_of(q))})")
+        # a + b*c as one addcmul (b, c tensors, a not a number)
+        for term in e.args:
+            factors = term.args if isinstance(term, sp.Mul) else ()
+            rest = e - term
+            if len(factors) == 2 and not any(f.is_number for f in factors) and not any(
+                    _is_product(f) for f in factors) and (rest.atoms(sp.Indexed)
+                                                          or rest.atoms(Code)):
+                b, c = factors
+                return (f"torch.addcmul({self._print(rest)}, {self._print(b)}, "
+                        f"{self._print(c)})")
         return super()._print_Add(e, order)
 
 
@@ -149,6 +170,8 @@ class TorchWriter(ArrayWriter):
         earlier = {base_name(r) for eq in c.equations for r in eq.rhs.atoms(sp.Indexed)
                    if time_offset(r) != 0}
         kept = {*self.saved(), *c.state, c.output, c.loss, *earlier}
+        self.rows: dict[str, str] = {}      # inside a loop: array -> its steps, unbound
+        self._row_names: dict[str, str] = {}
         self.local = {q for q in (*c.quantities, *p.cached.values()) if q not in kept}
         self.local -= {a for _, acts, _ in self.in_place.values() for a, *_ in acts}
 
@@ -172,17 +195,50 @@ class TorchWriter(ArrayWriter):
         # the pre-activations written into the activations' buffer, activated in place:
         # one call for each run of adjacent blocks of the same function
         buf, acts, widths = self.in_place[gi]
-        lines = [f"    {product}, out={buf}[t])"]
-        lines += [f"    {buf}[t, :, {_cols(k, k + 1, widths)}].add_({printer.doprint(extra)})"
+        row = f"{self.rows.get(buf, buf)}[t]"
+        lines = [f"    {product}, out={row})"]
+        lines += [f"    {row}[:, {_cols(k, k + 1, widths)}].add_({printer.doprint(extra)})"
                   for k, (_, _, extra) in enumerate(acts) if extra != 0]
         a = 0
         for b in range(1, len(acts) + 1):
             if b == len(acts) or type(acts[b][1]) is not type(acts[a][1]):
                 names = ", ".join(q for q, *_ in acts[a:b])
                 lines.append(f"    {IN_PLACE[type(acts[a][1]).__name__]}"
-                             f"({buf}[t, :, {_cols(a, b, widths)}])  # {names}")
+                             f"({row}[:, {_cols(a, b, widths)}])  # {names}")
                 a = b
         return lines
+
+    def row_name(self, name: str) -> str:
+        if name not in self._row_names:
+            self._row_names[name] = self.p.fresh(f"{name}_")
+        return self._row_names[name]
+
+    def unbound_loop(self, names, loop) -> list[str]:
+        """A loop's lines with the steps of the arrays ``names`` read from tuples of views
+        made once before it (``q_[t]`` is q[t]: indexing a tensor costs a call each time,
+        a tuple nothing); ``loop()`` writes the loop."""
+        self.rows = {n: self.row_name(n) for n in names}
+        body = loop()
+        text = "\n".join(body)
+        used = [n for n in names if f"{self.rows[n]}[" in text]
+        self.rows = {}
+        return [f"{self.row_name(n)} = {n}.unbind(0)" for n in used] + body
+
+    @staticmethod
+    def statement(target, code):
+        if target.endswith("[t]"):
+            return f"{target}.copy_({code})"    # into the step's view
+        return f"{target} = {code}"
+
+    def delta_at(self, gi, step):
+        buf, a = self.p.delta_of[gi]
+        rows = self.rows.get(buf.name)
+        if rows is None or "t" not in step:
+            return super().delta_at(gi, step)
+        n = len(self.p.groups[gi].products)
+        if (a, a + n) == (0, len(buf.holds)):
+            return f"{rows}[{step}]"
+        return f"{rows}[{step}][:, {_cols(a, a + n, buf.widths)}]"
 
     def adjoint_step(self, eq, dstateT):
         """As the shared one, with the whole right side one expression for t < T (so that a
@@ -345,9 +401,15 @@ class TorchWriter(ArrayWriter):
             L.append(f"# the constant terms of {', '.join(q.equation for q in g.products)}: "
                      "added once for all steps")
             L.append(f"{products[gi]} = _steps_addmm({bias}, {g.source}, {self.weight(gi)}.T)")
-        L.append("for t in range(1, T + 1):")
-        L += self.step_body(products, lambda v: f"{v}[t - 1]",
-                            lambda q: q if q in self.local else f"{q}[t]", self.step)
+        def loop():
+            return ["for t in range(1, T + 1):"] + self.step_body(
+                products, lambda v: f"{self.rows.get(v, v)}[t - 1]",
+                lambda q: q if q in self.local else f"{self.rows.get(q, q)}[t]", self.step)
+        arrays = [*(buf for buf, *_ in self.in_place.values()),
+                  *(q for q in (*c.quantities, *p.cached.values()) if q not in self.local
+                    and q not in self.computed), *blocks,
+                  *(products[gi] for gi, g in enumerate(p.groups) if p.hoisted(g)), *c.inputs]
+        L += self.unbound_loop(list(dict.fromkeys(arrays)), loop)
         return L
 
     def saved_tensors(self) -> list[str]:
@@ -378,10 +440,17 @@ class TorchWriter(ArrayWriter):
             if eq.name not in p.adjoint_home:
                 L.append(f"{eq.name} = {x0}.new_empty((T + 2, B, {p.size(eq.name)}))")
                 L.append(f"{eq.name}[0] = {eq.name}[T + 1] = 0")
-        L.append("for t in range(T, 0, -1):")
-        for eq in self.in_loop():
-            L.append(f"    {eq.name}[t] = {self.adjoint_step(eq, f'_dT_{eq.name[6:]}')}")
-            L += [f"    {buf}[t, :, {cols}] = {eq.name}[t]" for buf, cols in self.copies(eq)]
+        def loop():
+            lines = ["for t in range(T, 0, -1):"]
+            for eq in self.in_loop():
+                row = f"{self.rows[eq.name]}[t]"
+                lines.append(f"    {self.statement(row, self.adjoint_step(eq, f'_dT_{eq.name[6:]}'))}")
+                lines += [f"    {self.rows[buf]}[t][:, {cols}].copy_({row})"
+                          for buf, cols in self.copies(eq)]
+            return lines
+        arrays = [*(eq.name for eq in self.in_loop()), *(b.name for b in p.backward_buffers),
+                  *self.saved(), *c.inputs, "dy"]
+        L += self.unbound_loop(list(dict.fromkeys(arrays)), loop)
         L += self.sum_lines()
         L += self.gradient_lines()
         L.append(f"return {', '.join(self.gradients())}")
