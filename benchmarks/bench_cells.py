@@ -3,7 +3,7 @@ forward + backward of L = sum(y * dy) over a sequence, on the CPU.
 
     python3 benchmarks/bench_cells.py [--cells lstm gru graves-lstm mgu janet]
         [--sizes small large] [--dtypes float32 float64] [--repeats N] [--clock wall|cpu]
-        [--compile step loop] [--quick]
+        [--compile step loop] [--rows generated fused ...] [--quick]
 
 Rows per cell, size and dtype: the generated NumPy, torch and jax modules; the user's loop,
 i.e. the cell's own step function run per step on torch tensors with autograd (eager, and
@@ -48,6 +48,7 @@ FUSED = {"lstm": "LSTM", "gru": "GRU"}
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = CLOCKS["wall"]
 COMPILE: tuple[str, ...] = ()   # --compile: "step" and/or "loop" (unrolls T steps: minutes)
+ROWS: tuple[str, ...] = ()      # --rows: only the rows whose name contains one of these
 
 
 def user_step(cell, lib: dict):
@@ -203,6 +204,8 @@ def case(cell, T, B, I, H, dtype, repeats, settle):
             gen = make(cell, T, B, I, H, dtype) if make is numpy_rows else \
                 make(cell, T, B, I, H, dtype, compile_times)
             for name, fn in gen:
+                if ROWS and not any(r in name for r in ROWS):
+                    continue
                 if isinstance(fn, str):     # the row could not be built: the reason
                     rows.append((name, None, fn))
                     continue
@@ -244,12 +247,14 @@ def main() -> None:
                              "loop (unrolled: compiles for minutes)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: lstm, tiny sizes, one round, no pause")
+    parser.add_argument("--rows", nargs="+", default=(),
+                        help="only the rows whose name contains one of these, e.g. generated")
     args = parser.parse_args()
     if args.quick:
         args.cells, args.sizes, args.dtypes = ["lstm"], ["tiny"], ["float32"]
         args.repeats, args.settle = 1, 0.0
-    global clock, COMPILE
-    COMPILE = tuple(args.compile)
+    global clock, COMPILE, ROWS
+    COMPILE, ROWS = tuple(args.compile), tuple(args.rows)
     clock = CLOCKS[args.clock]
     print(f"forward + backward, median of {args.repeats} rounds, {args.clock} time\n")
     print("| cell | T, B, I, H | dtype | implementation | ms | GEMM share |")
@@ -269,6 +274,8 @@ def main() -> None:
                           flush=True)
                 print(f"| {name} | {T}, {B}, {I}, {H} | {dt} | GEMM only (NumPy) "
                       f"| {1e3 * bound:.1f} | 100% |")
+                compiled = {k: v for k, v in compiled.items()
+                            if not ROWS or any(r in k for r in ROWS)}
                 if compiled:
                     print(f"| {name} | {T}, {B}, {I}, {H} | {dt} | compile time, s: "
                           + ", ".join(f"{k} {v:.1f}" for k, v in compiled.items()) + " | | |",
