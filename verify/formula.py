@@ -403,6 +403,7 @@ GRAMMAR = r"""
      | FUNC mark* group _SUP sarg              -> func_sup  // \tanh(c)^2: of the value
      | symbol _TLPAR expr _RPAR                -> maybe_call  // h(x) directly, no space
      | symbol _TLPAR expr _RPAR _SUP sarg      -> maybe_call_sup
+     | symbol _TLPAR expr _COMMA expr _RPAR    -> call2     // L_{CE}(y, z): a loss
 ?atom: operand
      | group _SUP sarg                         -> group_sup
 ?operand: symbol
@@ -551,6 +552,13 @@ class _Build(Transformer):
                             f"'({sym}(...))^{{{sup}}}' for the function's value, "
                             f"'{sym}\\,(...)^{{{sup}}}' for a product")
         return BinOp("juxt", sym, self.group_sup(arg, sup), arg.col)
+
+    def call2(self, sym, a, b):  # a function of two vectors, a loss: \mathcal{L}_{CE}(y, z)
+        if not (isinstance(sym, Sym) and sym.accent is None and sym.sup is None):
+            raise _err(sym, f"expected a function name before '(' with two arguments, "
+                            f"found '{sym}'")
+        name = sym.name.rstrip("'")
+        return Call(name, len(sym.name) - len(name), (a, b), sym.sub, 1, sym.col)
 
     def func(self, tok, *rest):
         *marks, arg = rest
