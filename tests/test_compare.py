@@ -589,6 +589,12 @@ def test_softmax_and_loss_formulas_get_their_verdicts(formula, kind):
     assert (result.kind, result.holds) == (kind, kind == "holds"), result.explanation
 
 
+def test_the_sign_flipped_softmax_delta_is_named_a_wrong_sign():
+    result = verdict("elman-softmax", r"\delta a_t = z_t - y_t", "pytorch")
+    assert result.kind == "differs"
+    assert result.explanation == "wrong sign: the right side is minus the derivation's"
+
+
 def test_a_function_of_two_arguments_is_a_loss():
     with pytest.raises(CompareError, match=r"a function of two arguments is a loss"):
         verdict("elman-softmax", r"y_t = f(a_t, z_t)", "pytorch")

@@ -15,7 +15,10 @@ reference (size 3, 3 random points of exact binary fractions), computed in inter
 enclosures of the two sides do not overlap somewhere. The run covers every step the formula
 mentions (it is lengthened for ``t+3`` or ``t-2``, up to ``t\pm 8``); a value the cell never
 relates (``i`` at step 0) is an independent random draw, so a formula that reads one differs,
-and the term is named; after the last step the forward pass goes on. Adjoints beyond T are 0, the boundary
+and the term is named; after the last step the forward pass goes on. A loss's targets are drawn
+as the derivation assumes (a cross-entropy's sum to 1); softmax, the sums over units and the
+losses are evaluated by their definitions, and a formula with no real value where the cell has
+one (the log of a negative number) differs. Adjoints beyond T are 0, the boundary
 that is really there: a sum to T+1 of a term with an adjoint at t still holds. Sum limits are
 read (``\sum_{t=2}^{T}`` misses the term at t = 1); ``\sum_t`` alone runs over every step
 where its term exists (Greff's ``\sum_t \langle\delta\bar z^{t+1}, y^t\rangle``). Equal at the
@@ -764,6 +767,9 @@ def _common_vocabulary(a: sp.Expr, b: sp.Expr, ref: Reference,
 def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> tuple[str, sp.Expr]:
     formula = implicit_biases(reading.rhs, ref.cell)
     derived = ref.rhs(reading.lhs)
+    if len(sp.Add.make_args(formula)) > 1 and values.same(-formula, derived):
+        # z - y for y - z: one note for the whole side, not one per term (a swapped symbol)
+        return "wrong sign: the right side is minus the derivation's", formula - derived
     best = None
     splits = [(sp.Add.make_args(_linear(a)), sp.Add.make_args(_linear(b))) for a, b in
               ((formula, derived), _common_vocabulary(formula, derived, ref, reading.lhs))]
