@@ -398,12 +398,12 @@ GRAMMAR = r"""
      | term SLASH factor                       -> binop
      | term factor                             -> juxt
 ?factor: atom
+     | symbol _TLPAR expr _COMMA expr _RPAR    -> call2     // L_{CE}(y, z): a loss
      | SUM limit* term                         -> sum       // body: the product term after it
      | FUNC mark* operand                      -> func      // \tanh c_t, \sigma'(x), \tanh^2 x
      | FUNC mark* group _SUP sarg              -> func_sup  // \tanh(c)^2: of the value
      | symbol _TLPAR expr _RPAR                -> maybe_call  // h(x) directly, no space
      | symbol _TLPAR expr _RPAR _SUP sarg      -> maybe_call_sup
-     | symbol _TLPAR expr _COMMA expr _RPAR    -> call2     // L_{CE}(y, z): a loss
 ?atom: operand
      | group _SUP sarg                         -> group_sup
 ?operand: symbol
