@@ -187,7 +187,7 @@ def profile_notation(profile, cell: Cell) -> Notation:
     name is written as the first symbol the profile maps to it, else (profiles that read the
     IR's names) as the IR name; a name it cannot write is an error naming it."""
     if profile.units is not None:
-        return get_notation("graves", cell)
+        return NOTATIONS["graves"][notation_key("graves", cell)]
     symbols: dict[str, str] = {}
     names = {*cell.inputs, *cell.quantities, *cell.params, "Delta"}
     for symbol, name in profile.symbols.items():  # greff's \delta z (delta_zbar) where zbar is

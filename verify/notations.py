@@ -70,10 +70,11 @@ from pathlib import Path
 import sympy as sp
 
 from derive.derivation import adjoint, gradient
-from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Softmax, Weight,
-                       shift, t, T)
-from derive.printers import (GRAVES_GATES, LOSS_LATEX, NOTATIONS, notation_key,
-                              own_pre_activations, vector_symbol)
+from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
+                       t, T)
+from derive.ir import Softmax
+from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
+from derive.printers import LOSS_LATEX, own_pre_activations
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
                       _nodes, one_line, parse_formula)
@@ -205,8 +206,7 @@ def _ir_key(name: str) -> str:
 
 
 _DEFAULT_FUNCTIONS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "sigm": "sigmoid",
-                      "tanh": "tanh", "softmax": "softmax", "exp": "exp", "log": "log",
-                      "ln": "log"}
+                      "tanh": "tanh"}
 
 
 def _default_functions() -> dict[str, str]:
@@ -220,7 +220,7 @@ def _default_functions() -> dict[str, str]:
             call = None
         names |= {f.__name__: f.__name__, **({call.name: f.__name__} if isinstance(call, Call)
                                                else {})}
-    return names | _DEFAULT_FUNCTIONS
+    return names | _DEFAULT_FUNCTIONS | _OTHER_FUNCTIONS
 _ABOVE = {"a_k": "a_above", r"\delta_k": "delta_a_above"}
 
 
@@ -366,6 +366,7 @@ def load_profile(path: str) -> tuple[str, dict[str, str], bool]:
 # functions by IR name: the activations, and softmax, exp, log (no derivative written f')
 _ACTIVATIONS = {f.__name__: f for f in ACTIVATIONS} | {"softmax": Softmax, "exp": sp.exp,
                                                        "log": sp.log}
+_OTHER_FUNCTIONS = {"softmax": "softmax", "exp": "exp", "log": "log", "ln": "log"}
 
 
 @cache
