@@ -72,8 +72,8 @@ import sympy as sp
 from derive.derivation import adjoint, gradient
 from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
                        t, T)
-from derive.ir import Softmax
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
+from derive.ir import Softmax
 from derive.printers import LOSS_LATEX, own_pre_activations
 
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
