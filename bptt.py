@@ -118,9 +118,25 @@ def _write_atomically(payload: bytes, target: Path, mode: int | None) -> None:
 
 # --- commands ------------------------------------------------------------------------------
 
+def _cell(args: argparse.Namespace) -> Cell:
+    """The command's cell; a paper's equations (.tex, .md) are read in its --notation, --map."""
+    mapping = {}
+    for item in getattr(args, "map", None) or []:
+        symbol, eq, name = item.rpartition("=")
+        if not eq or not symbol.strip() or not name.strip():
+            raise UsageError(f"--map {item!r}: expected SYMBOL=name, e.g. '\\tilde h=n'")
+        mapping[symbol.strip()] = name.strip()
+    return load_cell(args.cell, getattr(args, "notation", None), mapping)
+
+
 def cmd_cells(args: argparse.Namespace) -> int:
-    listed = ({name: get_cell(name) for name in cell_names()} if args.spec is None
-              else load_cells(args.spec))
+    if args.spec is None:
+        listed = {name: get_cell(name) for name in cell_names()}
+    elif args.spec.lower().endswith((".tex", ".md")):
+        cell = _cell(argparse.Namespace(cell=args.spec, notation=args.notation, map=args.map))
+        listed = {cell.name: cell}
+    else:
+        listed = load_cells(args.spec)
     for name, c in listed.items():
         alias = f" (alias of {c.name})" if c.name != name and args.spec is None else ""
         sizes = ", ".join(f"{q}: {c.size(q)}" for q in c.state)
@@ -130,7 +146,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
 
 
 def cmd_sheet(args: argparse.Namespace) -> int:
-    cell = load_cell(args.cell)
+    cell = _cell(args)
     code = ""
     if args.with_code:
         from derive.sheets import code_latex
@@ -152,7 +168,7 @@ def explain(cell: Cell, notation: str = "vector", fmt: str = "text") -> str:
 def cmd_explain(args: argparse.Namespace) -> int:
     if args.format not in ("text", "md"):
         raise UsageError(f"--format {args.format}: choose text or md")
-    print(explain(load_cell(args.cell), args.notation, args.format), end="")
+    print(explain(_cell(args), args.notation, args.format), end="")
     return 0
 
 
@@ -170,7 +186,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         if not (name.isidentifier() and value.isdigit() and 1 <= int(value) <= 4):
             raise UsageError(f"--size {item}: write NAME=N with N from 1 to 4 (e.g. --size P=2)")
         sizes[name] = int(value)
-    cell = load_cell(args.cell)
+    cell = _cell(args)
     example = trace(cell, steps=args.steps, hidden=args.hidden, inputs=args.inputs,
                     seed=args.seed, sizes=sizes)
     write_output(FORMATS[args.format](example, args.notation), args.output)
@@ -185,7 +201,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                          f"{', '.join('.' + f for f in GRAPH_FORMATS)}")
     if not 1 <= args.steps <= 8:
         raise UsageError(f"--steps {args.steps}: choose 1 to 8")
-    cell = load_cell(args.cell)
+    cell = _cell(args)
     if args.backward:
         dot = backward_graph(cell, steps=args.steps, notation=args.notation, layout=args.layout)
     else:
@@ -196,13 +212,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_codegen(args: argparse.Namespace) -> int:
     from derive.codegen import generate_module
-    write_output(generate_module(load_cell(args.cell), args.target), args.output)
+    write_output(generate_module(_cell(args), args.target), args.output)
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from verify.unrolled import check_sizes
-    cell = load_cell(args.cell)
+    cell = _cell(args)
     both = args.numeric == args.symbolic
     sizes = {name: value for name, value in (("steps", args.steps), ("hidden", args.hidden),
                                               ("inputs", args.inputs)) if value is not None}
@@ -240,12 +256,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     cells_help = (f"a built-in cell ({', '.join(cell_names())}) or your own: PATH.py, "
-                  "PATH.py:NAME, package.module:NAME")
+                  "PATH.py:NAME, package.module:NAME, or a paper's forward equations PATH.tex, "
+                  "PATH.md (read in --notation)")
 
     p = sub.add_parser("cells", help="list the built-in cells, or a file's cells, and their "
                        "state variables")
     p.add_argument("spec", nargs="?", help="a cell file PATH.py or module (default: the "
                    "built-in cells)")
+    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector "
+                   "(default), pytorch, greff, graves, cho, or a profile file")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_cells)
 
     p = sub.add_parser("sheet", help="the equation sheet of a cell")
@@ -258,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append the generated kernel's step functions, rendered as math")
     p.add_argument("--unrolled", type=int, metavar="T",
                    help="add the forward and backward passes unrolled over T steps")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_sheet)
 
     p = sub.add_parser("explain", help="what the state of a cell is, and where its gradient "
@@ -266,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notation", default="vector",
                    help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("--format", default="text", help="text (default) or md (Markdown, LaTeX)")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_explain)
 
     p = sub.add_parser("graph", help="the cell unrolled over T steps as a picture (Graphviz): "
@@ -280,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("-o", "--output", required=True,
                    help="FILE.svg, .png, .pdf (need Graphviz's dot) or .dot")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser("trace", help="a worked example in numbers: the forward pass step by "
@@ -295,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notation", default="vector",
                    help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("-o", "--output", help="output file (default: standard output)")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_trace)
 
     p = sub.add_parser("codegen", help="write a standalone forward/backward module (NumPy, "
@@ -303,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("numpy", "torch", "jax"), default="numpy",
                    help="the library the module imports (default numpy)")
     p.add_argument("-o", "--output", required=True, help="the module to write (PATH.py)")
+    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector (default), pytorch, greff, graves, cho, or a profile file")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_codegen)
 
     p = sub.add_parser("verify", help="check the derived recurrences (symbolic unrolled check "
@@ -315,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbolic", action="store_true", help="only the unrolled exact check")
     p.add_argument("--numeric", action="store_true",
                    help="only the numeric checks of the generated kernel")
+    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector (default), pytorch, greff, graves, cho, or a profile file")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser("compare", help="check textbook formulas (LaTeX) against the derivation")
@@ -324,7 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formula", action="append", default=[], help="a LaTeX equation (repeatable)")
     p.add_argument("--file", help="a file with one LaTeX equation per line")
     p.add_argument("--map", action="append", default=[], metavar="SYMBOL=quantity",
-                   help="map a symbol to a quantity of the cell (repeatable)")
+                   help="map a symbol to a quantity of the cell, or to an expression of its "
+                   "parameters: 'b_h=b_ih+b_hh', 'W_xh=W_ih^T' (repeatable)")
+    p.add_argument("--constant-unit", action="store_true",
+                   help="the input carries a constant unit: W x includes the biases beside it")
     p.add_argument("--source", help="a built-in catalog of published equations: graves2012, "
                    "greff2017, pytorch, cho2014, chung2014")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -1,7 +1,7 @@
 """Finding cells: the built-in ones (derive/zoo.py) by name, a user's by file or module.
 
-``load_cell`` accepts a built-in name, ``PATH.py`` (the file's only cell), ``PATH.py:NAME`` and
-``package.module:NAME``; a file may hold ``@cell`` step functions, ``Cell`` objects or functions
+``load_cell`` accepts a built-in name, ``PATH.py`` (the file's only cell), ``PATH.py:NAME``,
+``package.module:NAME`` and a paper's forward equations ``PATH.tex``/``PATH.md`` (derive/paper.py); a file may hold ``@cell`` step functions, ``Cell`` objects or functions
 annotated to return a ``Cell``.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .ir import Cell, CellError
+from .paper import is_paper, read_paper
 
 
 ALIASES = {"greff-lstm": "graves-lstm", "greff-vanilla": "graves-lstm"}
@@ -110,8 +111,13 @@ def _pick(cells: dict[str, Cell], name: str | None, where: str) -> Cell:
                     f"{where}:NAME")
 
 
-def load_cells(spec: str) -> dict[str, Cell]:
-    """Every cell a spec names: a built-in name, ``PATH.py``, or ``package.module``."""
+def load_cells(spec: str, notation: str | None = None,
+               mapping: dict[str, str] | None = None) -> dict[str, Cell]:
+    """Every cell a spec names: a built-in name, ``PATH.py``, ``PATH.tex``/``PATH.md`` (a
+    paper's forward equations, read in ``notation`` with ``mapping``) or ``package.module``."""
+    if is_paper(spec):
+        paper = read_paper(spec, notation, mapping)
+        return {paper.name: paper}
     if spec in cell_names():
         return {spec: get_cell(spec)}
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
@@ -119,9 +125,16 @@ def load_cells(spec: str) -> dict[str, Cell]:
     return file_cells(_import_module(spec))
 
 
-def load_cell(spec: str) -> Cell:
-    """A cell by name (built-in), by file (``PATH.py``, ``PATH.py:NAME``) or by module
-    (``package.module:NAME``)."""
+def load_cell(spec: str, notation: str | None = None,
+              mapping: dict[str, str] | None = None) -> Cell:
+    """A cell by name (built-in), by file (``PATH.py``, ``PATH.py:NAME``), by module
+    (``package.module:NAME``) or a paper's forward equations (``PATH.tex``, ``PATH.md``, read in
+    ``notation``, default vector, with ``mapping``: symbol -> IR name or activation)."""
+    if is_paper(spec):
+        return read_paper(spec, notation, mapping)
+    if mapping:
+        raise CellError(f"--map applies to a paper's equations (PATH.tex, PATH.md), not to "
+                        f"{spec}")
     if spec in cell_names():
         return get_cell(spec)
     path, colon, name = spec.rpartition(":")

@@ -335,6 +335,9 @@ class Cell:
     sizes: dict[str, str] = field(default_factory=dict)
     #: the step function the cell was read from (``@cell``), for rendering it with latexify
     function: Callable | None = field(default=None, compare=False, repr=False)
+    #: the symbols of the source the cell was read from (a paper's .tex, derive/paper.py): a
+    #: printers.Notation its sheets use by default
+    notation: object = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         def fail(msg):

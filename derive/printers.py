@@ -167,7 +167,18 @@ def own_pre_activations(notation: Notation, cell: Cell) -> dict[str, str]:
 
 
 def get_notation(name: str, cell: Cell) -> Notation:
-    """The notation ``name`` (a built-in name or a profile file) for ``cell``."""
+    """The notation ``name`` (a built-in name or a profile file) for ``cell``; a cell read from
+    a paper prints in the paper's own symbols by default (and in the notation it was read in)."""
+    own = cell.notation
+    if own is not None and name in ("vector", own.name):
+        if name in NOTATIONS and name != "vector":  # read in graves: Graves' per-unit sums
+            try:  # when its table names the cell (inline quantities included)
+                table = NOTATIONS[name][notation_key(name, cell)]
+                if table.inline <= set(cell.quantities):
+                    return table
+            except CellError:
+                pass
+        return own
     if name in NOTATIONS:
         notation = NOTATIONS[name][notation_key(name, cell)]
         renamed = own_pre_activations(notation, cell)
@@ -188,6 +199,11 @@ def profile_notation(profile, cell: Cell) -> Notation:
     IR's names) as the IR name; a name it cannot write is an error naming it."""
     if profile.units is not None:
         return NOTATIONS["graves"][notation_key("graves", cell)]
+    from verify.notations import shadowed
+    for symbol, name in shadowed(profile, cell):
+        raise CellError(f"notation {profile.name!r} maps {symbol} to "
+                        f"{profile.symbols[symbol]}, the symbol a sheet prints for {name}: it "
+                        "would not read back as printed; print with the base notation")
     symbols: dict[str, str] = {}
     names = {*cell.inputs, *cell.quantities, *cell.params, "Delta"}
     for symbol, name in profile.symbols.items():  # greff's \delta z (delta_zbar) where zbar is

@@ -28,6 +28,10 @@ Conventions. A formula that does not hold but holds for a :class:`Convention` va
 reference (Cho's reset before the recurrent product, Chung's update convention, the truncated
 LSTM gradient) gets the verdict ``convention``, with the convention named; the variants are
 generated from the cell by generic rewrites, not written per cell.
+A convention the user *states* is part of the notation, not another cell: a map to an
+expression (``--map 'b_h=b_ih+b_hh'``, ``W_xh=W_ih^T``) or the constant unit (``W x`` includes
+the biases beside it) reparametrises the same cell, so a formula that holds through it is
+``holds``, with the stated convention it used named in the note; a wrong one still differs.
 
 Explanations. Both sides are split into expanded terms (or into their terms as written, when
 fewer are left unmatched: ``(1 - z)`` stays one factor); terms equal in value cancel. Each
@@ -80,7 +84,8 @@ from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
 from . import catalog
 from .formula import FormulaSyntaxError
 from .notations import (A_ABOVE, ALL_STEPS, MAX_OFFSET, read_text_file, W_ABOVE, NotationError, Profile, Reading,
-                        get_profile, implicit_biases, read_formula, NotConformable)
+                        get_profile, implicit_biases, read_formula, NotConformable,
+                        stated_conventions, with_constant_unit)
 
 __all__ = ["CONVENTIONS", "CompareError", "Convention", "Reference", "Verdict", "compare",
            "run_compare"]
@@ -908,9 +913,15 @@ class _Checker:
             raise CompareError(f"{where}{e}") from None
         except RecursionError:  # a safety net: the reader's bounds should make it unreachable
             raise CompareError(f"{where}the formula is nested too deeply to check") from None
+        # a convention the user stated (--map b_h=b_ih+b_hh, the constant unit) is part of the
+        # notation: the formula holds for this cell as the user reads it, and the note says so
+        stated = stated_conventions(text, self.profile, self.base.cell, readings)
+        under = f"under the stated convention: {'; '.join(stated)}" if stated else ""
         if len(judged) == 1:
             _, kind, explanation, residual = judged[0]
-            return Verdict(text, kind == "holds", kind, explanation, residual)
+            note = f"; {under}" if kind == "holds" else f"; read {under}"
+            return Verdict(text, kind == "holds", kind, explanation + (note if under else ""),
+                           residual)
         # a schema: one reading per parameter
         params = ", ".join(r.instance for r in readings)
         for kind in ("differs", "convention", "unproven"):
@@ -919,7 +930,8 @@ class _Checker:
                 return Verdict(text, False, kind, "; ".join(f"for {r.instance}: {e}"
                                                             for r, e, _ in bad),
                                sp.Add(*(res for *_, res in bad)))
-        return Verdict(text, True, "holds", f"for every parameter ({params}); exact")
+        return Verdict(text, True, "holds", f"for every parameter ({params}); exact"
+                       + (f"; {under}" if under else ""))
 
 
 def _digits_needed(expr: sp.Expr) -> int:
@@ -934,14 +946,17 @@ def _digits_needed(expr: sp.Expr) -> int:
 
 def compare(cell: Cell | str, formulas: list[str], notation: str,
             mapping: dict[str, str] | None = None,
-            progress: Callable[[str], None] | None = None) -> list[Verdict]:
+            progress: Callable[[str], None] | None = None,
+            constant_unit: bool = False) -> list[Verdict]:
     """Does each formula hold for the cell? ``notation``: a profile name or a profile file;
-    ``mapping``: extra ``{symbol: IR name}``; ``progress``: called with a line now and then
-    during a long run. Raises :class:`CompareError` (a
-    :class:`derive.ir.CellError`) for a formula that cannot be read."""
+    ``mapping``: extra ``{symbol: IR name or expression}`` (``b_h: b_ih+b_hh``, ``W_xh:
+    W_ih^T``); ``constant_unit``: the input carries a constant unit (``W x`` includes the
+    biases); ``progress``: called with a line now and then during a long run. Raises
+    :class:`CompareError` (a :class:`derive.ir.CellError`) for a formula that cannot be read."""
     cell = get_cell(cell) if isinstance(cell, str) else cell
     try:
         profile = get_profile(notation, cell, mapping)
+        profile = with_constant_unit(profile) if constant_unit else profile
     except NotationError as e:
         raise CompareError(str(e)) from None
     if len(formulas) > MAX_FORMULAS:
@@ -1008,6 +1023,7 @@ def run_compare(args: argparse.Namespace) -> int:
     one differs or holds only under another convention; bad input raises CompareError."""
     cell = get_cell(args.cell)
     mapping = _mapping(args.map or [])
+    unit = getattr(args, "constant_unit", False)
     if args.source:
         if args.formula or args.file:
             raise CompareError("--source checks a built-in catalog: give it without "
@@ -1020,7 +1036,8 @@ def run_compare(args: argparse.Namespace) -> int:
         if args.notation is not None and args.notation != source.notation:
             raise CompareError(f"--source {source.name} is written in notation "
                                f"{source.notation!r}; leave out --notation")
-        verdicts = compare(cell, [e.latex for e in entries], source.notation, mapping, _progress)
+        verdicts = compare(cell, [e.latex for e in entries], source.notation, mapping, _progress,
+                           unit)
         rows = list(zip(verdicts, (e.where for e in entries)))
         title = f"{cell.name} against {source.title} (notation {source.notation})"
     else:
@@ -1029,7 +1046,7 @@ def run_compare(args: argparse.Namespace) -> int:
             raise CompareError("nothing to compare: give --formula 'LATEX', --file FILE or "
                                f"--source ({', '.join(catalog.SOURCES)})")
         notation = "vector" if args.notation is None else args.notation
-        rows = [(v, "") for v in compare(cell, formulas, notation, mapping, _progress)]
+        rows = [(v, "") for v in compare(cell, formulas, notation, mapping, _progress, unit)]
         title = f"{cell.name} (notation {notation})"
     if args.json:
         print(json.dumps({"cell": cell.name, "title": title,

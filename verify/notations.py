@@ -60,8 +60,10 @@ them (without the time index) to IR names::
 """
 from __future__ import annotations
 
+import ast
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import cache
@@ -79,9 +81,10 @@ from derive.printers import LOSS_LATEX, own_pre_activations
 from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
                       _nodes, one_line, parse_formula)
 
-__all__ = ["A_ABOVE", "ALL_STEPS", "MAX_OFFSET", "W_ABOVE", "ImplicitBias", "NotationError",
-           "Profile", "Reading", "Units", "PROFILES", "get_profile", "implicit_biases",
-           "load_profile", "read_formula", "read_text_file"]
+__all__ = ["A_ABOVE", "ALL_STEPS", "CONSTANT_UNIT", "MAX_OFFSET", "W_ABOVE", "ImplicitBias",
+           "NotationError", "Profile", "Reading", "Units", "PROFILES", "get_profile",
+           "implicit_biases", "load_profile", "map_expression", "read_formula", "read_text_file",
+           "stated_conventions", "with_constant_unit"]
 
 
 class NotationError(CellError):
@@ -145,6 +148,8 @@ class Profile:
     units: Units | None = None
     time_subscript: bool = False  #: sheets write the time as a subscript (``h_{t}``)
     row_vectors: bool = False  #: ``x W`` is ``W^T x`` (sources that write row vectors)
+    #: conventions the user stated (a map to an expression, the constant unit), for verdicts
+    conventions: tuple[str, ...] = ()
 
     def table(self, cell: Cell) -> dict[str, str]:
         """Canonical symbol key -> IR name, for one cell."""
@@ -167,6 +172,7 @@ class Profile:
     def extended(self, mapping: dict[str, str], cell: Cell, origin: str = "--map") -> Profile:
         """This profile with a user's symbols added (checked against the cell)."""
         symbols, functions = dict(self.symbols), dict(self.functions)
+        conventions = self.conventions
         for symbol, name in mapping.items():
             try:
                 node = parse_formula(symbol)
@@ -174,6 +180,14 @@ class Profile:
                 raise NotationError(0, f"{origin} '{symbol}={name}': {e}") from None
             if isinstance(node, Sym) and _time(node.sup) is not None:
                 node = replace(node, sup=None)  # "h^t=n" names h
+            if _is_expression(name):  # b_h=b_ih+b_hh: a convention, checked and stated
+                map_expression(name, cell, f"{origin} '{symbol}={name}'")
+                if not isinstance(node, Sym):
+                    raise NotationError(0, f"{origin} '{symbol}={name}': '{symbol}' is not one "
+                                           "symbol")
+                symbols[str(node)] = name
+                conventions = (*conventions, f"{symbol} = {name}")
+                continue
             if _resolve(name, cell) is None:
                 raise NotationError(0, f"{origin} '{symbol}={name}': {name!r} is not a quantity, "
                                        f"parameter, delta_<name> or activation of cell "
@@ -187,7 +201,7 @@ class Profile:
                 symbols[str(node)] = name
             else:
                 raise NotationError(0, f"{origin} '{symbol}={name}': '{symbol}' is not one symbol")
-        return replace(self, symbols=symbols, functions=functions)
+        return replace(self, symbols=symbols, functions=functions, conventions=conventions)
 
 
 @cache
@@ -290,9 +304,10 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
     """The profile ``notation`` (a name or a .json/.toml file) for ``cell``, plus ``mapping``."""
     if notation not in PROFILES and (notation.endswith((".json", ".toml"))
                                      or Path(notation).is_file()):
-        base, symbols, rows = load_profile(notation)
+        base, symbols, rows, unit = load_profile(notation)
         profile = get_profile(base, cell).extended(symbols, cell, origin=notation)
-        return replace(profile, name=notation, row_vectors=rows).extended(mapping or {}, cell)
+        profile = replace(profile, name=notation, row_vectors=rows)
+        return (with_constant_unit(profile) if unit else profile).extended(mapping or {}, cell)
     if notation not in PROFILES:
         raise NotationError(0, f"unknown notation {notation!r}; notations: "
                                f"{', '.join(PROFILES)}, or a profile file (.json, .toml)")
@@ -331,9 +346,10 @@ def read_text_file(path: str, what: str) -> str:
         raise NotationError(0, f"cannot read {what} {path}: not UTF-8 at byte {e.start}") from None
 
 
-def load_profile(path: str) -> tuple[str, dict[str, str], bool]:
-    """(base profile, symbols, row_vectors) of a JSON or TOML profile file; ``row_vectors``
-    (default false): the source writes row vectors, ``x W`` is ``W^T x``."""
+def load_profile(path: str) -> tuple[str, dict[str, str], bool, bool]:
+    """(base profile, symbols, row_vectors, constant_unit) of a JSON or TOML profile file;
+    ``row_vectors`` (default false): the source writes row vectors, ``x W`` is ``W^T x``;
+    ``constant_unit`` (default false): the input carries a constant unit, biases are weights."""
     text = read_text_file(path, "profile")
     try:
         if path.endswith(".toml"):
@@ -357,9 +373,11 @@ def load_profile(path: str) -> tuple[str, dict[str, str], bool]:
     if base.endswith((".json", ".toml")):
         raise NotationError(0, f"{path}: 'base' must be a built-in notation")
     rows = data.get("row_vectors", False)
-    if not isinstance(rows, bool):
-        raise NotationError(0, f"{path}: 'row_vectors' must be true or false")
-    return base, symbols, rows
+    unit = data.get("constant_unit", False)
+    for key, value in (("row_vectors", rows), ("constant_unit", unit)):
+        if not isinstance(value, bool):
+            raise NotationError(0, f"{path}: '{key}' must be true or false")
+    return base, symbols, rows, unit
 
 
 # ---------------------------------------------------------------------------------- IR names
@@ -396,6 +414,12 @@ def _resolve(name: str, cell: Cell) -> tuple[str, sp.Basic] | None:
         return "adjoint", adjoint(name[6:])
     if name.startswith("delta_") and name[6:] in cell.params:
         return "gradient", gradient(name[6:])
+    if _is_expression(name):
+        try:
+            value = map_expression(name, cell)
+        except NotationError:
+            return None
+        return ("matrix" if isinstance(value, _Matrix) else "vector"), value
     return None
 
 
@@ -650,7 +674,8 @@ class _Reader:
         if kind == "matrix":
             if time is not None and time != Sym("T"):
                 raise self.fail(sym, f"matrix '{sym}' cannot have a time index")
-            return _Matrix(obj, transposed=time is not None)
+            m = obj if isinstance(obj, _Matrix) else _Matrix(obj)  # a map: W_xh=W_ih^T
+            return replace(m, transposed=m.transposed != (time is not None))
         if kind in ("quantity", "adjoint"):
             return obj[self.index(time)]
         if kind == "function":
@@ -899,8 +924,7 @@ class _Reader:
             raise self.fail(eq.rhs, f"the right side '{eq.rhs}' is undefined (a division by 0)")
         if _expanded_size(rhs) > MAX_TERMS:
             raise self.fail(eq.rhs, f"the right side expands to more than {MAX_TERMS} terms")
-        if rhs.has(ImplicitBias) and rhs.free_symbols & _biases(self.cell):
-            rhs = rhs.replace(ImplicitBias, lambda W: sp.S.Zero)  # biases written out (beta)
+        rhs = _written_biases(rhs, self.cell)  # biases written out (beta)
         terms = {} if instance else {self.vector(node): text
                                      for text, node in _top_terms(self.text, eq)}
         if isinstance(lhs, sp.Symbol):
@@ -975,6 +999,16 @@ def _top_terms(text: str, eq: Equation) -> list[tuple[str, Node]]:
     return out
 
 
+def _written_biases(rhs: sp.Expr, cell: Cell) -> sp.Expr:
+    """The biases a product includes give way to biases the formula writes in the same sum
+    (Graves' beta; b_hn inside GRU's reset product leaves b_in to W_in x)."""
+    biases = _biases(cell)
+    return rhs.replace(
+        lambda e: isinstance(e, sp.Add) and any(isinstance(a, ImplicitBias) for a in e.args)
+        and any(a in biases for a in e.args),
+        lambda e: sp.Add(*(a for a in e.args if not isinstance(a, ImplicitBias))))
+
+
 def _biases(cell: Cell) -> set[sp.Symbol]:
     """The cell's bias vectors: parameters added on their own (what ``W v`` may include)."""
     return {p.symbol for name, p in cell.params.items()
@@ -1041,3 +1075,101 @@ def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
         readings.append(reader.equation(Equation(tree.lhs, body, tree.col), gradient(param),
                                         instance=param))
     return readings
+
+
+# ---------------------------------------------------------------------------------- conventions
+# A map's right side may be an expression of the cell's parameters: one bias where the cell
+# has two (``b_h=b_ih+b_hh``), a transposed matrix for row-vector sources (``W_xh=W_ih^T``).
+# Read with Python's own parser (names are IR names, identifiers), after ``^T`` -> ``.T``.
+_TRANSPOSE = re.compile(r"\^\s*(?:\{\s*)?(?:\\top|\\intercal|T)(?:\s*\})?|'")
+CONSTANT_UNIT = "the input carries a constant unit (biases folded into the input weights)"
+
+
+def _is_expression(name: str) -> bool:
+    return not name.isidentifier()
+
+
+def map_expression(text: str, cell: Cell, origin: str = "--map") -> sp.Expr | _Matrix:
+    """The value of a map's right side: parameters of ``cell`` joined by ``+ - *`` and numbers
+    (a vector), or one matrix, possibly transposed (``W_ih^T``). NotationError otherwise."""
+    def fail(message: str) -> NotationError:
+        return NotationError(0, f"{origin}: {message}")
+    try:
+        tree = ast.parse(_TRANSPOSE.sub(".T", text).strip(), mode="eval").body
+    except SyntaxError:
+        raise fail(f"cannot read '{text}': write parameters of cell '{cell.name}' joined by "
+                   "+ - * and numbers, or one matrix, transposed as W^T") from None
+
+    def value(node: ast.AST):
+        if isinstance(node, ast.Name):
+            if node.id not in cell.params:
+                raise fail(f"{node.id!r} is not a parameter of cell '{cell.name}' "
+                           f"({', '.join(cell.params)})")
+            symbol = cell.params[node.id].symbol
+            return _Matrix(symbol) if isinstance(symbol, Weight) else symbol
+        if isinstance(node, ast.Attribute) and node.attr == "T":
+            m = value(node.value)
+            if not isinstance(m, _Matrix):
+                raise fail(f"'{text}' transposes a vector; only a matrix is transposed")
+            return replace(m, transposed=not m.transposed)
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return sp.Rational(str(node.value))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -vector(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _MAP_OPERATORS:
+            return _MAP_OPERATORS[type(node.op)](vector(node.left), vector(node.right))
+        raise fail(f"'{ast.unparse(node)}' in '{text}' is not allowed: parameters, numbers, "
+                   "+ - * and a transposed matrix W^T")
+
+    def vector(node: ast.AST) -> sp.Expr:
+        v = value(node)
+        if isinstance(v, _Matrix):
+            raise fail(f"'{text}' combines a matrix with other terms; a matrix is mapped alone "
+                       "(W_xh=W_ih^T)")
+        return v
+    result = value(tree)
+    if not isinstance(result, _Matrix) and not result.free_symbols:
+        raise fail(f"'{text}' is a number; map a symbol to parameters of the cell")
+    return result
+
+
+_MAP_OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+                  ast.Mult: lambda a, b: a * b}
+
+
+def with_constant_unit(profile: Profile) -> Profile:
+    """The profile for a source whose input carries a constant unit: ``W x`` of an input
+    includes the biases of its sum (Graves' and Cho's reading, for any cell)."""
+    if CONSTANT_UNIT in profile.conventions:
+        return profile
+    return replace(profile, implicit_bias=True,
+                   conventions=(*profile.conventions, CONSTANT_UNIT))
+
+
+def stated_conventions(text: str, profile: Profile, cell: Cell,
+                       readings: list[Reading]) -> list[str]:
+    """The conventions the user stated that a formula's reading used: maps to expressions
+    whose symbol it writes, the constant unit where a product includes biases."""
+    if not profile.conventions:
+        return []
+    reader = _Reader(text, profile, cell)
+    used = set()
+    for node in _nodes(parse_formula(text)):
+        found = reader.find(node) if isinstance(node, Sym) else None
+        if found is not None and _is_expression(found[0]):
+            used.add(found[0])
+    out = [c for c in profile.conventions if c != CONSTANT_UNIT
+           and c.rpartition(" = ")[2] in used]
+    if CONSTANT_UNIT in profile.conventions and any(
+            implicit_biases(r.rhs, cell) != r.rhs.replace(ImplicitBias, lambda W: sp.S.Zero)
+            for r in readings):
+        out.append(CONSTANT_UNIT)
+    return out
+
+
+def shadowed(profile: Profile, cell: Cell) -> list[tuple[str, str]]:
+    """(symbol, IR name) where a map to an expression takes the symbol a sheet prints for one
+    of the cell's own names (``W_{hh}=W_hh^T``): such a sheet would not read back as printed."""
+    names = {_ir_key(n): n for n in (*cell.inputs, *cell.quantities, *cell.params)}
+    return [(symbol, names[_key(symbol)]) for symbol, value in profile.symbols.items()
+            if _is_expression(value) and _key(symbol) in names]
