@@ -432,7 +432,7 @@ def _reading_notation(notation: str, mapping: dict[str, str], formula) -> tuple:
         profile = PROFILES[notation][0]  # graves: its LSTM tables (units, names)
         symbols, functions = dict(profile.symbols), dict(profile.functions)
     else:
-        base, symbols, _, _ = load_profile(notation)
+        base, symbols, _ = load_profile(notation)
         profile = PROFILES.get(base, PROFILES["vector"])[0]
         functions = dict(profile.functions)
     functions = _default_functions() | functions

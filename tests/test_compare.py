@@ -155,12 +155,16 @@ def test_equal_in_value_but_not_proven_is_not_called_holds():
     assert "not proven" in result.explanation
 
 
-def test_a_power_of_a_variable_before_a_parenthesis_stays_a_time_index():
-    # f^2(x) is a power of f only where f is a function; PyTorch's f is the forget gate
+def test_a_power_of_a_variable_before_a_parenthesis_is_no_function_power():
+    # f^2(x) is a power of f's value only where f is a function; PyTorch's f is the forget
+    # gate, and the notation's time position decides what ^2 is: in pytorch (time as the
+    # subscript) a power of f_t, in vector notation (time as the superscript) the step 2
     lstm = get_cell("lstm")
-    reading, = notations.read_formula(r"c_t=f^2(c_{t-1})", notations.get_profile("pytorch", lstm),
-                                      lstm)
-    assert reading.rhs == sp.IndexedBase("f")[2] * sp.IndexedBase("c")[t - 1]
+    f, c = sp.IndexedBase("f"), sp.IndexedBase("c")
+    for notation, f2 in (("pytorch", f[t] ** 2), ("vector", f[2])):
+        reading, = notations.read_formula(r"c_t=f^2(c_{t-1})",
+                                          notations.get_profile(notation, lstm), lstm)
+        assert reading.rhs == f2 * c[t - 1]
 
 
 # ---------------------------------------------------------------- errors of textbooks.md section 6

@@ -9,7 +9,7 @@ import pytest
 
 from verify import formula
 from verify.formula import (Adjoint, BinOp, Call, Equation, FormulaSyntaxError, Neg, Node, Num,
-                            Pow, Sum, Sym, Transpose, parse_formula)
+                            Index, Pow, StepLoss, Sum, Sym, Transpose, parse_formula)
 
 
 # ---------------------------------------------------------------- tree builders (columns ignored)
@@ -257,7 +257,21 @@ CASES = [
     (r"\varphi", S("phi")),
     (r"\ell", S("ell")),
     (r"\hat y", S("y", accent="hat")),
-    (r"W_{\mathrm{in}}", S("W", S("in"))),
+    (r"W_{\mathrm{in}}", S("W", J("i", "n"))),  # a roman label is its letters
+    (r"W_\mathrm{xi}", S("W", J("x", "i"))),   # never \xi
+    (r"W^{(hh)}", S("W", sup=J("h", "h"))),
+    (r"\widetilde{C_t}", S("C", "t", accent="tilde")),
+    (r"h_{t,j}", S("h", BinOp(",", S("t"), S("j")))),
+    (r"[W x]_j", Index(J("W", "x"), S("j"))),
+    (r"\sigma(a)_j", Index(C("sigma", "a"), S("j"))),
+    (r"\partial_{h_t} L", Adjoint(S("h", "t"))),
+    (r"h^{(t),T}", Transpose(S("h", sup="t"))),
+    (r"h^{(t-1)T}", Transpose(S("h", sup=M("t", 1)))),
+    (r"[h_{t-1}, x_t]", Call("concat", 0, (S("h", M("t", 1)), S("x", "t")))),
+    (r"\partial \ell_t/\partial h_t", StepLoss(S("ell", "t"), S("h", "t"))),
+    (r"\frac{\partial L^{(t)}}{\partial h^{(t)}}", StepLoss(S("L", sup="t"), S("h", sup="t"))),
+    (r"h_t := c_t \tag{3}", Equation(S("h", "t"), S("c", "t"))),  # as pasted from a paper
+    (r"h_t \coloneqq c_t \label{eq:h} \nonumber", Equation(S("h", "t"), S("c", "t"))),
     (r"\mathbf{h_t}", S("h", "t")),
     (r"\bm\delta_t", S("delta", "t")),
     (r"\mathbf{1} - z", M(1, "z")),

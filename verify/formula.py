@@ -25,7 +25,8 @@ Reading rules for the ambiguous cases:
 - ``\delta`` directly followed by a symbol is its adjoint (``\delta\bar o^t``, ``\delta W_z``);
   with its own scripts it is Graves' ``Sym('delta', ...)``.  ``\partial L/\partial x``,
   ``\frac{\partial L}{\partial x}``, ``\frac{dL}{dx}`` and ``\nabla_x L`` need the loss
-  ``L``, ``\mathcal L``, ``E`` or ``\ell``.
+  ``L``, ``\mathcal L``, ``E``, ``J`` or ``\ell``; with a time (``\partial \ell_t/\partial h_t``)
+  it is one step's loss, ``StepLoss``.
 - ``\sum`` takes the product term after it (up to ``+``/``-`` at that level) as its body.
 - ``^\top``/``^\intercal`` (also ``^{t\top}``) -> ``Transpose``; ``^T`` stays a superscript.
 - Powers: only a parenthesised group or a function takes one; a superscript on a symbol stays
@@ -37,6 +38,12 @@ Reading rules for the ambiguous cases:
   ``\tanh(c)^\top`` transposes the value; ``h_t(x)^2`` is an error: ``(h_t(x))^2`` or
   ``h_t\,(x)^2``?
 - ``h^{\langle t\rangle}``, ``h^{(t)}``, ``h^{<t>}`` are ``h^t``: brackets leave no node.
+- A roman word in a script is its letters (``W_{\mathrm{xh}}`` is ``W_{xh}``, ``xi`` never
+  ``\xi``); ``b_{ih,j}``, ``h_{t,j}``: a comma in a script is ``BinOp(',')``; ``[W x]_j``,
+  ``\sigma(a)_j`` -> ``Index`` (a unit's component; verify/notations.py reads them).
+- ``\partial_{h_t} L`` is ``\nabla_{h_t} L``; ``\widetilde{C_t}`` is ``\tilde{C}_t``; a ``T``
+  after a time in one superscript transposes (``h^{(t)T}``, ``h^{(t),T}``); ``[h_{t-1}, x_t]``
+  is ``Call('concat')``, which the reader rejects with a message.
 
 Columns (``col``, 1-based character offset into the text, newlines count as one character) are
 kept on every node but excluded from equality, so typographic variants compare equal.  A node's
@@ -63,7 +70,7 @@ from lark.exceptions import UnexpectedInput
 from lark.lexer import Lexer
 
 __all__ = ["FormulaSyntaxError", "LIMITS", "one_line", "parse_formula", "Node", "Equation", "Num", "Sym", "Call",
-           "Adjoint", "BinOp", "Neg", "Sum", "Transpose", "Pow"]
+           "Adjoint", "StepLoss", "BinOp", "Neg", "Sum", "Transpose", "Pow", "Index"]
 
 
 # Bounds on what is read: over any of them a formula is a FormulaSyntaxError, never a
@@ -150,8 +157,17 @@ class Adjoint(Node):
 
 
 @dataclass(frozen=True)
+class StepLoss(Node):
+    """``\\partial \\ell_t/\\partial h_t``: the gradient of one step's loss ``loss`` (a loss
+    symbol with its time) by ``of`` alone, not through later steps."""
+    loss: Sym
+    of: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
 class BinOp(Node):
-    """``op``: ``+ - juxt cdot odot circ times * /``."""
+    """``op``: ``+ - juxt cdot odot circ times * /``; ``,`` only in a script (``b_{ih,j}``)."""
     op: str
     left: Node
     right: Node
@@ -188,6 +204,14 @@ class Pow(Node):
 
 
 @dataclass(frozen=True)
+class Index(Node):
+    """``[W x]_j``, ``\\sigma(\\cdot)_j``: component ``index`` (a unit) of a vector."""
+    x: Node
+    index: Node
+    col: int = _col()
+
+
+@dataclass(frozen=True)
 class _Top(Node):
     """``\\top`` before it is attached to the symbol it transposes; never in a result."""
     col: int = _col()
@@ -201,7 +225,7 @@ _FUNC_WORDS = set(_FUNCS) | {"sigmoid", "sigm", "softmax", "relu", "ReLU", "diag
 #: function names written without a backslash or font (tanh(c_t), as code and notes write them):
 #: a run of letters that is exactly one of these words is the function, not a product of letters
 _BARE_FUNCS = re.compile(r"(tanh|sigmoid|sigm|softmax|diag)(?![A-Za-z])")
-LOSSES = frozenset({"L", "E", "ell"})
+LOSSES = frozenset({"L", "E", "J", "ell"})  # J: the cost of CS224n and Ng's notes
 
 # command -> (token type, canonical value); anything not here is an error naming the command
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -222,11 +246,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "langle": ("BRACKET", "langle"), "rangle": ("BRACKET", "rangle"),  # see _OPENERS
     **{s: ("SIZE", s) for s in "left right middle big Big bigg Bigg bigl bigr Bigl Bigr biggl "
        "biggr Biggl Biggr".split()},
-    **{s: ("SPACE", s) for s in "quad qquad displaystyle textstyle limits nolimits".split()},
+    **{s: ("SPACE", s) for s in "quad qquad displaystyle textstyle limits nolimits nonumber "
+       "notag".split()},
+    "coloneqq": ("EQ", "="), "triangleq": ("EQ", "="), "equiv": ("EQ", "="),
 }
 # single characters -> token type; brackets are handled by _OPENERS/_CLOSERS
-_CHARS = {"+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ", ",": "_COMMA",
-          ".": "DOT", "'": "PRIME", "_": "_SUB", "^": "_SUP"}
+_LABELS = {"tag", "label"}  # commands dropped with their braced argument
+_CHARS = {":=": "EQ", "+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ",
+          ",": "_COMMA", ".": "DOT", "'": "PRIME", "_": "_SUB", "^": "_SUP"}
 _OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "{": "}", "<": ">", "\\langle": "\\rangle"}
 _CLOSERS = {")", "]", "\\}", "}", ">", "\\rangle"}
 _TOKEN = re.compile(r"""
@@ -235,7 +262,7 @@ _TOKEN = re.compile(r"""
   | (?P<esc>   \\[{}] )
   | (?P<num>   \d+(?:\.\d+)? )
   | (?P<letter>[A-Za-z] )
-  | (?P<char>  [-+*/=,.'_^{}()\[\]<>] )
+  | (?P<char>  := | [-+*/=,.'_^{}()\[\]<>] )
 """, re.VERBOSE)
 
 
@@ -261,12 +288,12 @@ def _match_brace(text: str, start: int) -> int:
     raise FormulaSyntaxError(start + 1, "unmatched '{'")
 
 
-def _tokenize(text: str) -> list[Token]:
+def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
     if len(text) > LIMITS["length"]:
         raise FormulaSyntaxError(LIMITS["length"] + 1, f"the formula is longer than "
                                  f"{LIMITS['length']} characters ({len(text)})")
     toks: list[Token] = []
-    stack: list[tuple[str, str, int]] = []  # (expected closer, opener, position)
+    stack: list[tuple[str, str, int, bool]] = []  # (expected closer, opener, position, script)
     skip_close: set[int] = set()            # closing braces of fonts dropped transparently
     pos, spaced, size_at = 0, False, None   # size_at: start of a pending \left, \Big, ...
 
@@ -283,6 +310,13 @@ def _tokenize(text: str) -> list[Token]:
         if m is None:
             raise FormulaSyntaxError(pos + 1, f"unexpected character {text[pos]!r}")
         kind, raw, start, pos = m.lastgroup, m.group(), pos, m.end()
+        if kind == "cmd" and raw[1:] in _LABELS:  # \tag{3}, \label{eq:h}: not the formula
+            j = pos
+            while j < len(text) and (text[j].isspace() or text[j] == "*" and j == pos):
+                j += 1  # \tag*{A}
+            if j < len(text) and text[j] == "{":
+                pos = _match_brace(text, j) + 1
+            continue
         if kind == "cmd":
             if raw[1:] not in COMMANDS:
                 raise FormulaSyntaxError(start + 1, f"unknown command '{raw}'")
@@ -303,7 +337,8 @@ def _tokenize(text: str) -> list[Token]:
             size_at = start
         elif raw in _OPENERS:
             at, size_at = (start if size_at is None else size_at), None
-            stack.append((_OPENERS[raw], raw, at))
+            script = bool(toks) and toks[-1].type in ("_SUB", "_SUP")
+            stack.append((_OPENERS[raw], raw, at, script or any(e[3] for e in stack)))
             if len(stack) > LIMITS["depth"]:
                 raise FormulaSyntaxError(start + 1, f"brackets nested more than "
                                          f"{LIMITS['depth']} deep")
@@ -312,13 +347,14 @@ def _tokenize(text: str) -> list[Token]:
             at, size_at = (start if size_at is None else size_at), None
             if not stack:
                 raise FormulaSyntaxError(start + 1, f"unmatched '{raw}'")
-            want, opener, where = stack.pop()
+            want, opener, where, _ = stack.pop()
             if raw != want:
                 raise FormulaSyntaxError(start + 1, f"'{raw}' does not match '{opener}' "
                                          f"at column {where + 1}")
             emit(_closer_type(raw), raw, at, pos)
         elif kind == "FONT":
-            pos = _font(text, raw[1:], start, pos, emit, skip_close)
+            script = (bool(toks) and toks[-1].type in ("_SUB", "_SUP")) or any(e[3] for e in stack)
+            pos = _font(text, raw[1:], start, pos, emit, skip_close, script, toks)
         elif kind == "PRIME" and raw == "\\prime":
             if not toks or toks[-1].type != "_SUP":
                 raise FormulaSyntaxError(start + 1, "'\\prime' must follow '^'")
@@ -335,6 +371,11 @@ def _tokenize(text: str) -> list[Token]:
                 word := _BARE_FUNCS.match(text, start)):
             pos = word.end()
             emit("FUNC", word.group(1), start, pos)
+        elif kind == "letter" and words and not (start and text[start - 1].isalpha()) and not (
+                toks and toks[-1].type in ("_SUB", "_SUP") or any(e[3] for e in stack)) and (
+                word := _word(text, start, words)):  # net_j(t): a name of the notation
+            pos = start + len(word)
+            emit("WORD", word, start, pos)
         elif kind == "letter":
             emit("LETTER", raw, start, pos)
         else:
@@ -342,7 +383,7 @@ def _tokenize(text: str) -> list[Token]:
     if size_at is not None:
         raise FormulaSyntaxError(size_at + 1, "expected a delimiter at the end")
     if stack:
-        _, opener, where = stack[-1]
+        _, opener, where, _ = stack[-1]
         raise FormulaSyntaxError(where + 1, f"unmatched '{opener}'")
     while toks and toks[-1].type in ("_COMMA", "DOT"):  # sentence punctuation after display math
         toks.pop()
@@ -351,8 +392,19 @@ def _tokenize(text: str) -> list[Token]:
     return toks
 
 
-def _font(text: str, font: str, start: int, pos: int, emit, skip_close: set[int]) -> int:
-    """Drop a font command; a braced word becomes one WORD/FUNC token.  Returns the new pos."""
+def _word(text: str, start: int, words: frozenset[str]) -> str | None:
+    """The longest of ``words`` written at ``start`` as a whole run of letters."""
+    end = start
+    while end < len(text) and text[end].isalpha():
+        end += 1
+    return text[start:end] if text[start:end] in words else None
+
+
+def _font(text: str, font: str, start: int, pos: int, emit, skip_close: set[int],
+          script: bool = False, toks: list[Token] = ()) -> int:
+    """Drop a font command; a braced word becomes one WORD/FUNC token, in a script its letters
+    (``W_{\\mathrm{xh}}`` is ``W_{xh}``: labels are letters, and ``xi`` is never ``\\xi``).
+    Returns the new pos."""
     j = pos
     while j < len(text) and text[j].isspace():
         j += 1
@@ -362,6 +414,16 @@ def _font(text: str, font: str, start: int, pos: int, emit, skip_close: set[int]
         if re.fullmatch(r"[A-Za-z]+|\d+", inner):
             if inner.isdigit():
                 kind = "NUMBER"
+            elif script and font != "operatorname":
+                at = j + 1 + text[j + 1:k].index(inner)
+                unbraced = len(inner) > 1 and toks[-1].type in ("_SUB", "_SUP")
+                if unbraced:  # W_\mathrm{hh} is W_{hh}
+                    emit("_LBRACE", "{", j, j + 1)
+                for n, letter in enumerate(inner):
+                    emit("LETTER", letter, at + n, at + n + 1)
+                if unbraced:
+                    emit("_RBRACE", "}", k, k + 1)
+                return k + 1
             elif font == "operatorname" or (len(inner) > 1 and inner in _FUNC_WORDS):
                 kind = "FUNC"
             else:
@@ -402,10 +464,12 @@ GRAMMAR = r"""
      | SUM limit* term                         -> sum       // body: the product term after it
      | FUNC mark* operand                      -> func      // \tanh c_t, \sigma'(x), \tanh^2 x
      | FUNC mark* group _SUP sarg              -> func_sup  // \tanh(c)^2: of the value
+     | FUNC mark* group _SUB sarg              -> func_sub  // \sigma(a)_j: a component
      | symbol _TLPAR expr _RPAR                -> maybe_call  // h(x) directly, no space
      | symbol _TLPAR expr _RPAR _SUP sarg      -> maybe_call_sup
 ?atom: operand
      | group _SUP sarg                         -> group_sup
+     | group _SUB sarg                         -> index     // [W x]_j
 ?operand: symbol
      | DELTA symbol                            -> adjoint   // \delta y^t
      | DELTA mark*                             -> delta_sym // \delta_k^t (Graves)
@@ -416,14 +480,19 @@ GRAMMAR = r"""
      | FRAC _LBRACE PARTIAL symbol _RBRACE _LBRACE PARTIAL symbol _RBRACE -> partial_frac
      | PARTIAL symbol SLASH PARTIAL symbol     -> partial_slash
      | NABLA _SUB sarg symbol                  -> nabla
+     | PARTIAL _SUB sarg symbol                -> nabla     // \partial_{h_t} L
+     | _LPAR expr (_COMMA expr)+ _RPAR         -> concat    // [h_{t-1}, x_t]
+     | _TLPAR expr (_COMMA expr)+ _RPAR        -> concat
      | TOP                                     -> top
 ?group: _LPAR expr _RPAR | _TLPAR expr _RPAR | _LANGLE expr _RANGLE
 symbol: base mark*
 base: plain | ACCENT plain | ACCENT _LBRACE plain _RBRACE
+    | ACCENT _LBRACE plain mark+ _RBRACE       -> accented  // \widetilde{C_t}
 ?plain: LETTER | NAME | WORD
 mark: _SUB sarg -> sub | _SUP sarg -> sup | PRIME -> prime
 limit: _SUB sarg -> sub | _SUP sarg -> sup | _SUB _LBRACE expr EQ expr _RBRACE -> range
 ?sarg: _LBRACE expr _RBRACE | plain -> sym1 | DELTA -> sym1 | NUMBER -> num | TOP -> top
+    | _LBRACE expr _COMMA expr _RBRACE         -> pair      // b_{ih,j}, h_{t,j}
 """
 
 def _err(node_or_tok, message: str) -> FormulaSyntaxError:
@@ -438,8 +507,26 @@ def _is_loss(x: Node) -> bool:
 
 def _check_loss(x: Node, after: str) -> None:
     if not _is_loss(x):
-        raise _err(x, f"expected the loss (L, \\mathcal L, E or \\ell) after '{after}', "
+        raise _err(x, f"expected the loss (L, \\mathcal L, E, J or \\ell) after '{after}', "
                       f"found '{x}'")
+
+
+def _loss_gradient(loss: Node, of: Node, after: str, col: int) -> Node:
+    """dL/d(of) (``Adjoint``), or of one step's loss ``\\ell_t`` (``StepLoss``)."""
+    if isinstance(loss, Sym) and loss.name in LOSSES and loss.accent is None \
+            and (loss.sub is None) != (loss.sup is None):
+        return StepLoss(loss, of, col)
+    _check_jacobian(loss, of)
+    _check_loss(loss, after)
+    return Adjoint(of, col)
+
+
+def _check_jacobian(num: Node, den: Node) -> None:
+    """``\\partial h_{t+1}/\\partial h_t`` (not of the loss): a Jacobian, which is not read."""
+    if isinstance(num, Sym) and num.name not in LOSSES and (num.sub, num.sup) != (None, None):
+        raise _err(num, f"'\\partial {num}/\\partial {den}' is a Jacobian, which is not read: "
+                        f"write the product it stands for (W^\\top \\mathrm{{diag}}(...) ...), "
+                        f"or the adjoint of the loss")
 
 
 def _exponent(sup: Node, of: str, positive: bool = False) -> int:
@@ -460,12 +547,17 @@ def _split_top(sup: Node | None) -> tuple[bool, Node | None]:
     """``^{\\top}`` -> (True, None); ``^{t\\top}`` -> (True, t); otherwise (False, sup)."""
     if isinstance(sup, _Top):
         return True, None
-    if isinstance(sup, BinOp) and sup.op == "juxt":
-        if isinstance(sup.right, _Top):
-            return True, sup.left
+    if isinstance(sup, BinOp) and sup.op in ("juxt", ","):
+        if isinstance(sup.right, _Top) or (sup.right == Sym("T") and _has_time(sup.left)):
+            return True, sup.left  # h^{(t)T}, h^{(t),T}: T after a time is a transpose
         if isinstance(sup.left, _Top):
             return True, sup.right
     return False, sup
+
+
+def _has_time(node: Node) -> bool:
+    """``t``, ``t-1``: an expression of the time step t (``h^{(t-1)T}``)."""
+    return any(n == Sym("t") for n in _nodes(node))
 
 
 @v_args(inline=True)
@@ -494,7 +586,13 @@ class _Build(Transformer):
 
     def base(self, *toks):
         accent = toks[0].value if len(toks) == 2 else None
-        return toks[-1].value, accent, toks[0].column
+        return toks[-1].value, accent, toks[0].column, ()
+
+    def accented(self, accent, plain, *marks):  # \widetilde{C_t} is \tilde{C}_t
+        return plain.value, accent.value, accent.column, marks
+
+    def pair(self, a, b):
+        return BinOp(",", a, b, b.col)
 
     def sub(self, x):
         return ("sub", x)
@@ -521,14 +619,14 @@ class _Build(Transformer):
         return found.get("sub"), found.get("sup"), primes
 
     def symbol(self, base, *marks):
-        name, accent, col = base
-        sub, sup, primes = self._scripts(marks)
+        name, accent, col, inner = base
+        sub, sup, primes = self._scripts((*inner, *marks))
         transposed, sup = _split_top(sup)
         sym = Sym(name + "'" * primes, accent, sub, sup, col)
         return Transpose(sym, col) if transposed else sym
 
     def delta_sym(self, tok, *marks):
-        return self.symbol(("delta", None, tok.column), *marks)
+        return self.symbol(("delta", None, tok.column, ()), *marks)
 
     def adjoint(self, tok, of):
         return Adjoint(of, tok.column)
@@ -572,6 +670,16 @@ class _Build(Transformer):
         *marks, arg, sup = rest
         return self.func(tok, *marks, ("sup", sup), arg)
 
+    def func_sub(self, tok, *rest):
+        *marks, arg, index = rest
+        return Index(self.func(tok, *marks, arg), index, tok.column)
+
+    def index(self, x, index):
+        return Index(x, index, index.col)  # the column of j: the message is about it
+
+    def concat(self, *parts):
+        return Call("concat", 0, parts, col=parts[0].col)
+
     def outer(self, a, b):
         return Call("outer", 0, (a, b), col=a.col)
 
@@ -602,18 +710,16 @@ class _Build(Transformer):
         return BinOp("/", num, den, tok.column)
 
     def partial_frac(self, tok, p1, loss, p2, of):
-        _check_loss(loss, "\\partial")
-        return Adjoint(of, tok.column)
+        return _loss_gradient(loss, of, "\\partial", tok.column)
 
     def partial_slash(self, p1, loss, slash, p2, of):
-        _check_loss(loss, "\\partial")
-        return Adjoint(of, p1.column)
+        return _loss_gradient(loss, of, "\\partial", p1.column)
 
     def nabla(self, tok, of, loss):
         if not isinstance(of, Sym):
-            raise _err(of, f"expected one symbol as the subscript of '\\nabla', found '{of}'")
-        _check_loss(loss, "\\nabla_{...}")
-        return Adjoint(of, tok.column)
+            raise _err(of, f"expected one symbol as the subscript of '\\{tok.value}', found "
+                           f"'{of}'")
+        return _loss_gradient(loss, of, f"\\{tok.value}_{{...}}", tok.column)
 
 
 class _TokenList(Lexer):
@@ -704,9 +810,11 @@ def _check_depth(tree: Node) -> None:
         stack.extend((child, depth + 1) for child in _children(node))
 
 
-def parse_formula(text: str) -> Equation | Node:
-    """``lhs = rhs`` -> ``Equation``; an expression -> its node.  Raises FormulaSyntaxError."""
-    toks = _tokenize(text)
+def parse_formula(text: str, words: frozenset[str] = frozenset()) -> Equation | Node:
+    """``lhs = rhs`` -> ``Equation``; an expression -> its node.  Raises FormulaSyntaxError.
+    ``words``: names written without a font that are one symbol (a notation's ``net``), when a
+    whole run of letters outside scripts is one of them."""
+    toks = _tokenize(text, words)
     try:
         tree = _PARSER.parse(toks)  # type: ignore[arg-type]
     except UnexpectedInput as err:
@@ -719,9 +827,9 @@ def parse_formula(text: str) -> Equation | Node:
 
 
 # ---------------------------------------------------------------------------- printing
-_PREC = {"+": 1, "-": 1}  # every product kind and juxtaposition: 2
+_PREC = {"+": 1, "-": 1, ",": 0}  # every product kind and juxtaposition: 2
 _OP_TEXT = {"juxt": " ", "cdot": r" \cdot ", "odot": r" \odot ", "circ": r" \circ ",
-            "times": r" \times ", "*": " * ", "/": " / ", "+": " + ", "-": " - "}
+            "times": r" \times ", "*": " * ", "/": " / ", "+": " + ", "-": " - ", ",": ", "}
 _NAME_CMDS = set(_GREEK) | {"delta", "ell"} | set(_FUNCS)
 
 
@@ -777,6 +885,8 @@ def _latex(node: Node, tail: bool = True) -> str:
     if isinstance(node, Call):
         if node.name == "outer" and len(node.args) == 2:
             return rf"\langle {_latex(node.args[0])}, {_latex(node.args[1])}\rangle"
+        if node.name == "concat":
+            return "[" + ", ".join(_latex(a) for a in node.args) + "]"
         name = _name(node.name) if node.name in _NAME_CMDS or len(node.name) == 1 \
             else f"\\operatorname{{{node.name}}}"
         args = ", ".join(_latex(a) for a in node.args)
@@ -784,14 +894,18 @@ def _latex(node: Node, tail: bool = True) -> str:
         return f"{name}{_scripts(node.sub, None)}{chr(39) * node.primes}{power}({args})"
     if isinstance(node, Adjoint):
         return f"\\delta {_wrap(node.of, 3, tail)}"
+    if isinstance(node, StepLoss):
+        return f"\\frac{{\\partial {_latex(node.loss)}}}{{\\partial {_latex(node.of)}}}"
     if isinstance(node, Transpose):
         x = node.x
         if isinstance(x, Sym):  # h^{t \top}: one superscript carries both
-            sup = "\\top" if x.sup is None else f"{_latex(x.sup)} \\top"
+            sup = "\\top" if x.sup is None else f"{_wrap(x.sup, 3, True)} \\top"
             return _latex(Sym(x.name, x.accent, x.sub)) + f"^{{{sup}}}"
         return f"({_latex(x)})^{{\\top}}"
     if isinstance(node, Pow):
         return f"({_latex(node.base)})^{{{_num(node.exp.value)}}}"
+    if isinstance(node, Index):
+        return f"({_latex(node.x)})_{{{_latex(node.index)}}}"
     if isinstance(node, Neg):
         return f"-{_wrap(node.x, 1.5, tail)}"
     if isinstance(node, BinOp):

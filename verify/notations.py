@@ -14,9 +14,22 @@ time index, to the names of the IR (a quantity ``c``, an adjoint ``delta_c``, a 
   over every step where its term exists;
 * ``\odot`` and ``\circ`` take two vectors (``W \odot x`` is an error), a matrix next to a
   vector is a matrix product;
-* time indices lie within 8 steps of t, T or 0; powers of a quantity are at most 8;
+* time indices lie within 8 steps of t, T or 0 (``n`` in a sum's limit is T); powers of a
+  quantity are at most 8;
 * the time index is the superscript (``h^{t-1}``, ``h^{\langle t\rangle}``) or, when the
-  subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t.
+  subscript alone is a time (``h_{t-1}``), the subscript; a quantity without one is at t. A
+  superscript that is no time and no number is a label (``W^{hx}``, ``U^{(f)}`` are ``W_{hx}``,
+  ``U_f``); a number is a power where the time is the subscript (``h_t^2``, and ``h^2`` in
+  notations that write the time as a subscript), else a time; messages say which reading;
+* an equation for unit j (``h^t_j``, ``h_{t,j}``, ``\delta h_j^{(t)}``, ``net_j(t)``: a letter
+  beside the time that the notation's symbol does not have) is the same for every j: read as
+  the vector equation, j dropped everywhere (``[W x^t]_j``, ``\sigma(a)_j``, ``b_{ih,j}``), and
+  a sum ``\sum_k W_{jk} v_k`` (``W_{hh,jk}``, ``W_{j,k}``, ``[W]_{jk}``) is row j of ``W v``,
+  ``W_{kj}`` of ``W^\top v``;
+* ``\cdot``, ``\times``, ``*`` between two vectors are elementwise (a dot product is a scalar,
+  which no term of a cell's vector equations is), a matrix next to a vector is ``W v``;
+* a function's subscript is a label the profile must name (``\sigma_c`` is tanh in Wikipedia's
+  LSTM; only ``\sigma_g``, the gate sigmoid, is built in), except in per-unit notations;
 
 A profile applies to any cell it can name (the symbols it has, and for every profile but
 ``graves`` the cell's own names for the rest); the sheets print through the same tables
@@ -41,7 +54,10 @@ every parameter of the cell, ``b_i^t`` being what that parameter multiplies.
 A profile of your own: ``--map SYMBOL=name`` (repeatable) on top of a profile, or a file.
 Profile file (JSON, or TOML with Python 3.11+): an optional ``base`` profile (default
 ``vector``), an optional ``description``, and ``symbols``, a table from symbols as you write
-them (without the time index) to IR names::
+them (without the time index) to IR names; optional: ``functions`` (function name -> activation,
+``{"\\sigma_c": "tanh", "g": "tanh"}``), ``adjoint`` (``"d"``: ``d h_t``, ``dW`` are adjoints;
+``"bar"``: ``\bar h_t`` is), ``row_vectors`` and ``constant_unit`` (true: the input carries a
+constant unit, biases folded into ``W x``)::
 
     {"base": "pytorch",
      "symbols": {"\\tilde h": "n", "U_r": "W_hr", "W_r": "W_ir", "\\phi": "tanh"}}
@@ -72,14 +88,14 @@ from pathlib import Path
 import sympy as sp
 
 from derive.derivation import adjoint, gradient
-from derive.ir import (ACTIVATIONS, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight, shift,
-                       t, T)
+from derive.ir import (ACTIVATIONS, SCALAR, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight,
+                       shift, t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
 from derive.ir import Softmax
 from derive.printers import LOSS_LATEX, own_pre_activations
 
-from .formula import (Adjoint, BinOp, Call, Equation, Neg, Node, Num, Pow, Sum, Sym, Transpose,
-                      _nodes, one_line, parse_formula)
+from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow,
+                      StepLoss, Sum, Sym, Transpose, _nodes, one_line, parse_formula)
 
 __all__ = ["A_ABOVE", "ALL_STEPS", "CONSTANT_UNIT", "MAX_OFFSET", "W_ABOVE", "ImplicitBias",
            "NotationError", "Profile", "Reading", "Units", "PROFILES", "get_profile",
@@ -150,6 +166,7 @@ class Profile:
     row_vectors: bool = False  #: ``x W`` is ``W^T x`` (sources that write row vectors)
     #: conventions the user stated (a map to an expression, the constant unit), for verdicts
     conventions: tuple[str, ...] = ()
+    adjoint: str | None = None  #: also written ``d h_t`` ("d") or ``\bar h_t`` ("bar")
 
     def table(self, cell: Cell) -> dict[str, str]:
         """Canonical symbol key -> IR name, for one cell."""
@@ -177,9 +194,14 @@ class Profile:
             try:
                 node = parse_formula(symbol)
             except ValueError as e:
-                raise NotationError(0, f"{origin} '{symbol}={name}': {e}") from None
+                node = _function_name(symbol)  # \sigma_c alone: a function with a label
+                if node is None:
+                    raise NotationError(0, f"{origin} '{symbol}={name}': {e}") from None
             if isinstance(node, Sym) and _time(node.sup) is not None:
                 node = replace(node, sup=None)  # "h^t=n" names h
+            elif isinstance(node, Sym) and node.sup is not None and node.sub is None \
+                    and not isinstance(node.sup, Num):
+                node = replace(node, sub=node.sup, sup=None)  # W^{hx} is the label hx
             if _is_expression(name):  # b_h=b_ih+b_hh: a convention, checked and stated
                 map_expression(name, cell, f"{origin} '{symbol}={name}'")
                 if not isinstance(node, Sym):
@@ -193,15 +215,34 @@ class Profile:
                                        f"parameter, delta_<name> or activation of cell "
                                        f"{cell.name!r} ({', '.join(_ir_names(cell))})")
             if _resolve(name, cell)[0] == "function":
-                if not (isinstance(node, Sym) and node.sub is None and node.accent is None):
+                if not (isinstance(node, Sym) and node.sup is None and node.accent is None):
                     raise NotationError(0, f"{origin} '{symbol}={name}': a function is one letter "
-                                           "or name, without scripts")
-                functions[node.name] = name
+                                           "or name, with at most a subscript label")
+                functions[_function_key(node.name, node.sub)] = name
             elif isinstance(node, (Sym, Adjoint)):
                 symbols[str(node)] = name
             else:
                 raise NotationError(0, f"{origin} '{symbol}={name}': '{symbol}' is not one symbol")
         return replace(self, symbols=symbols, functions=functions, conventions=conventions)
+
+
+_GREEK_NAMES = frozenset(n for n, (kind, _) in COMMANDS.items() if kind == "NAME")
+
+
+def _function_key(name: str, sub: Node | None) -> str:
+    """``sigma``, ``sigma_{c}``: a function by its name and label (Wikipedia's \\sigma_c)."""
+    return name if sub is None else f"{name}_{{{sub}}}"
+
+
+def _function_name(symbol: str) -> Sym | None:
+    """A function written alone (``\\sigma_c``, ``\\tanh``) as a Sym, None if it is not one."""
+    try:
+        call = parse_formula(symbol + "(x)")
+    except ValueError:
+        return None
+    if isinstance(call, Call) and call.args == (Sym("x"),) and call.power == 1 and not call.primes:
+        return Sym(call.name, sub=call.sub)
+    return None
 
 
 @cache
@@ -220,7 +261,7 @@ def _ir_key(name: str) -> str:
 
 
 _DEFAULT_FUNCTIONS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "sigm": "sigmoid",
-                      "tanh": "tanh"}
+                      "tanh": "tanh", "sigma_{g}": "sigmoid"}  # \sigma_g: a gate (Wikipedia)
 
 
 def _default_functions() -> dict[str, str]:
@@ -304,9 +345,10 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
     """The profile ``notation`` (a name or a .json/.toml file) for ``cell``, plus ``mapping``."""
     if notation not in PROFILES and (notation.endswith((".json", ".toml"))
                                      or Path(notation).is_file()):
-        base, symbols, rows, unit = load_profile(notation)
+        base, symbols, options = load_profile(notation)
+        unit = options.pop("constant_unit")
         profile = get_profile(base, cell).extended(symbols, cell, origin=notation)
-        profile = replace(profile, name=notation, row_vectors=rows)
+        profile = replace(profile, name=notation, **options)
         return (with_constant_unit(profile) if unit else profile).extended(mapping or {}, cell)
     if notation not in PROFILES:
         raise NotationError(0, f"unknown notation {notation!r}; notations: "
@@ -346,10 +388,20 @@ def read_text_file(path: str, what: str) -> str:
         raise NotationError(0, f"cannot read {what} {path}: not UTF-8 at byte {e.start}") from None
 
 
-def load_profile(path: str) -> tuple[str, dict[str, str], bool, bool]:
-    """(base profile, symbols, row_vectors, constant_unit) of a JSON or TOML profile file;
-    ``row_vectors`` (default false): the source writes row vectors, ``x W`` is ``W^T x``;
-    ``constant_unit`` (default false): the input carries a constant unit, biases are weights."""
+#: a profile file's options besides base and symbols: name -> (allowed values, default)
+_OPTIONS = {"row_vectors": ((False, True), False),  # the source writes row vectors: x W = W^T x
+            "adjoint": (("delta", "d", "bar"), None),  # also d h_t, or \bar h_t, for delta h_t
+            # the input carries a constant unit: W x includes the biases (folded in)
+            "constant_unit": ((False, True), False)}
+
+
+def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
+    """(base profile, symbols, options) of a JSON or TOML profile file. ``functions`` (optional):
+    a table of function names (``\\phi``, ``g``, ``\\sigma_c``) to activations, added to the
+    symbols; options (:data:`_OPTIONS`): ``row_vectors`` (default false), ``adjoint``: ``"d"``
+    (``d h_t``, ``dW``) or ``"bar"`` (``\\bar h_t``) is the adjoint of h besides ``\\delta``,
+    ``constant_unit`` (default false): the input carries a constant unit, biases omitted, ``W x``
+    of an input includes them."""
     text = read_text_file(path, "profile")
     try:
         if path.endswith(".toml"):
@@ -372,12 +424,21 @@ def load_profile(path: str) -> tuple[str, dict[str, str], bool, bool]:
                                "and an optional 'base' profile name")
     if base.endswith((".json", ".toml")):
         raise NotationError(0, f"{path}: 'base' must be a built-in notation")
-    rows = data.get("row_vectors", False)
-    unit = data.get("constant_unit", False)
-    for key, value in (("row_vectors", rows), ("constant_unit", unit)):
-        if not isinstance(value, bool):
-            raise NotationError(0, f"{path}: '{key}' must be true or false")
-    return base, symbols, rows, unit
+    functions = data.get("functions", {})
+    if not isinstance(functions, dict) or not all(
+            isinstance(k, str) and v in _ACTIVATIONS for k, v in functions.items()):
+        raise NotationError(0, f"{path}: 'functions' must be a table of function = activation "
+                               f"({', '.join(_ACTIVATIONS)})")
+    options = {}
+    for option, (allowed, default) in _OPTIONS.items():
+        value = data.get(option, default)
+        if value is not default and not any(value == a and type(value) is type(a)
+                                            for a in allowed):  # 1 is not true
+            raise NotationError(0, f"{path}: '{option}' must be " + (
+                "true or false" if allowed == (False, True)
+                else f"one of {', '.join(json.dumps(a) for a in allowed)}"))
+        options[option] = None if value == "delta" else value
+    return base, symbols | functions, options
 
 
 # ---------------------------------------------------------------------------------- IR names
@@ -530,6 +591,17 @@ def _time(node: Node | None) -> sp.Expr | None:
     return None
 
 
+def _last_step_n(node: Node) -> Node:
+    """A sum's limit with n for the last step (``\\sum_{t=1}^{n-1}``) written with T."""
+    return Sym("T", col=node.col) if node == Sym("n") else _rebuild(node, _last_step_n)
+
+
+def _label_sup(sym: Sym) -> bool:
+    """A superscript that is no time index and no power: a label (``W^{hx}``, ``U^{(f)}``)."""
+    return sym.sub is None and sym.sup is not None and _time(sym.sup) is None \
+        and not isinstance(sym.sup, (Num, Neg)) and Sym("t") not in _nodes(sym.sup)  # h^{t+k}
+
+
 def _factors(node: Node) -> list[Node]:
     if isinstance(node, BinOp) and node.op in _PRODUCTS:
         return _factors(node.left) + _factors(node.right)
@@ -596,9 +668,74 @@ class _Reader:
     def unknown(self, node: Node, what: str) -> NotationError:
         known = [*self.table, *self.profile.functions]
         listed = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
-        return self.fail(node, f"{what} '{node}' maps to nothing in notation "
-                               f"'{self.profile.name}' for cell '{self.cell.name}' (expected "
-                               f"one of {listed}; or add --map 'SYMBOL=name')")
+        return self.fail(node, f"{self.label_note(node)}{what} '{node}' maps to nothing in "
+                               f"notation '{self.profile.name}' for cell '{self.cell.name}' "
+                               f"(expected one of {listed}; or add --map 'SYMBOL=name')")
+
+    def label_note(self, sym: Node) -> str:
+        """Which reading a superscript got that is neither a time nor a power: a label (and
+        how ``d h_t`` reads as an adjoint)."""
+        if sym == Sym("d") and self.profile.adjoint != "d":
+            return "d h is an adjoint only with the profile-file option adjoint = d: "
+        if not (isinstance(sym, Sym) and _label_sup(sym)):
+            return ""
+        where = "the subscript" if self.profile.time_subscript else "t, t-1, ..."
+        return f"read ^{{{sym.sup}}} as a label (the time is {where} in this notation): "
+
+    # --- one unit's equation (h_j^t = \tanh([W x^t]_j + b_j)) ------------------------------
+    def per_unit(self, tree: Node) -> Node:
+        """An equation for unit j of every quantity, ``h^t_j = \\tanh([W x^t]_j + b_{j})``, is
+        the same for every j: read as the vector equation, the index j dropped everywhere."""
+        if not isinstance(tree, Equation) or self.units:  # Graves' units: their own reading
+            return tree
+        of = tree.lhs.of if isinstance(tree.lhs, Adjoint) else tree.lhs
+        if isinstance(of, Call) and len(of.args) == 1 and _time(of.args[0]) is not None:
+            of = Sym(of.name, sub=of.sub, sup=of.args[0])  # h_j(t)
+        if not isinstance(of, Sym):
+            return tree
+        def known(sym):  # \delta h: the adjoint of h, unless the notation names it itself
+            return self.find(sym, isinstance(tree.lhs, Adjoint)) or self.find(sym)
+        j = next((j for j, rest in _unit_split(of.sub) if known(of) is None
+                  and known(replace(of, sub=rest)) is not None), None)
+        return tree if j is None else self.without_unit(tree, j)
+
+    def without_unit(self, node: Node, j: Sym) -> Node:
+        if isinstance(node, Index):
+            if node.index != j:
+                raise self.fail(node, f"'{node}': component {node.index}, but the left side is "
+                                      f"the component {j} of a quantity")
+            return self.without_unit(node.x, j)
+        if isinstance(node, Sum) and node.index == j:
+            raise self.fail(node, f"a sum over the unit index {j} of the left side")
+        if isinstance(node, Sum) and isinstance(node.index, Sym) and _unit_split(node.index):
+            node = self.row_sum(node, j)  # \sum_{k=1}^{H} W_{jk} h_k^{t-1}: (W h^{t-1})_j
+        if isinstance(node, (Sym, Call)):  # h_j^t, net_j(t)
+            rest = next((rest for k, rest in _unit_split(node.sub) if k == j), node.sub)
+            if rest is not node.sub and self.find(Sym(node.name, sub=node.sub)) is not None:
+                raise self.fail(node, f"'{node}': {j} is the unit index of the left side and "
+                                      f"a label of a symbol")
+            node = replace(node, sub=rest)
+        return _rebuild(node, lambda n: self.without_unit(n, j))
+
+    def row_sum(self, node: Sum, j: Sym) -> Node:
+        """``\\sum_k W_{jk} v_k`` (also ``W_{hh,jk}``, ``U^f_{j,k}``, ``[W]_{jk}``) is the row j of
+        ``W v``; ``W_{kj}`` is ``W^\\top``. Factors without k stay outside the product."""
+        k = node.index
+        entries, rest = [], []
+        for f in _factors(node.body):
+            entry = _entry(f, j, k)
+            (entries if entry is not None else rest).append(entry or f)
+        if len(entries) != 1:
+            raise self.fail(node, f"the sum over {k} needs one matrix entry indexed by {j} and "
+                                  f"{k} (W_{{{j}{k}}}), found {len(entries)}")
+        weight, transposed = entries[0]
+        inside = [self.without_unit(f, k) for f in rest if _mentions(f, k)]
+        outside = [f for f in rest if not _mentions(f, k)]
+        if not inside:
+            raise self.fail(node, f"the sum over {k} has no vector indexed by {k}")
+        matrix = Transpose(weight, weight.col) if transposed else weight
+        product = BinOp("juxt", matrix, _product(inside), node.col)
+        return _product([*outside, product])
 
     # --- symbols -------------------------------------------------------------------------
     def labels(self, sub: Node | None) -> Node | None:
@@ -610,6 +747,8 @@ class _Reader:
         candidates = [(Sym(sym.name, sym.accent, self.labels(sym.sub)), sym.sup)]
         if sym.sub is not None and sym.sup is None and _time(sym.sub) is not None:
             candidates.append((Sym(sym.name, sym.accent), sym.sub))
+        if _label_sup(sym):  # W^{hx}, U^{(f)}: no time, no power, so a label
+            candidates = [(Sym(sym.name, sym.accent, self.labels(sym.sup)), None)]
         for key, time in candidates:
             name = self.table.get(str(Adjoint(key) if as_adjoint else key))
             if name is not None:
@@ -629,8 +768,8 @@ class _Reader:
         return index
 
     def limit(self, node: Node) -> sp.Expr:
-        """A limit of a sum over t: 1, T, T-1, 0, ..."""
-        index = self.index(node)
+        """A limit of a sum over t: 1, T, T-1, 0, ..., and n (the last step, as T)."""
+        index = self.index(_last_step_n(node))
         if index.has(t):
             raise self.fail(node, f"a limit of a sum over t cannot depend on t, found '{node}'")
         return index
@@ -645,15 +784,26 @@ class _Reader:
     def symbol(self, sym: Sym):
         if self.feed and sym.sub == Sym(_FEED_LABEL):
             return _FEED[self.index(sym.sup)]
-        if isinstance(sym.sup, Num) and sym.sub is not None and _time(sym.sub) is not None \
-                and _time(sym.sub).free_symbols and self.find(sym) is None:
-            # h_t^2: the subscript is the time, so the superscript is a power
+        if sym.sup == Sym("T") and sym.sub is not None and _time(sym.sub) is not None \
+                and self.find(sym) is None:  # h_{t-1}^T: the time is the subscript, T transposes
+            return _Row(self.vector(replace(sym, sup=None)))
+        # h_t^2: the subscript is the time, so the superscript is a power; so is n^2 where the
+        # notation writes the time as a subscript (pytorch: n^2 is n_t^2, never n at step 2;
+        # h^{(0)}, h^1 stay steps: a power 0 or 1 is written by nobody)
+        timed = sym.sub is not None and _time(sym.sub) is not None and bool(
+            _time(sym.sub).free_symbols) and self.find(sym) is None
+        bare = sym.sub is None and self.profile.time_subscript and isinstance(sym.sup, Num) \
+            and sym.sup.value >= 2
+        if isinstance(sym.sup, Num) and (timed or bare):
             found = self.find(replace(sym, sup=None))
-            if found is not None and found[1] is not None:
+            if found is not None and (found[1] is not None or _resolve(found[0], self.cell)[0]
+                                      in ("quantity", "adjoint")):
                 n = int(Fraction(sym.sup.value)) if Fraction(sym.sup.value).denominator == 1 \
                     else None
                 if n is None or n < 1:
-                    raise self.fail(sym.sup, f"expected a positive integer power of '{sym}'")
+                    raise self.fail(sym.sup, f"expected a positive integer power of '{sym}' "
+                                             f"(read ^{{{sym.sup}}} as a power: the time is the "
+                                             "subscript in this notation)")
                 return self.power(self.symbol(replace(sym, sup=None)), n, sym)
         if self.units and sym.name == self.units.weight and _unit_labels(sym):
             a, b = map(_canon, _unit_labels(sym))
@@ -716,6 +866,11 @@ class _Reader:
             return _Row(self.vector(node.x))
         if isinstance(node, Sum):
             return self.sum(node)
+        if isinstance(node, Index):
+            raise self.fail(node, f"'{node}': a component {node.index} of a vector, but the left "
+                                  f"side is not the component {node.index} of a quantity")
+        if isinstance(node, StepLoss):
+            return self.step_loss(node)
         if isinstance(node, BinOp):
             if node.op in "+-":
                 a, b = self.vector(node.left), self.vector(node.right)
@@ -808,7 +963,10 @@ class _Reader:
             if found is not None and found[1] is None and \
                     _resolve(found[0], self.cell)[0] in ("quantity", "adjoint"):
                 return self.symbol(sym)
-        activation = self.profile.functions.get(node.name)
+        if node.name == "concat":
+            raise self.fail(node, f"'{node}' stacks vectors, which no cell is written with: "
+                                  "write the product of each part, W_h h_{t-1} + W_x x_t")
+        activation = self.function(node)
         if activation is not None:
             f = _ACTIVATIONS[activation]
             if node.primes > 1:
@@ -826,8 +984,40 @@ class _Reader:
             raise self.unknown(Sym(node.name, col=node.col), "function")
         return self.product(self.symbol(sym), self.value(node.args[0]), node)
 
+    def step_loss(self, node: StepLoss) -> sp.Expr:
+        """``\\partial \\ell_t/\\partial h_t``: step t's loss by the cell's output at t, alone,
+        is the gradient from above, Delta_t (for a cell whose loss is outside it)."""
+        loss = node.loss
+        when = self.index(loss.sub if loss.sup is None else loss.sup)
+        of = self.vector(node.of)
+        own = any(self.cell.sizes.get(q) == SCALAR for q in self.cell.quantities)
+        if not own and isinstance(of, sp.Indexed) and str(of.base) == self.cell.output \
+                and of.indices[0] == when:
+            return Delta[when]
+        raise self.fail(node, f"'{node}': the loss of one step is read only as the gradient "
+                              f"from above, by the output {self.cell.output} at the same step, "
+                              "of a cell without a loss of its own")
+
+    def function(self, node: Call) -> str | None:
+        """The activation a function name means: ``\\sigma_c`` by its label where the profile
+        names it, else only per unit (Graves' \\theta_h is \\theta of unit h); a label the
+        profile does not name is an error, never a guess (Wikipedia's \\sigma_c is tanh)."""
+        functions = self.profile.functions
+        key = _function_key(node.name, node.sub)
+        if key in functions or node.sub is None or self.units:
+            return functions.get(key, functions.get(node.name))
+        if node.name in functions:
+            label = Sym(node.name, sub=node.sub)
+            raise self.fail(node, f"function {label} is not named in notation "
+                                  f"'{self.profile.name}' (a labelled function may be any): "
+                                  f"add it to the profile's functions, or --map '{label}=tanh'")
+        return None
+
     def adjoint(self, node: Adjoint):
         of = node.of
+        if isinstance(of, Transpose) and isinstance(of.x, Sym) and not isinstance(
+                self.value(of.x), _Matrix):  # \delta h^{t\top}: the adjoint of h^t, transposed
+            return _Row(self.vector(Adjoint(of.x, node.col)))
         if isinstance(of, Sym):
             found = self.find(of, as_adjoint=True)
             if found is not None:
@@ -974,6 +1164,90 @@ class _Reader:
         return sp.Add(*(each(term) for term in sp.Add.make_args(rhs)))
 
 
+def _words(table: dict[str, str], profile: Profile) -> frozenset[str]:
+    """The notation's names of several letters (``\\mathrm{net}``, ``relu``): written without a
+    font they are still one name (``net_j(t)``), not a product of letters."""
+    names = {m for key in table for m in re.findall(r"\\mathrm\{([A-Za-z]+)\}", key)}
+    names |= {f for f in profile.functions if f.isalpha()}
+    return frozenset(n for n in names if len(n) > 1 and n not in _GREEK_NAMES)
+
+
+def _entry(f: Node, j: Sym, k: Sym) -> tuple[Node, bool] | None:
+    """(matrix, transposed) of an entry ``W_{jk}``, ``W_{hh,jk}``, ``W_{j,k}``, ``[W]_{jk}``
+    (``W_{kj}``: transposed); None when ``f`` is no entry indexed by j and k."""
+    sub = f.index if isinstance(f, Index) else f.sub if isinstance(f, Sym) else None
+    label = None
+    if isinstance(sub, BinOp) and sub.op == "," and isinstance(sub.right, BinOp) \
+            and sub.right.op == "juxt":  # W_{hh,jk}
+        label, sub = sub.left, sub.right
+    if not (isinstance(sub, BinOp) and sub.op in ("juxt", ",")):
+        return None
+    pair = (sub.left, sub.right)
+    if pair not in ((j, k), (k, j)):
+        return None
+    matrix = f.x if isinstance(f, Index) else replace(f, sub=label)
+    return (matrix, pair == (k, j)) if label is None or isinstance(f, Sym) else None
+
+
+def _mentions(node: Node, k: Sym) -> bool:
+    return any(n == k for n in _nodes(node))
+
+
+def _product(factors: list[Node]) -> Node:
+    result = factors[0]
+    for f in factors[1:]:
+        result = BinOp("juxt", result, f, f.col)
+    return result
+
+
+def _rebuild(node, f):
+    """``node`` with ``f`` applied to each child node (``f`` recurses as it needs)."""
+    changes = {}
+    for fl in fields(node):
+        value = getattr(node, fl.name)
+        if isinstance(value, tuple):
+            changes[fl.name] = tuple(f(v) if isinstance(v, Node) else v for v in value)
+        elif isinstance(value, Node):
+            changes[fl.name] = f(value)
+    return replace(node, **changes)
+
+
+def _juxt_chain(node: Node) -> list[Node]:
+    if isinstance(node, BinOp) and node.op == "juxt":
+        return _juxt_chain(node.left) + _juxt_chain(node.right)
+    return [node]
+
+
+def _adjoint_marks(node: Node, mark: str | None) -> Node:
+    """A profile's other adjoint mark as ``Adjoint``: ``d h_t``, ``dW`` ("d"; ``d`` then a
+    symbol, in a product), ``\\bar h_t`` ("bar")."""
+    if mark is None or isinstance(node, Adjoint):
+        return node
+    if mark == "bar" and isinstance(node, Sym) and node.accent == "bar":
+        return Adjoint(replace(node, accent=None), node.col)
+    if mark == "d" and isinstance(node, BinOp) and node.op == "juxt":
+        chain, out = _juxt_chain(node), []
+        for f in chain:
+            if out and out[-1] == Sym("d") and isinstance(f, Sym):
+                out[-1] = Adjoint(f, out[-1].col)
+            else:
+                out.append(_adjoint_marks(f, mark))
+        result = out[0]
+        for f in out[1:]:
+            result = BinOp("juxt", result, f, f.col)
+        return result
+    return _rebuild(node, lambda n: _adjoint_marks(n, mark))
+
+
+def _unit_split(sub: Node | None) -> list[tuple[Sym, Node | None]]:
+    """(unit index, the rest of the subscript) that ``sub`` may hold: ``j``, ``t,j``, ``ih,j``."""
+    pairs = [(sub, None)] if isinstance(sub, Sym) else \
+        [(sub.right, sub.left), (sub.left, sub.right)] if isinstance(sub, BinOp) \
+        and sub.op == "," else []
+    return [(j, rest) for j, rest in pairs
+            if isinstance(j, Sym) and j == Sym(j.name) and len(j.name) == 1 and _time(j) is None]
+
+
 def _strip_primes(node: Node) -> Node:
     if isinstance(node, Sym) and node == Sym(node.name):
         return Sym(_canon(node.name), col=node.col)
@@ -1061,10 +1335,14 @@ def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
 
     Raises :class:`verify.formula.FormulaSyntaxError` (unparsable) or :class:`NotationError`
     (a symbol that maps to nothing, or a construct the notation does not allow)."""
-    tree = parse_formula(text)
+    reader = _Reader(text, profile, cell)
+    tree = parse_formula(text, _words(reader.table, profile))
     if not isinstance(tree, Equation):
         raise NotationError(1, f"expected an equation 'left = right', found '{tree}'")
-    reader = _Reader(text, profile, cell)
+    stacked = next((n for n in _nodes(tree) if isinstance(n, Call) and n.name == "concat"), None)
+    if stacked is not None:  # before its weight, which maps to nothing
+        reader.call(stacked)
+    tree = reader.per_unit(_adjoint_marks(tree, profile.adjoint))
     instances = _schema(tree, profile, cell)
     if instances is None:
         return [reader.equation(tree)]
