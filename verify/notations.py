@@ -947,6 +947,9 @@ class _Reader:
     def call(self, node: Call):
         if node.name == "outer" and len(node.args) == 2:
             return Outer(*(self.vector(a) for a in node.args))
+        if node.name == "concat":
+            raise self.fail(node, f"'{node}' stacks vectors, which no cell is written with: "
+                                  "write the product of each part, W_h h_{t-1} + W_x x_t")
         if len(node.args) == 2:  # \mathcal{L}_{\mathrm{CE}}(y^t, z^t)
             loss = _losses().get(str(Sym(node.name, sub=node.sub)))
             if loss is None or node.primes or node.power != 1:
@@ -963,9 +966,6 @@ class _Reader:
             if found is not None and found[1] is None and \
                     _resolve(found[0], self.cell)[0] in ("quantity", "adjoint"):
                 return self.symbol(sym)
-        if node.name == "concat":
-            raise self.fail(node, f"'{node}' stacks vectors, which no cell is written with: "
-                                  "write the product of each part, W_h h_{t-1} + W_x x_t")
         activation = self.function(node)
         if activation is not None:
             f = _ACTIVATIONS[activation]
