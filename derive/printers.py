@@ -338,7 +338,10 @@ class TextbookLatexPrinter(LatexPrinter):
     def _print_MatVecT(self, e: MatVecT) -> str:
         W, g = e.args
         if not self.notation.per_unit:
-            return rf"{self._print(W)}^\top {self._operand(g)}"
+            w = self._print(W)  # a row-vector paper's matrix is printed W^\top: (W^T)^T = W
+            if w.endswith(r"^\top"):
+                return f"{w[:-5]} {self._operand(g)}"  # 5: len(r"^\top")
+            return rf"{w}^\top {self._operand(g)}"
         label = self._label(g)
         w = self._weight(W, self._label(self.lhs, own=True), label)
         return rf"\sum_{{{label}}} {w} {self._operand(g, summed=True)}"

@@ -74,7 +74,8 @@ import numpy as np
 from mpmath import iv
 import sympy as sp
 
-from derive.cells import get_cell
+from derive.cells import get_cell, load_cell
+from derive.paper import is_paper
 from derive.derivation import Backward, adjoint, derive, loss_assumptions
 from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, LossBase, MatVec,
                        MatVecT, Outer, Softmax, UnitSum, Weight, shift, sigmoid, t, T, tanh,
@@ -1053,9 +1054,19 @@ def _progress(line: str) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     """``bptt compare``: prints the table (or JSON); returns 0 when every formula holds, 1 when
     one differs or holds only under another convention; bad input raises CompareError."""
-    cell = get_cell(args.cell)
     mapping = _mapping(args.map or [])
     unit = getattr(args, "constant_unit", False)
+    # the cell as every command loads it; a paper's forward equations are read in the
+    # formulas' notation and --map, so its backward formulas are checked in its own symbols
+    if is_paper(args.cell):
+        source = catalog.SOURCES.get(args.source or "")  # --source: read in its notation
+        reading = args.notation or (source.notation if source else None)
+        cell = load_cell(args.cell, reading, mapping, constant_unit=unit)
+        for name, symbol in cell.notation.symbols.items():  # a row-vector paper's W is held
+            if symbol.endswith(r"^\top"):                    # transposed (derive/paper.py)
+                mapping.setdefault(symbol[:-len(r"^\top")], f"{name}^T")
+    else:
+        cell = load_cell(args.cell)
     if args.source:
         if args.formula or args.file:
             raise CompareError("--source checks a built-in catalog: give it without "
