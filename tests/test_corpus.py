@@ -485,30 +485,6 @@ CASES = [
 
 # Cases the tool gets wrong today: id -> the current failure.
 XFAIL: dict[str, str] = {
-    'Goodfellow et al. 2016: 10.2 eq. 10.8-10.9 (a, h combined)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2 eq. 10.10':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2 eq. 10.11':
-        "not read: column 17: function '\\mathrm{softmax}' maps to nothing in notation 'goodfellow_rnn.json' for cell 'elman-softmax'",
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.18 in vector form (y one-hot)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.19 (last step tau)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.21':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.21, WRONG: t+1 term missing':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.21, WRONG: W not transposed':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.21, WRONG: diag at t':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.22':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.23':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.23, WRONG: diag missing':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
     'Goodfellow et al. 2016: 10.2.2 eq. 10.24':
         "not read: column 50: expected a time index like t, t-1, t+1 or T, found 't^{\\top}'",
     'Goodfellow et al. 2016: 10.2.2 eq. 10.26':
@@ -517,36 +493,8 @@ XFAIL: dict[str, str] = {
         "not read: column 103: expected a time index like t, t-1, t+1 or T, found 't^{\\top}'",
     'Goodfellow et al. 2016: 10.2.2 eq. 10.28':
         "not read: column 103: expected a time index like t, t-1, t+1 or T, found 't^{\\top}'",
-    'd2l.ai: 9.7.2 eq. 9.7.13 (last step)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    "d2l.ai: 9.7.2 eq. 9.7.14: d2l's model is linear (no tanh), so not the tanh cell's":
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'd2l.ai: 9.7.2 eq. 9.7.12':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'd2l.ai: 9.7.2 eq. 9.7.16: linear model, no tanh derivative':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Wikipedia: Elman network, hidden':
-        "not read: wikipedia_elman.json '\\sigma_h=tanh': column 9: unexpected end of input, expected a term after 'h'",
-    'Wikipedia: Elman network, output':
-        "not read: wikipedia_elman.json '\\sigma_h=tanh': column 9: unexpected end of input, expected a term after 'h'",
     'colah 2015: forget gate layer ([h_{t-1}, x_t] concatenation)':
         "not read: column 37: unexpected ',', expected an operator or ']' after '}'",
-    'Karpathy min-char-rnn: hs[t] = np.tanh(np.dot(Wxh, xs[t]) + np.dot(Whh, hs[t-1]) + bh)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: ys[t] = np.dot(Why, hs[t]) + by':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dWhy += np.dot(dy, hs[t].T)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dh = np.dot(Why.T, dy) + dhnext; dhnext = np.dot(Whh.T, dhraw)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dh, WRONG: dhnext from the same step':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dWhh += np.dot(dhraw, hs[t-1].T)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dWhh, WRONG: hs[t].T':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dbh += dhraw':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
     'CS231n: rnn_backward: dWx += x.T.dot(dtanh)':
         "not read: column 1: '\\delta W_{x}': expected the adjoint of one quantity or parameter",
     'Chung 2014: eq. 5 GRU activation (their update convention)':

@@ -91,6 +91,8 @@ from derive.derivation import adjoint, gradient
 from derive.ir import (ACTIVATIONS, SCALAR, Cell, CellError, Delta, MatVec, MatVecT, Outer, Weight,
                        shift, t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
+from derive.ir import Softmax
+from derive.printers import LOSS_LATEX, own_pre_activations
 
 from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow,
                       StepLoss, Sum, Sym, Transpose, _nodes, one_line, parse_formula)
@@ -176,8 +178,12 @@ class Profile:
         # W_iz of a GRU, and graves-lstm's own W_z)
         # (a profile that reads the IR's names drops symbols for names the cell lacks: greff's
         # \delta z is delta_zbar, and a cell without zbar reads \delta z as its own delta_z)
-        return table | {_key(k): v for k, v in self.symbols.items()
-                        if _resolve(v, cell) is not None
+        own = {}
+        if self.units is not None:  # the pre-activation a cell computes as a quantity (NIAF's z)
+            own = own_pre_activations(NOTATIONS["graves"][notation_key("graves", cell)], cell)
+            own |= {f"delta_{k}": f"delta_{v}" for k, v in own.items()}
+        return table | {_key(k): own.get(v, v) for k, v in self.symbols.items()
+                        if _resolve(own.get(v, v), cell) is not None
                         or not (self.ir_names or _key(k) in table)}
 
     def extended(self, mapping: dict[str, str], cell: Cell, origin: str = "--map") -> Profile:
@@ -269,7 +275,7 @@ def _default_functions() -> dict[str, str]:
             call = None
         names |= {f.__name__: f.__name__, **({call.name: f.__name__} if isinstance(call, Call)
                                                else {})}
-    return names | _DEFAULT_FUNCTIONS
+    return names | _DEFAULT_FUNCTIONS | _OTHER_FUNCTIONS
 _ABOVE = {"a_k": "a_above", r"\delta_k": "delta_a_above"}
 
 
@@ -436,7 +442,17 @@ def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
 
 
 # ---------------------------------------------------------------------------------- IR names
-_ACTIVATIONS = {f.__name__: f for f in ACTIVATIONS}
+# functions by IR name: the activations, and softmax, exp, log (no derivative written f')
+_ACTIVATIONS = {f.__name__: f for f in ACTIVATIONS} | {"softmax": Softmax, "exp": sp.exp,
+                                                       "log": sp.log}
+_OTHER_FUNCTIONS = {"softmax": "softmax", "exp": "exp", "log": "log", "ln": "log"}
+
+
+@cache
+def _losses() -> dict[str, type]:
+    """A loss's name as the sheets print it (``\\mathcal{L}_{\\mathrm{CE}}``) -> the loss."""
+    heads = {f: parse_formula(tex + "(y, z)") for f, (tex, _) in LOSS_LATEX.items()}
+    return {str(Sym(c.name, sub=c.sub)): f for f, c in heads.items()}
 _ABOVE_NAMES = {"a_above": A_ABOVE}
 
 
@@ -931,6 +947,15 @@ class _Reader:
     def call(self, node: Call):
         if node.name == "outer" and len(node.args) == 2:
             return Outer(*(self.vector(a) for a in node.args))
+        if node.name == "concat":
+            raise self.fail(node, f"'{node}' stacks vectors, which no cell is written with: "
+                                  "write the product of each part, W_h h_{t-1} + W_x x_t")
+        if len(node.args) == 2:  # \mathcal{L}_{\mathrm{CE}}(y^t, z^t)
+            loss = _losses().get(str(Sym(node.name, sub=node.sub)))
+            if loss is None or node.primes or node.power != 1:
+                raise self.fail(node, f"'{node}': a function of two arguments is a loss, "
+                                      f"one of {', '.join(_losses())}")
+            return loss(*(self.vector(a) for a in node.args))
         if node.name == "diag" and len(node.args) == 1 and node.power == 1 and not node.primes:
             return _Diag(self.vector(node.args[0]))
         time = _time(node.args[0]) if len(node.args) == 1 and node.power == 1 else None
@@ -941,14 +966,13 @@ class _Reader:
             if found is not None and found[1] is None and \
                     _resolve(found[0], self.cell)[0] in ("quantity", "adjoint"):
                 return self.symbol(sym)
-        if node.name == "concat":
-            raise self.fail(node, f"'{node}' stacks vectors, which no cell is written with: "
-                                  "write the product of each part, W_h h_{t-1} + W_x x_t")
         activation = self.function(node)
         if activation is not None:
             f = _ACTIVATIONS[activation]
             if node.primes > 1:
                 raise self.fail(node, f"'{node}': only first derivatives are known")
+            if node.primes and f not in ACTIVATIONS:
+                raise self.fail(node, f"'{node}': {activation} has no elementwise derivative")
             arg = self.vector(node.args[0])
             return self.power(ACTIVATIONS[f].prime(arg) if node.primes else f(arg),
                               node.power, node)
