@@ -126,14 +126,16 @@ def _cell(args: argparse.Namespace) -> Cell:
         if not eq or not symbol.strip() or not name.strip():
             raise UsageError(f"--map {item!r}: expected SYMBOL=name, e.g. '\\tilde h=n'")
         mapping[symbol.strip()] = name.strip()
-    return load_cell(args.cell, getattr(args, "notation", None), mapping)
+    return load_cell(args.cell, getattr(args, "notation", None), mapping,
+                     getattr(args, "constant_unit", False))
 
 
 def cmd_cells(args: argparse.Namespace) -> int:
     if args.spec is None:
         listed = {name: get_cell(name) for name in cell_names()}
     elif args.spec.lower().endswith((".tex", ".md")):
-        cell = _cell(argparse.Namespace(cell=args.spec, notation=args.notation, map=args.map))
+        cell = _cell(argparse.Namespace(cell=args.spec, notation=args.notation, map=args.map,
+                                        constant_unit=args.constant_unit))
         listed = {cell.name: cell}
     else:
         listed = load_cells(args.spec)
@@ -367,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "greff2017, pytorch, cho2014, chung2014")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_compare)
+    for command in ("cells", "sheet", "explain", "graph", "trace", "codegen", "verify"):
+        sub.choices[command].add_argument(
+            "--constant-unit", action="store_true", help="a paper's equations: its input "
+            "carries a constant unit, a bias is added beside each product with the input")
     return parser
 
 

@@ -3,10 +3,13 @@ forward + backward of L = sum(y * dy) over a sequence, on the CPU.
 
     python3 benchmarks/bench_cells.py [--cells lstm gru graves-lstm mgu janet]
         [--sizes small large] [--dtypes float32 float64] [--repeats N] [--clock wall|cpu]
+        [--compile step loop] [--rows generated fused ...] [--quick]
 
 Rows per cell, size and dtype: the generated NumPy, torch and jax modules; the user's loop,
 i.e. the cell's own step function run per step on torch tensors with autograd (eager, and
-under ``torch.compile`` with ``--compile``, its compile time reported apart) and on jax arrays in a
+under ``torch.compile`` with ``--compile``: ``step`` compiles the step function and keeps the
+Python loop, ``loop`` compiles the whole loop, which unrolls the T steps and compiles for
+minutes; compile times reported apart) and on jax arrays in a
 ``lax.scan`` under ``jax.jit(jax.grad)``; for lstm and gru also ``torch.nn.LSTM`` /
 ``torch.nn.GRU`` (oneDNN's fused kernels). The user's loop is built from the step function
 that defines the cell (the same source ``@cell`` reads, its ``return`` made to return the
@@ -18,7 +21,8 @@ the row's time.
 Methodology as bench_lstm.py: the rows of one case run in alternation (round robin), each
 run after a pause (``--settle``) so that other libraries' spinning threads settle; median of
 ``--repeats`` rounds after two warm-up runs (compilation excluded). ``--clock cpu`` times the
-CPU time of all the process's threads instead of the wall time. Prints Markdown.
+CPU time of all the process's threads instead of the wall time. ``--quick``: a smoke run
+(lstm, tiny sizes, one round, no pause). Prints Markdown.
 """
 from __future__ import annotations
 
@@ -38,11 +42,13 @@ from derive.cells import get_cell  # noqa: E402
 from derive.codegen import load_module  # noqa: E402
 from derive.codegen.plan import plan  # noqa: E402
 
-SIZES = {"small": (50, 32, 128, 256), "large": (100, 64, 256, 512)}   # (T, B, I, H)
+SIZES = {"small": (50, 32, 128, 256), "large": (100, 64, 256, 512),   # (T, B, I, H)
+         "tiny": (3, 2, 4, 5)}                                         # --quick
 FUSED = {"lstm": "LSTM", "gru": "GRU"}
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = CLOCKS["wall"]
-COMPILE = False   # --compile: torch.compile unrolls the T steps; minutes per case here
+COMPILE: tuple[str, ...] = ()   # --compile: "step" and/or "loop" (unrolls T steps: minutes)
+ROWS: tuple[str, ...] = ()      # --rows: only the rows whose name contains one of these
 
 
 def user_step(cell, lib: dict):
@@ -129,21 +135,28 @@ def torch_rows(cell, T, B, I, H, dtype, compile_times: dict):
     sizes = dict(zip(nk.SIZES, (I, H)))
     out = cell.state.index(cell.output)
 
-    def loop(xs, dys, **params):
+    def loop(step, xs, dys, /, **params):
         state = tuple(xs.new_zeros(sizes[nk.SIZE_OF[s]], B) for s in cell.state)
         loss = 0
         for t in range(T):
             state = step(xs[t], *state, **params)
             loss = loss + (state[out] * dys[t]).sum()
         return loss
-    yield "torch, user's autograd loop", lambda: loop(xs, dys, **params).backward()
-    if not COMPILE:
-        return
-    compiled = torch.compile(loop)
-    start = time.perf_counter()
-    compiled(xs, dys, **params).backward()
-    compile_times["torch.compile"] = time.perf_counter() - start
-    yield "torch.compile of the user's loop", lambda: compiled(xs, dys, **params).backward()
+    yield "torch, user's autograd loop", lambda: loop(step, xs, dys, **params).backward()
+    for what in COMPILE:
+        name = f"torch.compile of the user's {what}"
+        if what == "step":    # the step compiled, the loop in Python
+            run, fn = loop, torch.compile(step)
+        else:                 # the whole loop compiled (dynamo unrolls its T steps)
+            run, fn = torch.compile(loop), step
+        try:
+            start = time.perf_counter()
+            run(fn, xs, dys, **params).backward()
+            compile_times[name] = time.perf_counter() - start
+        except Exception as e:      # no C++ compiler, an unsupported construct: say why
+            yield name, f"failed: {type(e).__name__}: {str(e).splitlines()[0][:60]}"
+            continue
+        yield name, lambda run=run, fn=fn: run(fn, xs, dys, **params).backward()
 
 
 def jax_rows(cell, T, B, I, H, dtype, compile_times: dict):
@@ -191,6 +204,11 @@ def case(cell, T, B, I, H, dtype, repeats, settle):
             gen = make(cell, T, B, I, H, dtype) if make is numpy_rows else \
                 make(cell, T, B, I, H, dtype, compile_times)
             for name, fn in gen:
+                if ROWS and not any(r in name for r in ROWS):
+                    continue
+                if isinstance(fn, str):     # the row could not be built: the reason
+                    rows.append((name, None, fn))
+                    continue
                 try:
                     fn()
                     fn()
@@ -224,11 +242,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--settle", type=float, default=0.2)
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
-    parser.add_argument("--compile", action="store_true",
-                        help="add torch.compile of the user's loop (compiles for minutes)")
+    parser.add_argument("--compile", nargs="+", choices=("step", "loop"), default=(),
+                        help="add torch.compile of the user's step function, or of the whole "
+                             "loop (unrolled: compiles for minutes)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: lstm, tiny sizes, one round, no pause")
+    parser.add_argument("--rows", nargs="+", default=(),
+                        help="only the rows whose name contains one of these, e.g. generated")
     args = parser.parse_args()
-    global clock, COMPILE
-    COMPILE = args.compile
+    if args.quick:
+        args.cells, args.sizes, args.dtypes = ["lstm"], ["tiny"], ["float32"]
+        args.repeats, args.settle = 1, 0.0
+    global clock, COMPILE, ROWS
+    COMPILE, ROWS = tuple(args.compile), tuple(args.rows)
     clock = CLOCKS[args.clock]
     print(f"forward + backward, median of {args.repeats} rounds, {args.clock} time\n")
     print("| cell | T, B, I, H | dtype | implementation | ms | GEMM share |")
@@ -248,6 +274,8 @@ def main() -> None:
                           flush=True)
                 print(f"| {name} | {T}, {B}, {I}, {H} | {dt} | GEMM only (NumPy) "
                       f"| {1e3 * bound:.1f} | 100% |")
+                compiled = {k: v for k, v in compiled.items()
+                            if not ROWS or any(r in k for r in ROWS)}
                 if compiled:
                     print(f"| {name} | {T}, {B}, {I}, {H} | {dt} | compile time, s: "
                           + ", ".join(f"{k} {v:.1f}" for k, v in compiled.items()) + " | | |",

@@ -1,7 +1,8 @@
 """Finding cells: the built-in ones (derive/zoo.py) by name, a user's by file or module.
 
 ``load_cell`` accepts a built-in name, ``PATH.py`` (the file's only cell), ``PATH.py:NAME``,
-``package.module:NAME`` and a paper's forward equations ``PATH.tex``/``PATH.md`` (derive/paper.py); a file may hold ``@cell`` step functions, ``Cell`` objects or functions
+``package.module:NAME`` and a paper's forward equations ``PATH.tex``/``PATH.md``
+(derive/paper.py); a file may hold ``@cell`` step functions, ``Cell`` objects or functions
 annotated to return a ``Cell``.
 """
 from __future__ import annotations
@@ -111,12 +112,12 @@ def _pick(cells: dict[str, Cell], name: str | None, where: str) -> Cell:
                     f"{where}:NAME")
 
 
-def load_cells(spec: str, notation: str | None = None,
-               mapping: dict[str, str] | None = None) -> dict[str, Cell]:
+def load_cells(spec: str, notation: str | None = None, mapping: dict[str, str] | None = None,
+               constant_unit: bool = False) -> dict[str, Cell]:
     """Every cell a spec names: a built-in name, ``PATH.py``, ``PATH.tex``/``PATH.md`` (a
     paper's forward equations, read in ``notation`` with ``mapping``) or ``package.module``."""
     if is_paper(spec):
-        paper = read_paper(spec, notation, mapping)
+        paper = read_paper(spec, notation, mapping, constant_unit)
         return {paper.name: paper}
     if spec in cell_names():
         return {spec: get_cell(spec)}
@@ -126,15 +127,17 @@ def load_cells(spec: str, notation: str | None = None,
 
 
 def load_cell(spec: str, notation: str | None = None,
-              mapping: dict[str, str] | None = None) -> Cell:
+              mapping: dict[str, str] | None = None, constant_unit: bool = False) -> Cell:
     """A cell by name (built-in), by file (``PATH.py``, ``PATH.py:NAME``), by module
     (``package.module:NAME``) or a paper's forward equations (``PATH.tex``, ``PATH.md``, read in
-    ``notation``, default vector, with ``mapping``: symbol -> IR name or activation)."""
+    ``notation``, default vector, with ``mapping``: symbol -> IR name or activation, and
+    ``constant_unit``: a bias beside each product with the input)."""
     if is_paper(spec):
-        return read_paper(spec, notation, mapping)
-    if mapping:
-        raise CellError(f"--map applies to a paper's equations (PATH.tex, PATH.md), not to "
-                        f"{spec}")
+        return read_paper(spec, notation, mapping, constant_unit)
+    for given, option in ((mapping, "--map"), (constant_unit, "--constant-unit")):
+        if given:
+            raise CellError(f"{option} applies to a paper's equations (PATH.tex, PATH.md), "
+                            f"not to {spec}")
     if spec in cell_names():
         return get_cell(spec)
     path, colon, name = spec.rpartition(":")

@@ -7,7 +7,7 @@ epsilon, delta, w_{ij}, sums over units), known for the cells that Graves writes
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -156,6 +156,16 @@ def notation_key(name: str, cell: Cell) -> str | None:
     return best
 
 
+def own_pre_activations(notation: Notation, cell: Cell) -> dict[str, str]:
+    """Pre-activation -> the cell's quantity that is it: a quantity a per-unit table writes
+    inline as f(qbar) but the cell computes as a sum with a matrix product, without f and without
+    qbar (Greff's NIAF: z = W_z x + R_z y + b_z) takes qbar's symbols (Graves' a_c)."""
+    def linear(q):
+        return any(isinstance(a, MatVec) for a in sp.Add.make_args(cell.equation(q).rhs))
+    return {f"{q}bar": q for q in notation.inline if f"{q}bar" in notation.units
+            and q in cell.quantities and f"{q}bar" not in cell.quantities and linear(q)}
+
+
 def get_notation(name: str, cell: Cell) -> Notation:
     """The notation ``name`` (a built-in name or a profile file) for ``cell``; a cell read from
     a paper prints in the paper's own symbols by default (and in the notation it was read in)."""
@@ -170,7 +180,15 @@ def get_notation(name: str, cell: Cell) -> Notation:
                 pass
         return own
     if name in NOTATIONS:
-        return NOTATIONS[name][notation_key(name, cell)]
+        notation = NOTATIONS[name][notation_key(name, cell)]
+        renamed = own_pre_activations(notation, cell)
+        if not renamed:
+            return notation
+        def rename(units):
+            return {renamed.get(k, k): u for k, u in units.items()}
+        return replace(notation, units=rename(notation.units),
+                       adjoint_units=rename(notation.adjoint_units),
+                       inline=notation.inline - set(renamed.values()))
     from verify.notations import get_profile  # the reader's profiles: one table both ways
     return profile_notation(get_profile(name, cell), cell)
 
@@ -187,8 +205,10 @@ def profile_notation(profile, cell: Cell) -> Notation:
                         f"{profile.symbols[symbol]}, the symbol a sheet prints for {name}: it "
                         "would not read back as printed; print with the base notation")
     symbols: dict[str, str] = {}
-    for symbol, name in profile.symbols.items():
-        symbols.setdefault(name, symbol)
+    names = {*cell.inputs, *cell.quantities, *cell.params, "Delta"}
+    for symbol, name in profile.symbols.items():  # greff's \delta z (delta_zbar) where zbar is
+        if name.removeprefix("delta_") in names:  # not is no symbol (the reader drops it too)
+            symbols.setdefault(name, symbol)
     if not profile.ir_names:
         names = [*cell.inputs, *cell.quantities, *cell.params]
         missing = [n for n in names if n not in symbols]
@@ -258,6 +278,12 @@ class TextbookLatexPrinter(LatexPrinter):
         symbol = self._vector_symbol(base_name(q))
         if adj and base_name(q) not in self.notation.symbols:
             symbol = rf"\delta {self._vector_symbol(adj)}"
+            taken = next((n for n, s in self.notation.symbols.items() if s == symbol), None)
+            if taken is not None:  # Greff's \delta i is delta_ibar: delta_i has no symbol left
+                who = f"notation {self.notation.name!r}" + (
+                    f" is not for cell {self.cell.name!r}: it" if self.cell else "")
+                raise CellError(f"{who} has no symbol for {q.base} (its {symbol} is {taken}); "
+                                "use --notation vector, or a profile file")
         if self.notation.time_subscript and "_" not in symbol and "^" not in symbol:
             return f"{symbol}_{time}"
         return f"{symbol}^{time}"
@@ -312,7 +338,10 @@ class TextbookLatexPrinter(LatexPrinter):
     def _print_MatVecT(self, e: MatVecT) -> str:
         W, g = e.args
         if not self.notation.per_unit:
-            return rf"{self._print(W)}^\top {self._operand(g)}"
+            w = self._print(W)  # a row-vector paper's matrix is printed W^\top: (W^T)^T = W
+            if w.endswith(r"^\top"):
+                return f"{w[:-5]} {self._operand(g)}"  # 5: len(r"^\top")
+            return rf"{w}^\top {self._operand(g)}"
         label = self._label(g)
         w = self._weight(W, self._label(self.lhs, own=True), label)
         return rf"\sum_{{{label}}} {w} {self._operand(g, summed=True)}"

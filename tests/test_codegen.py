@@ -505,6 +505,26 @@ def test_backward_is_independent_of_the_input_array_after_forward():
     assert np.abs(got[0]["weight_ih"]).max() > 0
 
 
+def test_results_never_share_memory_with_a_later_call():
+    """The kernels recycle scratch arrays between calls; what they return must not be one
+    (here dL/dx is a bare adjoint, the input added without a product)."""
+    c = CellBuilder("bare", "test", "", input_size="H")
+    h, R = c.quantity("h"), c.weight("R")
+    a = c.let("a", c.x[t] + R @ h[t - 1])
+    c.let("h", tanh(a[t]))
+    m = load_module(c.build("h"))
+    rng = np.random.default_rng(0)
+    params, x, dy = m.init_params(4), rng.standard_normal((3, 2, 4)), np.ones((3, 2, 4))
+    y, stateT, cache = m.forward(params, x)
+    first = m.backward(params, cache, dy)
+    kept = [y.copy(), stateT["h"].copy(), first[1].copy(), first[2]["h"].copy(),
+            *(g.copy() for g in first[0].values())]
+    _, _, cache2 = m.forward(params, 2 * x)
+    m.backward(params, cache2, 2 * dy)
+    now = [y, stateT["h"], first[1], first[2]["h"], *first[0].values()]
+    assert all(np.array_equal(a, b) for a, b in zip(now, kept))
+
+
 def _misuses():
     m, other = kernel("lstm"), kernel("gru")
     params, x, state0, dy, _ = problem(m)

@@ -485,66 +485,6 @@ CASES = [
 
 # Cases the tool gets wrong today: id -> the current failure.
 XFAIL: dict[str, str] = {
-    'Goodfellow et al. 2016: 10.2 eq. 10.8-10.9 (a, h combined)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2 eq. 10.10':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2 eq. 10.11':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.18 in vector form (y one-hot)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.19 (last step tau)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.21':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.21, WRONG: t+1 term missing':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.21, WRONG: W not transposed':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.21, WRONG: diag at t':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.22':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.23':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.23, WRONG: diag missing':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.24':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.26':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.26, WRONG: h^{(t)} for h^{(t-1)}':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Goodfellow et al. 2016: 10.2.2 eq. 10.28':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'd2l.ai: 9.7.2 eq. 9.7.13 (last step)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    "d2l.ai: 9.7.2 eq. 9.7.14: d2l's model is linear (no tanh), so not the tanh cell's":
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'd2l.ai: 9.7.2 eq. 9.7.12':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'd2l.ai: 9.7.2 eq. 9.7.16: linear model, no tanh derivative':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Wikipedia: Elman network, hidden':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Wikipedia: Elman network, output':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: hs[t] = np.tanh(np.dot(Wxh, xs[t]) + np.dot(Whh, hs[t-1]) + bh)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: ys[t] = np.dot(Why, hs[t]) + by':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dWhy += np.dot(dy, hs[t].T)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dh = np.dot(Why.T, dy) + dhnext; dhnext = np.dot(Whh.T, dhraw)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dh, WRONG: dhnext from the same step':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dWhh += np.dot(dhraw, hs[t-1].T)':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dWhh, WRONG: hs[t].T':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
-    'Karpathy min-char-rnn: dbh += dhraw':
-        'not read: cannot evaluate Softmax in Softmax(a[t])',
     'Graves 2012: 3.1.3 softmax output delta with cross-entropy':
         "not read: notation 'graves' is not for cell 'elman-softmax': it has no symbol for z (its tables are written for graves-lstm, rnn); use --notation vect",
 }

@@ -21,7 +21,7 @@ from derive.printers import VECTOR, TextbookLatexPrinter
 from verify.compare import _Checker
 from verify.notations import get_profile, read_formula
 
-CELLS = ("rnn", "lstm", "gru", "graves-lstm")
+CELLS = ("rnn", "lstm", "gru", "graves-lstm", "elman-softmax")  # softmax and a loss too
 TINY, NEAR_ONE = sp.Rational(1, 10**60), 1 + sp.Rational(1, 10**30)
 PRIMES = {rule.prime for rule in ACTIVATIONS.values()}
 

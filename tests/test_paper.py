@@ -129,3 +129,137 @@ def test_the_user_guides_paper_is_pytorchs_lstm(tmp_path):
     paper = tmp_path / "lstm.tex"
     paper.write_text(re.search(r"```latex\n(% lstm.tex.*?)```", guide, re.S)[1])
     assert differences(load_cell(str(paper), "pytorch"), get_cell("lstm")) == []
+
+
+def test_compare_checks_a_papers_backward_formulas_in_its_notation(capsys):
+    """The paper's forward equations and its backward formulas, read in one notation."""
+    gru = str(PAPERS / "pytorch-gru.md")
+    holds = r"\delta r_t = \delta n_t \odot (1 - n_t^2) \odot (W_{hn} h_{t-1} + b_{hn})"
+    wrong = r"\delta r_t = \delta n_t \odot (1 - n_t^2) \odot W_{hn} h_{t-1}"  # no b_{hn}
+    assert main(["compare", gru, "--notation", "pytorch", "--formula", holds]) == 0
+    assert main(["compare", gru, "--notation", "pytorch", "--formula", wrong]) == 1
+    assert "differs" in capsys.readouterr().out
+
+
+def test_compare_takes_a_cell_file(tmp_path, capsys):
+    mine = tmp_path / "mine.py"
+    mine.write_text("from bptt import cell, tanh\n\n@cell\ndef elman(x, h, W, U, b):\n"
+                    "    h = tanh(W @ x + U @ h + b)\n    return h\n")
+    holds = r"\delta h^t = \Delta^t + U^T(\delta h^{t+1} \odot (1 - (h^{t+1})^2))"
+    assert main(["compare", str(mine), "--formula", holds]) == 0
+    assert main(["compare", str(mine), "--formula", holds.replace("U^T", "U")]) == 1
+
+
+def test_cho_has_no_biases_unless_the_constant_unit_is_asked_for(tmp_path, capsys):
+    """Cho et al. write no biases: the cell has none. --constant-unit (or a profile file's
+    constant_unit) adds one beside each product with the input, named after its weight."""
+    cho = str(PAPERS / "cho-gru.tex")
+    plain_cell = load_cell(cho, "cho")
+    assert not any(n.startswith("b") for n in plain_cell.params)
+    biased = load_cell(cho, "cho", constant_unit=True)
+    assert {"b_ir", "b_iz", "b_in"} <= set(biased.params)
+    assert biased.params["b_in"].shape == ("H",)
+    assert r"W_{r} x^{t} + U_{r} h^{t-1} + b_{r}" in render(biased, "vector", "md")
+    profile = tmp_path / "cho-unit.json"
+    profile.write_text('{"base": "cho", "symbols": {}, "constant_unit": true}')
+    assert set(load_cell(cho, str(profile)).params) == set(biased.params)
+    formula = r"r = \sigma(W_r x + U_r h^{\langle t-1\rangle})"
+    for unit in ([], ["--constant-unit"]):
+        assert main(["compare", cho, "--notation", "cho", *unit, "--formula", formula]) == 0
+        assert main(["verify", cho, "--notation", "cho", *unit, "--symbolic", "--steps",
+                     "2"]) == 0
+    # a paper that writes its biases has no constant unit
+    assert main(["sheet", str(PAPERS / "pytorch-gru.md"), "--notation", "pytorch",
+                 "--constant-unit"]) == 2
+    assert "pytorch-gru.md:5: 'b_{i r}' is the bias the constant unit adds" in \
+        capsys.readouterr().err
+    assert main(["sheet", "lstm", "--constant-unit"]) == 2
+
+
+WIKIPEDIA = ["--map", r"\sigma_g=sigmoid", "--map", r"\sigma_c=tanh", "--map", r"\sigma_h=tanh"]
+
+
+@pytest.mark.parametrize("paper, options", [
+    ("wikipedia-lstm.tex", WIKIPEDIA), ("greff-cifg.tex", ["--notation", "greff"]),
+    ("greff-fgr.tex", ["--notation", "greff"]),
+    ("cho-gru.tex", ["--notation", "cho"]), ("mgu-prose.md", [])])
+def test_papers_in_other_styles_work(paper, options):
+    """Wikipedia's subscripted letters, a Greff variant, Cho's angle brackets, Markdown prose."""
+    assert main(["verify", str(PAPERS / paper), *options, "--symbolic", "--steps", "2"]) == 0
+
+
+def test_the_sheet_prints_the_papers_function_letters():
+    """Greff's g and h, Cho's \\phi, Wikipedia's \\sigma_g and \\sigma_h, by argument."""
+    greff = render(load_cell(str(PAPERS / "greff-lstm.tex"), "greff"), "vector", "md")
+    assert r"z^{t} = g\left(\bar{z}^{t}\right)" in greff and r"h\left(c^{t}\right)" in greff
+    cho = render(load_cell(str(PAPERS / "cho-gru.tex"), "cho"), "vector", "md")
+    assert r"\tilde{h}^{t} = \phi\left(W x^{t}" in cho
+    maps = dict(m.split("=") for m in WIKIPEDIA[1::2])
+    wiki = render(load_cell(str(PAPERS / "wikipedia-lstm.tex"), None, maps), "vector", "md")
+    assert r"f_{t} = \sigma_{g}\left(W_{f} x_{t}" in wiki
+    assert r"h_{t} = o_{t} \odot \sigma_{h}\left(c_{t}\right)" in wiki
+    assert r"\tilde{c}_{t} = \sigma_{c}\left(W_{c} x_{t}" in wiki
+
+
+@pytest.mark.parametrize("name, data, line, message", [
+    ("wiki.tex", (PAPERS / "wikipedia-lstm.tex").read_bytes(), 6,  # sigma_g is sigmoid
+     r"'\sigma_{c}' is not a known function; name its activation: --map '\sigma_{c}=tanh'"),
+    ("rows.tex", b"h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)\n", 1,
+     "a row vector times the matrix 'W_{x h}'; read a row-vector paper with a profile file "
+     "that says row_vectors = true, or write the column form (W x_t, W = W_{x h}^T)"),
+    ("mixed.tex", b"h_t = \\tanh(W x_t + x_t W)\n", 1, "a row vector times the matrix 'W'"),
+    ("d2l.md", (PAPERS / "d2l-gru-rows.md").read_bytes().replace(b"X", b"x"), 5,
+     "a row vector times the matrix"),
+    ("loss.tex", b"h_t = \\tanh(W x_t + U h_{t-1})\nL_t = -\\sum_k y_{t,k} \\log h_{t,k}\n", 2,
+     "is a loss"),
+    ("unknown.tex", b"\\begin{align*}\nh_t &= \\tanh(W x_t + V m_{t-1})\n\\end{align*}\n", 2,
+     "no equation defines 'm'"),
+])
+def test_other_styles_fail_in_one_line(tmp_path, capsys, name, data, line, message):
+    paper = tmp_path / name
+    paper.write_bytes(data)
+    assert main(["sheet", str(paper)]) == 2
+    err = capsys.readouterr().err
+    assert f"{name}:{line}: " in err and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_no_equations_crlf_bom_and_softmax(tmp_path, capsys):
+    empty = tmp_path / "empty.md"
+    empty.write_text("# Notes\n\nThe model in words only.\n")
+    assert main(["sheet", str(empty)]) == 2
+    assert "empty.md: no equations found" in capsys.readouterr().err
+    crlf = tmp_path / "crlf.tex"
+    crlf.write_bytes(b"% Elman\r\n\\begin{align*}\r\na_t &= W x_t + U h_{t-1} + b \\\\\r\n"
+                     b"h_t &= \\tanh(a_t)\r\n\\end{align*}\r\n")
+    bom = tmp_path / "bom.tex"
+    bom.write_bytes("\ufeffh_t = \\tanh(W x_t + U h_{t-1} + b)\n".encode())
+    softmax = tmp_path / "softmax.tex"
+    softmax.write_text("h_t = \\tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h)\n"
+                       "\\hat y_t = \\mathrm{softmax}(W_{hy} h_t + b_y)\n")
+    for paper in (crlf, bom, softmax):
+        assert main(["verify", str(paper), "--steps", "2"]) == 0, paper
+    assert load_cell(str(crlf)).state == ("h",)
+    assert load_cell(str(softmax)).output == "yhat"
+
+
+def test_row_vector_papers_read_with_a_row_vectors_profile(tmp_path):
+    """x_t W_{xh} is the IR's W^T x_t: the parameter holds the paper's matrix transposed, the
+    sheet prints the column form W_{xh}^\\top x_t and its backward W_{xh} g; d2l's capital H,
+    a kernel's size name, gets another IR name."""
+    rows = tmp_path / "rows.json"
+    rows.write_text('{"base": "vector", "symbols": {}, "row_vectors": true}')
+    elman = tmp_path / "elman.tex"
+    elman.write_text("h_t = \\tanh(x_t W_{xh} + h_{t-1} W_{hh} + b_h)\n")
+    cell = load_cell(str(elman), str(rows))
+    assert cell.params["W_xh"].shape == ("H", "I")
+    sheet = render(cell, "vector", "md")
+    assert r"h_{t} = \tanh\left(W_{x h}^\top x_{t} + W_{h h}^\top h_{t-1} + b_{h}\right)" in sheet
+    assert r"\delta x_{t} = W_{x h} \left(\delta h_{t}" in sheet and "printed as columns" in sheet
+    # compare reads the paper's own row-vector formulas against it
+    backward = r"\delta h_t = \Delta_t + (\delta h_{t+1} \odot (1 - h_{t+1}^2)) W_{hh}^T"
+    for formula, code in ((backward, 0), (backward.replace("^T", ""), 1)):
+        assert main(["compare", str(elman), "--notation", str(rows), "--formula", formula]) == code
+    d2l = str(PAPERS / "d2l-gru-rows.md")
+    assert main(["verify", d2l, "--notation", str(rows), "--map", "X=x", "--steps", "2"]) == 0
+    assert load_cell(d2l, str(rows), {"X": "x"}).state == ("Hq",)

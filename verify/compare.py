@@ -15,7 +15,10 @@ reference (size 3, 3 random points of exact binary fractions), computed in inter
 enclosures of the two sides do not overlap somewhere. The run covers every step the formula
 mentions (it is lengthened for ``t+3`` or ``t-2``, up to ``t\pm 8``); a value the cell never
 relates (``i`` at step 0) is an independent random draw, so a formula that reads one differs,
-and the term is named; after the last step the forward pass goes on. Adjoints beyond T are 0, the boundary
+and the term is named; after the last step the forward pass goes on. A loss's targets are drawn
+as the derivation assumes (a cross-entropy's sum to 1); softmax, the sums over units and the
+losses are evaluated by their definitions, and a formula with no real value where the cell has
+one (the log of a negative number) differs. Adjoints beyond T are 0, the boundary
 that is really there: a sum to T+1 of a term with an adjoint at t still holds; so are the
 adjoints at step 0 of quantities that have no step 0 (all but the state), so Greff's sums from
 t = 0 hold, the note saying that the term at t = 0 is 0. Sum limits are
@@ -74,10 +77,12 @@ import numpy as np
 from mpmath import iv
 import sympy as sp
 
-from derive.cells import get_cell
-from derive.derivation import Backward, adjoint, derive
-from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, MatVec, MatVecT,
-                       Outer, Weight, shift, sigmoid, t, T, tanh, time_offset)
+from derive.cells import get_cell, load_cell
+from derive.paper import is_paper
+from derive.derivation import Backward, adjoint, derive, loss_assumptions
+from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, LossBase, MatVec,
+                       MatVecT, Outer, Softmax, UnitSum, Weight, shift, sigmoid, t, T, tanh,
+                       time_offset)
 from derive.printers import VECTOR, NOTATIONS, TextbookLatexPrinter, plain
 
 from . import catalog
@@ -138,6 +143,10 @@ class Reference:
     @cached_property
     def adjoint_equations(self) -> dict[str, sp.Expr]:
         return {eq.name: eq.rhs for eq in self.backward.adjoints + self.backward.intermediate}
+
+    @cached_property
+    def normal_forms(self) -> dict[tuple[sp.Expr, bool], sp.Expr]:
+        return {}  # filled by _normal
 
     @cached_property
     def intermediate(self) -> set[str]:
@@ -321,9 +330,33 @@ def _elementwise(expr: Callable[[sp.Expr], sp.Expr]) -> np.ufunc:
 # Elementwise functions in interval arithmetic, from the closed forms of ir.ACTIVATIONS.
 _ELEMENTWISE = {f: _elementwise(rule.explicit) for f, rule in ACTIVATIONS.items()} | {
     rule.prime: _elementwise(rule.explicit_prime)
-    for rule in ACTIVATIONS.values()}
+    for rule in ACTIVATIONS.values()} | {sp.exp: np.frompyfunc(iv.exp, 1, 1),
+                                         sp.log: np.frompyfunc(lambda a: _interval_log(a), 1, 1)}
+
+
+class _Undefined(ValueError):
+    """The expression has no real value at the point (the log of a negative number), where
+    the cell's quantities, and so the derivation, have one: a proven difference."""
+
+
+def _interval_log(a):
+    if a.b < 0:
+        raise _Undefined(f"log of a negative number {a}")
+    return iv.log(a)  # an interval around 0: mpmath refuses it, and nothing is proven
+
+
+def _unit_sum(v):
+    """1^T v; a scalar v stands for the vector of SIZE equal units."""
+    return sum(np.broadcast_to(np.asarray(v, dtype=object), (SIZE,)))
+
+
+def _softmax(a):
+    e = _ELEMENTWISE[sp.exp](np.asarray(a, dtype=object))
+    return e / _unit_sum(e)
+
+
 _VECTOR_OPS = {MatVec: lambda W, v: W.dot(v), MatVecT: lambda W, v: W.T.dot(v),
-               Outer: np.multiply.outer}
+               Outer: np.multiply.outer, UnitSum: _unit_sum, Softmax: _softmax}
 
 
 def _adjoint_offset(term: sp.Expr) -> int:
@@ -394,11 +427,14 @@ class _Run:
         self.symbols = {name: self.draw(rng, SIZE, SIZE) if len(p.shape) == 2
                         else self.draw(rng, SIZE) for name, p in sorted(cell.params.items())}
         self.symbols["W_above"] = self.draw(rng, SIZE, SIZE)
+        # targets whose units a loss assumes to sum to a constant (a cross-entropy's sum to 1)
+        self.sums = {str(a.args[0].base): b for a, b in loss_assumptions(cell).items()
+                     if isinstance(a, UnitSum)}
         for s in sorted(cell.state):
             self.values[(s, 0)] = self.draw(rng, SIZE)
         for step in range(1, steps + 1):
             for x in cell.inputs:
-                self.values[(x, step)] = self.draw(rng, SIZE)
+                self.values[(x, step)] = self.draw_input(rng, x)
             above = self.values[("delta_a_above", step)] = self.draw(rng, SIZE)
             self.values[("Delta", step)] = self.symbols["W_above"].T.dot(above)
         for step in range(1, steps + 1):
@@ -421,6 +457,14 @@ class _Run:
         return np.array([iv.mpf(mpmath.ldexp(rng.randint(-2**_BITS, 2**_BITS), -_BITS))
                          for _ in range(n)], dtype=object).reshape(shape)
 
+    def draw_input(self, rng: random.Random, name: str) -> np.ndarray:
+        """An input; a target as its loss assumes (a cross-entropy's a distribution): units
+        in (0, 1/4), the last the rest of the sum, exact as the draws are."""
+        if name not in self.sums:
+            return self.draw(rng, SIZE)
+        v = [iv.mpf(mpmath.ldexp(rng.randint(1, 2**_BITS), -_BITS - 2)) for _ in range(SIZE - 1)]
+        return np.array([*v, self.value(self.sums[name], 0) - sum(v)], dtype=object)
+
     def at(self, q: sp.Indexed, step: int):
         n = q.indices[0].xreplace({t: sp.Integer(step), T: sp.Integer(self.steps)})
         if not n.is_Integer:
@@ -432,7 +476,7 @@ class _Run:
             if key[0] in self.forward and key[1] > self.steps:  # the sequence goes on
                 self.values[key] = self.value(self.forward[key[0]], key[1])
             else:  # an input, or a step the cell never relates: an independent draw
-                self.values[key] = self.draw(random.Random(f"{self.seed}/{key}"), SIZE)
+                self.values[key] = self.draw_input(random.Random(f"{self.seed}/{key}"), key[0])
         return self.values[key]
 
     def value(self, expr: sp.Expr, step: int):
@@ -463,6 +507,8 @@ class _Run:
             for s in range(int(bounds[0]), int(bounds[1]) + 1):
                 total = total + self.value(expr.function, s)
             return total
+        if isinstance(expr, LossBase):  # by its definition, a sum over units
+            return self.value(expr.value(*expr.args), step)
         args = [self.value(a, step) for a in expr.args]
         if isinstance(expr, (sp.Add, sp.Mul)):  # arrays first: iv.mpf * array is not defined
             args.sort(key=lambda a: not isinstance(a, np.ndarray))
@@ -568,6 +614,15 @@ def _through_activations(expr: sp.Expr) -> sp.Expr:
 
 
 def _normal(expr: sp.Expr, ref: Reference, forward: bool) -> sp.Expr:
+    """The normal form, cached on the reference: the derivation's side recurs in every
+    formula for the same left side, and a sheet read in another notation is the same IR."""
+    key = (expr, forward)
+    if key not in ref.normal_forms:
+        ref.normal_forms[key] = _normalised(expr, ref, forward)
+    return ref.normal_forms[key]
+
+
+def _normalised(expr: sp.Expr, ref: Reference, forward: bool) -> sp.Expr:
     expr = _shift_sums(_linear(implicit_biases(expr, ref.cell)), frozenset(ref.cell.state))
     for _ in range(40):
         before = expr
@@ -797,6 +852,9 @@ def _common_vocabulary(a: sp.Expr, b: sp.Expr, ref: Reference,
 def _explain(reading: Reading, ref: Reference, values: _Values, show: _Show) -> tuple[str, sp.Expr]:
     formula = implicit_biases(reading.rhs, ref.cell)
     derived = ref.rhs(reading.lhs)
+    if len(sp.Add.make_args(formula)) > 1 and values.same(-formula, derived):
+        # z - y for y - z: one note for the whole side, not one per term (a swapped symbol)
+        return "wrong sign: the right side is minus the derivation's", formula - derived
     best = None
     splits = [(sp.Add.make_args(_linear(a)), sp.Add.make_args(_linear(b))) for a, b in
               ((formula, derived), _common_vocabulary(formula, derived, ref, reading.lhs))]
@@ -897,6 +955,8 @@ class _Checker:
     def _differs(values: _Values, rhs: sp.Expr, lhs: sp.Expr) -> bool:
         try:
             return values.differ(rhs, lhs)
+        except _Undefined:  # the formula has no value where the derivation has one
+            return True
         except (ValueError, TypeError, ZeroDivisionError, ArithmeticError):
             return False  # not evaluable (1/0): not proven different either
 
@@ -1052,9 +1112,19 @@ def _progress(line: str) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     """``bptt compare``: prints the table (or JSON); returns 0 when every formula holds, 1 when
     one differs or holds only under another convention; bad input raises CompareError."""
-    cell = get_cell(args.cell)
     mapping = _mapping(args.map or [])
     unit = getattr(args, "constant_unit", False)
+    # the cell as every command loads it; a paper's forward equations are read in the
+    # formulas' notation and --map, so its backward formulas are checked in its own symbols
+    if is_paper(args.cell):
+        source = catalog.SOURCES.get(args.source or "")  # --source: read in its notation
+        reading = args.notation or (source.notation if source else None)
+        cell = load_cell(args.cell, reading, mapping, constant_unit=unit)
+        for name, symbol in cell.notation.symbols.items():  # a row-vector paper's W is held
+            if symbol.endswith(r"^\top"):                    # transposed (derive/paper.py)
+                mapping.setdefault(symbol[:-len(r"^\top")], f"{name}^T")
+    else:
+        cell = load_cell(args.cell)
     if args.source:
         if args.formula or args.file:
             raise CompareError("--source checks a built-in catalog: give it without "

@@ -462,6 +462,7 @@ GRAMMAR = r"""
      | term SLASH factor                       -> binop
      | term factor                             -> juxt
 ?factor: atom
+     | symbol _TLPAR expr _COMMA expr _RPAR    -> call2     // L_{CE}(y, z): a loss
      | SUM limit* term                         -> sum       // body: the product term after it
      | FUNC mark* operand                      -> func      // \tanh c_t, \sigma'(x), \tanh^2 x
      | FUNC mark* group _SUP sarg              -> func_sup  // \tanh(c)^2: of the value
@@ -653,6 +654,13 @@ class _Build(Transformer):
                             f"'({sym}(...))^{{{sup}}}' for the function's value, "
                             f"'{sym}\\,(...)^{{{sup}}}' for a product")
         return BinOp("juxt", sym, self.group_sup(arg, sup), arg.col)
+
+    def call2(self, sym, a, b):  # a function of two vectors, a loss: \mathcal{L}_{CE}(y, z)
+        if not (isinstance(sym, Sym) and sym.accent is None and sym.sup is None):
+            raise _err(sym, f"expected a function name before '(' with two arguments, "
+                            f"found '{sym}'")
+        name = sym.name.rstrip("'")
+        return Call(name, len(sym.name) - len(name), (a, b), sym.sub, 1, sym.col)
 
     def func(self, tok, *rest):
         *marks, arg = rest

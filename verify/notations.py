@@ -89,8 +89,10 @@ import sympy as sp
 
 from derive.derivation import adjoint, derive, gradient
 from derive.ir import (ACTIVATIONS, SCALAR, Cell, CellError, Delta, MatVec, MatVecT, Outer,
-                       Softmax, Weight, shift, t, T)
+                       Weight, shift, t, T)
 from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
+from derive.ir import Softmax
+from derive.printers import LOSS_LATEX, own_pre_activations
 
 from .formula import (COMMANDS, Adjoint, BinOp, Call, Equation, Index, Neg, Node, Num, Pow,
                       StepLoss, Sum, Sym, Transpose, _nodes, one_line, parse_formula)
@@ -176,8 +178,12 @@ class Profile:
         # W_iz of a GRU, and graves-lstm's own W_z)
         # (a profile that reads the IR's names drops symbols for names the cell lacks: greff's
         # \delta z is delta_zbar, and a cell without zbar reads \delta z as its own delta_z)
-        return table | {_key(k): v for k, v in self.symbols.items()
-                        if _resolve(v, cell) is not None
+        own = {}
+        if self.units is not None:  # the pre-activation a cell computes as a quantity (NIAF's z)
+            own = own_pre_activations(NOTATIONS["graves"][notation_key("graves", cell)], cell)
+            own |= {f"delta_{k}": f"delta_{v}" for k, v in own.items()}
+        return table | {_key(k): own.get(v, v) for k, v in self.symbols.items()
+                        if _resolve(own.get(v, v), cell) is not None
                         or not (self.ir_names or _key(k) in table)}
 
     def extended(self, mapping: dict[str, str], cell: Cell, origin: str = "--map") -> Profile:
@@ -255,8 +261,7 @@ def _ir_key(name: str) -> str:
 
 
 _DEFAULT_FUNCTIONS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "sigm": "sigmoid",
-                      "tanh": "tanh", "sigma_{g}": "sigmoid",  # \sigma_g: a gate (Wikipedia)
-                      "softmax": "softmax"}
+                      "tanh": "tanh", "sigma_{g}": "sigmoid"}  # \sigma_g: a gate (Wikipedia)
 
 
 def _default_functions() -> dict[str, str]:
@@ -270,7 +275,7 @@ def _default_functions() -> dict[str, str]:
             call = None
         names |= {f.__name__: f.__name__, **({call.name: f.__name__} if isinstance(call, Call)
                                                else {})}
-    return names | _DEFAULT_FUNCTIONS
+    return names | _DEFAULT_FUNCTIONS | _OTHER_FUNCTIONS
 _ABOVE = {"a_k": "a_above", r"\delta_k": "delta_a_above"}
 
 
@@ -421,9 +426,9 @@ def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
         raise NotationError(0, f"{path}: 'base' must be a built-in notation")
     functions = data.get("functions", {})
     if not isinstance(functions, dict) or not all(
-            isinstance(k, str) and v in _ACTIVATIONS | _MIXING for k, v in functions.items()):
+            isinstance(k, str) and v in _ACTIVATIONS for k, v in functions.items()):
         raise NotationError(0, f"{path}: 'functions' must be a table of function = activation "
-                               f"({', '.join(_ACTIVATIONS | _MIXING)})")
+                               f"({', '.join(_ACTIVATIONS)})")
     options = {}
     for option, (allowed, default) in _OPTIONS.items():
         value = data.get(option, default)
@@ -437,15 +442,22 @@ def load_profile(path: str) -> tuple[str, dict[str, str], dict]:
 
 
 # ---------------------------------------------------------------------------------- IR names
-_ACTIVATIONS = {f.__name__: f for f in ACTIVATIONS}
-#: functions over all units of a vector: a name for them only where the cell applies one
-_MIXING = {"softmax": Softmax}
+# functions by IR name: the activations, and softmax, exp, log (no derivative written f')
+_ACTIVATIONS = {f.__name__: f for f in ACTIVATIONS} | {"softmax": Softmax, "exp": sp.exp,
+                                                       "log": sp.log}
+_OTHER_FUNCTIONS = {"softmax": "softmax", "exp": "exp", "log": "log", "ln": "log"}
+
+
+@cache
+def _losses() -> dict[str, type]:
+    """A loss's name as the sheets print it (``\\mathcal{L}_{\\mathrm{CE}}``) -> the loss."""
+    heads = {f: parse_formula(tex + "(y, z)") for f, (tex, _) in LOSS_LATEX.items()}
+    return {str(Sym(c.name, sub=c.sub)): f for f, c in heads.items()}
 _ABOVE_NAMES = {"a_above": A_ABOVE}
 
 
 def _ir_names(cell: Cell) -> list[str]:
-    return [*cell.inputs, *cell.quantities, *cell.params, "Delta", *_ACTIVATIONS,
-            *(f for f, F in _MIXING.items() if any(eq.rhs.has(F) for eq in cell.equations))]
+    return [*cell.inputs, *cell.quantities, *cell.params, "Delta", *_ACTIVATIONS]
 
 
 def _resolve(name: str, cell: Cell) -> tuple[str, sp.Basic] | None:
@@ -459,8 +471,6 @@ def _resolve(name: str, cell: Cell) -> tuple[str, sp.Basic] | None:
         return ("matrix" if isinstance(params[name], Weight) else "vector"), params[name]
     if name in _ACTIVATIONS:
         return "function", _ACTIVATIONS[name]
-    if name in _MIXING and any(eq.rhs.has(_MIXING[name]) for eq in cell.equations):
-        return "function", _MIXING[name]
     if name.startswith("delta_") and name[6:] in quantities and name[6:] != "Delta":
         return "adjoint", adjoint(name[6:])
     if name.startswith("delta_") and name[6:] in cell.params:
@@ -1007,6 +1017,18 @@ class _Reader:
     def call(self, node: Call):
         if node.name == "outer" and len(node.args) == 2:
             return Outer(*(self.vector(a) for a in node.args))
+        if node.name == "concat":
+            if not any(_is_block(v) for v in self.profile.symbols.values()):
+                raise self.fail(node, f"'{node}' stacks vectors: map its matrix to a block row, "
+                                      "--map 'W=[W_1, W_2]' (W [a, b] = W_1 a + W_2 b), or "
+                                      "write the product of each part, W_h h_{t-1} + W_x x_t")
+            return _Stack(tuple(self.vector(a) for a in node.args))
+        if len(node.args) == 2:  # \mathcal{L}_{\mathrm{CE}}(y^t, z^t)
+            loss = _losses().get(str(Sym(node.name, sub=node.sub)))
+            if loss is None or node.primes or node.power != 1:
+                raise self.fail(node, f"'{node}': a function of two arguments is a loss, "
+                                      f"one of {', '.join(_losses())}")
+            return loss(*(self.vector(a) for a in node.args))
         if node.name == "diag" and len(node.args) == 1 and node.power == 1 and not node.primes:
             return _Diag(self.vector(node.args[0]))
         time = _time(node.args[0]) if len(node.args) == 1 and node.power == 1 else None
@@ -1017,20 +1039,13 @@ class _Reader:
             if found is not None and found[1] is None and \
                     _resolve(found[0], self.cell)[0] in ("quantity", "adjoint"):
                 return self.symbol(sym)
-        if node.name == "concat":
-            if not any(_is_block(v) for v in self.profile.symbols.values()):
-                raise self.fail(node, f"'{node}' stacks vectors: map its matrix to a block row, "
-                                      "--map 'W=[W_1, W_2]' (W [a, b] = W_1 a + W_2 b), or "
-                                      "write the product of each part, W_h h_{t-1} + W_x x_t")
-            return _Stack(tuple(self.vector(a) for a in node.args))
         activation = self.function(node)
         if activation is not None:
-            f = self.resolve(activation, node)[1]
-            if f in _MIXING.values() and node.primes:
-                raise self.fail(node, f"'{node}': the derivative of {activation} is a Jacobian, "
-                                      "which is not read: write the product it stands for")
+            f = _ACTIVATIONS[activation]
             if node.primes > 1:
                 raise self.fail(node, f"'{node}': only first derivatives are known")
+            if node.primes and f not in ACTIVATIONS:
+                raise self.fail(node, f"'{node}': {activation} has no elementwise derivative")
             arg = self.vector(node.args[0])
             return self.power(ACTIVATIONS[f].prime(arg) if node.primes else f(arg),
                               node.power, node)

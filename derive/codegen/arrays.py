@@ -92,6 +92,8 @@ class ArrayPrinter(TextPrinter):
         step = _index(k)
         if _is_product(q):
             return f"({w.delta_at(_group_of(q), step)} @ {w.weight(_group_of(q))})"
+        if k == 0 and base_name(q) in w.local:
+            return base_name(q)                     # a step's own variable, no history
         if base_name(q) in c.inputs or q.base == Delta:
             name = "dy" if q.base == Delta else base_name(q)
             return f"{name}[{_index(k - 1)}]"       # inputs and dy count steps from 0
@@ -121,6 +123,9 @@ class ArrayWriter:
         self.all = ArrayPrinter(self, "all")
         self.fixed = ArrayPrinter(self, "fixed")
         self.weights = {gi: p.fresh(f"{g.source}_weights") for gi, g in enumerate(p.groups)}
+        self.local: set[str] = set()    # quantities kept only within their step (no history)
+        self.computed: set[str] = set()  # equations a step's product lines compute already
+        self._sums: dict[str, str] | None = None     # see buffer_sums
 
     @staticmethod
     def indent(lines: list[str], depth: int) -> list[str]:
@@ -253,28 +258,47 @@ class ArrayWriter:
         pass. ``hoisted_at`` reads a product computed for all steps before the loop at this
         step; ``assign`` is the left side for a quantity's name."""
         p, lines, started = self.p, [], set()
+        at = {gi: (hoisted_at(products[gi]) if p.hoisted(g) else products[gi])
+              for gi, g in enumerate(p.groups)}
         for eq in self.cell.equations:
             for gi, g in enumerate(p.groups):
                 if gi not in started and not p.hoisted(g) and eq.name in g.layout:
                     started.add(gi)
-                    lines.append(f"    {products[gi]} = {printer.doprint(g.arg)} @ "
-                                 f"{self.weight(gi)}.T")
-            at = {gi: (hoisted_at(products[gi]) if p.hoisted(g) else products[gi])
-                  for gi, g in enumerate(p.groups)}
-            lines.append(f"    {assign(eq.name)} = {self.forward_rhs(eq, at.get, printer)}")
-            lines += [f"    {assign(name)} = {printer.doprint(f(sp.IndexedBase(q)[t]))}"
+                    lines += self.step_product_lines(gi, products, at, printer)
+            if eq.name in self.computed:
+                continue
+            lines.append(f"    {self.statement(assign(eq.name), self.forward_rhs(eq, at.get, printer))}")
+            lines += [f"    {self.statement(assign(name), printer.doprint(f(sp.IndexedBase(q)[t])))}"
                       for (f, q), name in p.cached.items() if q == eq.name]
         return lines
+
+    @staticmethod
+    def statement(target: str, code: str) -> str:
+        """The assignment of code to a target."""
+        return f"{target} = {code}"
+
+    def step_product_lines(self, gi: int, products: dict[int, str], at: dict[int, str],
+                           printer: ArrayPrinter) -> list[str]:
+        """The lines of group gi's stacked product at a step (``at``: the code of each
+        group's product at this step)."""
+        return [f"    {products[gi]} = {printer.doprint(self.p.groups[gi].arg)} @ "
+                f"{self.weight(gi)}.T"]
+
+    def rhs(self, eq: Equation) -> sp.Expr:
+        """An equation's right side as a step computes it (cached activations read)."""
+        return _uncache(self.p, eq.rhs)
+
+    def block_code(self, gi: int, k: int, product_var) -> sp.Expr:
+        """Block k of group gi's stacked product at a step, as an expression."""
+        cols = self.block(gi, k)
+        return Code(f"{product_var(gi)}[..., {cols}]" if cols else product_var(gi))
 
     def forward_rhs(self, eq: Equation, product_var, printer: ArrayPrinter | None = None) -> str:
         """An equation's right side with each product a block of its group's stacked product
         (``product_var(gi)``: the code of the whole stacked product at this step)."""
-        rhs = _uncache(self.p, eq.rhs)
-        blocks = {}
-        for term, (gi, k) in self.products_of(eq).items():
-            cols = self.block(gi, k)
-            blocks[term] = Code(f"{product_var(gi)}[..., {cols}]" if cols else product_var(gi))
-        return (printer or self.step).doprint(rhs.xreplace(blocks))
+        blocks = {term: self.block_code(gi, k, product_var)
+                  for term, (gi, k) in self.products_of(eq).items()}
+        return (printer or self.step).doprint(self.rhs(eq).xreplace(blocks))
 
     def saved(self) -> list[str]:
         """The forward histories the backward pass reads."""
@@ -350,7 +374,7 @@ class ArrayWriter:
                     raise CellError(f"cell {c.name!r}: codegen cannot stack the gradient "
                                     f"{_text(eq)}")
             elif body != 0:
-                pieces[name] = [f"({self.all.doprint(body)}).sum((0, 1))"]
+                pieces[name] = [self.step_sum(body)]
         for key, (members, (rows, *cols)) in p.packed().items():
             if members in whole and all(len(pieces[m]) == 1 for m in members):
                 L.append(f"_d{key} = {whole[members]}")   # a group in the packed order
@@ -364,6 +388,40 @@ class ArrayWriter:
             L.append(f"_d{key} = " + (parts[0] if len(parts) == 1 else
                                                     f"{self.target.concat}([{', '.join(parts)}])"))
         return L
+
+    def summed(self, body: sp.Expr):
+        """(buffer, block) of an adjoint at t that lives in a buffer of several blocks."""
+        if isinstance(body, sp.Indexed) and body.indices[0] == t:
+            home = self.p.adjoint_home.get(str(body.base))
+            if home and len(home[0].holds) > 1:
+                return home
+        return None
+
+    def buffer_sums(self) -> dict[str, str]:
+        """The adjoint buffers whose column sums the vector parameters' gradients read ->
+        the variable of those sums."""
+        names = {self.summed(eq.rhs)[0].name for eq in self.p.gradients if self.summed(eq.rhs)}
+        if self._sums is None:
+            self._sums = {n: self.p.fresh(f"{n}_sum") for n in sorted(names)}
+        return self._sums
+
+    def sum_lines(self) -> list[str]:
+        """One column sum over steps and examples per adjoint buffer that needs it (a sum over
+        a strided block is slow)."""
+        return [f"{v} = {self.buffer_all(n)}.sum((0, 1))" for n, v in self.buffer_sums().items()]
+
+    def buffer_all(self, name: str) -> str:
+        """An adjoint buffer's steps 1..T."""
+        return f"{name}[1:T + 1]"
+
+    def step_sum(self, body: sp.Expr) -> str:
+        """The code of the sum over steps and examples of a vector parameter's gradient: a
+        block of its buffer's column sums, else its own sum."""
+        home = self.summed(body)
+        if home is None:
+            return f"({self.all.doprint(body)}).sum((0, 1))"
+        buf, k = home
+        return f"{self.buffer_sums()[buf.name]}[{_cols(k, k + 1, buf.widths)}]"
 
     def gradients(self) -> list[str]:
         """The gradients in the order of the kernel function's arguments: inputs (None for a

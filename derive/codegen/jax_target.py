@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import Delta, base_name, t
+from ..ir import CellError, Delta, base_name, t
 from .arrays import ARRAY_HELPERS, ArrayPrinter, ArrayWriter, Code, Target
-from .plan import SIZES_HELPER, _group_of, _is_product
+from .plan import SIZES_HELPER, _cols, _group_of, _is_product
 
 JAX = Target(
     functions={"sigmoid": "jax.nn.sigmoid({a})", "tanh": "jnp.tanh({a})",
@@ -41,6 +41,9 @@ class ScanPrinter(ArrayPrinter):
         if _is_product(q):
             gi = _group_of(q)
             layout = self.w.p.groups[gi].layout
+            buf, a = self.w.p.delta_of[gi]
+            if k == 1 and (a, a + len(layout)) == (0, len(buf.holds)):
+                return f"(dn[{buf.name!r}] @ {self.w.weight(gi)})"    # carried stacked
             parts = [self.adjoint(f"delta_{e}", k) for e in layout]
             stacked = parts[0] if len(parts) == 1 else f"jnp.concatenate([{', '.join(parts)}], -1)"
             return f"({stacked} @ {self.w.weight(gi)})"
@@ -59,11 +62,28 @@ class ScanPrinter(ArrayPrinter):
         return name if k == 0 else f"dn[{name!r}]"
 
 
+class AfterScanPrinter(ArrayPrinter):
+    """The sums after the backward scan: an adjoint is the scan's (T, B, n) output, its
+    steps 1..T (no zero rows at 0 and T+1: padding them costs a copy of each)."""
+
+    def _print_Indexed(self, q):
+        name = str(q.base)
+        if not (name.startswith("delta_") and name[6:] in self.w.cell.quantities):
+            return super()._print_Indexed(q)
+        index = q.indices[0]
+        if not index.has(t):
+            return f"{name}[{int(index) - 1}]"
+        if index != t:
+            raise CellError(f"codegen: a sum over t reads {q}")
+        return name
+
+
 class JaxWriter(ArrayWriter):
     target = JAX
 
     def __init__(self, p) -> None:
         super().__init__(p)
+        self.all, self.fixed = AfterScanPrinter(self, "all"), AfterScanPrinter(self, "fixed")
         self.scan_forward = ScanPrinter(self, backward=False)
         self.scan_backward = ScanPrinter(self, backward=True)
 
@@ -243,23 +263,38 @@ class JaxWriter(ArrayWriter):
         for eq in in_loop:
             body.append(f"    {eq.name} = {self.adjoint_rhs(eq)}")
         names = [eq.name for eq in in_loop]
-        body.append(f"    out = {{{', '.join(f'{n!r}: {n}' for n in names)}}}")
-        body.append("    return out, out")
+        # the stacked adjoints of each buffer, built once per step: carried (the next
+        # step's product reads them) and handed out (the sums after the scan read them)
+        stacked = {}
+        for buf in p.backward_buffers:
+            parts = [f"delta_{q}" for q in buf.holds]
+            stacked[buf.name] = (parts[0] if len(parts) == 1 else
+                                 f"jnp.concatenate([{', '.join(parts)}], -1)")
+        body += [f"    {b} = {code}" for b, code in stacked.items()]
+        homed = {n for n in names if n in p.adjoint_home}
+        body.append(f"    out = {{{', '.join(f'{n!r}: {n}' for n in (*names, *stacked))}}}")
+        body.append(f"    return out, {{{', '.join(f'{n!r}: {n}' for n in names if n not in homed)}"
+                    f"{', ' if len(homed) < len(names) and stacked else ''}"
+                    f"{', '.join(f'{b!r}: {b}' for b in stacked)}}}")
         L += body
-        zero = ", ".join(f"{n!r}: jnp.zeros((B, {p.size(n)}), {x0}.dtype)" for n in names)
+        zero = ", ".join([f"{n!r}: jnp.zeros((B, {p.size(n)}), {x0}.dtype)" for n in names]
+                         + [f"{buf.name!r}: jnp.zeros((B, {buf.width}), {x0}.dtype)"
+                            for buf in p.backward_buffers])
 
         def text(v):
             return v if isinstance(v, str) else "{" + ", ".join(f"{k!r}: {w}" for k, w in v.items()) + "}"
         L.append(f"_, ys = jax.lax.scan(step, {{{zero}}}, {{"
                  + ", ".join(f"{k!r}: {text(v)}" for k, v in xs.items()) + "}, reverse=True)")
-        # adjoints (T+2, B, n), zero at steps 0 and T+1; a group's stacked adjoints, one array
+        # adjoints (T, B, n) of steps 1..T; those of a buffer, its columns
+        L += [f"{b} = ys[{b!r}]" for b in stacked]
         for n in names:
-            L.append(f"{n} = jnp.concatenate([jnp.zeros_like(ys[{n!r}][:1]), ys[{n!r}], "
-                     f"jnp.zeros_like(ys[{n!r}][:1])])")
-        for buf in p.backward_buffers:
-            parts = [f"delta_{q}" for q in buf.holds]
-            L.append(f"{buf.name} = " + (parts[0] if len(parts) == 1 else
-                                        f"jnp.concatenate([{', '.join(parts)}], -1)"))
+            if n not in homed:
+                L.append(f"{n} = ys[{n!r}]")
+                continue
+            buf, k = p.adjoint_home[n]
+            L.append(f"{n} = {buf.name}" if len(buf.holds) == 1 else
+                     f"{n} = {buf.name}[..., {_cols(k, k + 1, buf.widths)}]")
+        L += self.sum_lines()
         L += self.gradient_lines()
         c_inputs = [f"delta_{x}" if x not in c.targets else f"jnp.zeros_like({x})"
                     for x in c.inputs]
@@ -267,6 +302,18 @@ class JaxWriter(ArrayWriter):
         L.append(f"dstate0 = {{{', '.join(f'{p.name(s)!r}: delta_{s}_0' for s in c.state)}}}")
         L.append(f"return (dparams, {', '.join(c_inputs)}, dstate0)")
         return L
+
+    def buffer_all(self, name: str) -> str:
+        return name            # the scan's output: steps 1..T already
+
+    def delta_at(self, gi: int, step: str) -> str:
+        buf, a = self.p.delta_of[gi]
+        n = len(self.p.groups[gi].products)
+        rows = ":" if step == "1:T + 1" else str(int(step) - 1)
+        cols = None if (a, a + n) == (0, len(buf.holds)) else _cols(a, a + n, buf.widths)
+        if rows == ":":
+            return buf.name if cols is None else f"{buf.name}[..., {cols}]"
+        return f"{buf.name}[{rows}]" if cols is None else f"{buf.name}[{rows}, :, {cols}]"
 
     def adjoint_rhs(self, eq) -> str:
         name = eq.name[6:]

@@ -330,6 +330,36 @@ class ModuleWriter:
         self.p, self.cell = p, p.cell
         self.prelude: list[str] = []     # constants of merged calls, computed before the loop
         self.all_steps = AllStepsPrinter(p)
+        # Pre-activations computed in place and activated as scale * tanh(scale * a) + shift
+        # with scale != 1 (sigmoid): their weights' rows and constants are multiplied by the
+        # scale once per call (exact, a power of two), so each step saves one pass. Not where
+        # the equation has other terms (they would need scaling too).
+        self.prescaled: dict[str, float] = {
+            q: AS_TANH[type(self.cell.equation(a).rhs)][0] for a, q in p.aliases.items()
+            if AS_TANH.get(type(self.cell.equation(a).rhs), (1,))[0] != 1 and not self.rest(q)}
+        self.scale_of: dict[int, str] = {}   # group -> its rows' scales, where prescaled
+        # Histories of the input's products (and of activations computed from them) gate-major,
+        # (T + 1, blocks, B, width): every block contiguous at a step, as the per-gate calls of
+        # both loops want (on a strided column block they are 2 to 4 times slower). The
+        # per-step products stay (B, width) for the GEMM; adding them converts.
+        for gi, g in enumerate(p.groups):
+            buf = p.products[gi]
+            buf.major = p.hoisted(g) and len(buf.holds) > 1 and len(set(buf.widths)) == 1
+        for buf in p.forward_buffers:   # a parallel buffer of activations follows its source
+            if all(buf is not b for b in p.products.values()):
+                q = next(q for q in buf.blocks if q)
+                buf.major = p.home[base_name(self.cell.equation(q).rhs.args[0])][0].major
+        # Their adjoints likewise: written gate-major, copied once per step into the (B, width)
+        # layout ("_stacked") that the products read.
+        self.twins: dict[int, Buffer] = {}   # id of a stacked adjoint buffer -> gate-major twin
+        for buf in p.backward_buffers:
+            if all(buf.blocks) and len(buf.holds) > 1 and len(set(buf.widths)) == 1:
+                twin = Buffer(buf.name, list(buf.holds), blocks=list(buf.blocks),
+                              widths=list(buf.widths), major=True)
+                buf.name, buf.blocks = p.fresh(f"{buf.name}_stacked"), [None] * len(buf.holds)
+                p.adjoint_home.update({f"delta_{q}": (twin, k) for k, q in enumerate(buf.holds)})
+                self.twins[id(buf)] = twin
+        self.defined: dict[str, str] = {}    # constant arrays of the forward: value -> name
 
     # -- parameters ------------------------------------------------------------------------
 
@@ -353,6 +383,11 @@ class ModuleWriter:
     def reads(self, expr: sp.Expr) -> set[str]:
         return {self.p.delta_of[_group_of(q)][0].name if _is_product(q) else str(q.base)
                 for q in expr.atoms(sp.Indexed)}
+
+    def rest(self, q: str) -> sp.Expr:
+        """The terms of an equation with products that are neither products nor constants."""
+        return sp.Add(*(a for a in sp.Add.make_args(_uncache(self.p, self.cell.equation(q).rhs))
+                        if not isinstance(a, MatVec) and a.atoms(sp.Indexed)))
 
     def constant(self, q: str) -> sp.Expr:
         """The constant terms (parameters only) of an equation with products."""
@@ -433,10 +468,23 @@ class ModuleWriter:
         L.append("    # stacked weights: one matrix product per argument")
         for gi, g in enumerate(p.groups):
             blocks = ", ".join(q.weight for q in g.products)
+            scales = [float(self.prescaled.get(q.equation, 1)) for q in g.products]
+            stack = self.p.stack(g, CONCAT)
+            if any(k != 1 for k in scales):
+                if not self.scale_of:
+                    L.append(f"    # {', '.join(self.prescaled)} pre-scaled (weights' rows, "
+                             "constants): then their activations are tanh, scale, shift")
+                rows = [c.params[q.weight].shape[0] for q in g.products]
+                stem = "_".join(q.equation for q in g.products) + "_scale"
+                self.scale_of[gi] = self.named(self.per_block(scales, rows), stem, L)
             if p.hoisted(g):
-                L.append(f"    {p.weights[gi]} = {self.p.stack(g, CONCAT)}  # {blocks}")
+                rows = f" * {self.scale_of[gi]}[:, None]" if gi in self.scale_of else ""
+                L.append(f"    {p.weights[gi]} = {stack}{rows}  # {blocks}")
+            elif gi in self.scale_of:
+                L.append(f"    {p.transposed[gi]} = np.multiply({stack}.T, {self.scale_of[gi]}, "
+                         f"order='C')  # {blocks}; contiguous for the per-step product")
             else:
-                L.append(f"    {p.transposed[gi]} = np.ascontiguousarray({self.p.stack(g, CONCAT)}.T)"
+                L.append(f"    {p.transposed[gi]} = np.ascontiguousarray({stack}.T)"
                          f"  # {blocks}; contiguous for the per-step product")
         L.append("    # histories q[t], t = 1..T; a state's q[0] is its initial value")
         L += self.allocate(p.forward_buffers, [*c.quantities, *p.cached.values()], p.home)
@@ -468,9 +516,14 @@ class ModuleWriter:
         for buf in buffers:
             n = len(buf.holds)
             shape = f"(T + 1, B, {buf.width})" if buf.history else f"(B, {buf.width})"
+            if buf.major:
+                shape = f"(T + 1, {n}, B, {buf.widths[0]})"
             L.append(f"    {buf.name} = {new}({shape}, dtype)")
-            if any(buf.blocks):
-                views = ", ".join(q or "_" for q in buf.blocks)
+            views = ", ".join(q or "_" for q in buf.blocks)
+            if buf.major:
+                L.append(f"    {views} = {buf.name}.swapaxes(0, 1)"
+                         f"  # (T + 1, B, {buf.widths[0]}) each")
+            elif any(buf.blocks):
                 L.append(f"    {views} = _blocks({buf.name}, {', '.join(buf.widths)})" if n > 1
                          else f"    {views} = {buf.name}")
         L += [f"    {q} = {new}((T + 1, B, {self.p.size(q)}), dtype)"
@@ -481,22 +534,38 @@ class ModuleWriter:
         return L
 
     def hoisted_products(self) -> list[str]:
-        """The input's products for all steps in one GEMM, the constant terms folded in."""
+        """The input's products for all steps in one GEMM, the constant terms folded in; into
+        a gate-major history through a recycled scratch array, converted in the same pass."""
         L = []
         for gi, g in enumerate(self.p.groups):
             if not self.p.hoisted(g):
                 continue
             buf = self.p.products[gi]
+            n, out = len(buf.holds), f"{buf.name}[1:]"
+            if buf.major:
+                out = self.p.fresh(f"{g.source}_products")
+                L.append(f"{out} = _scratch((T, B, {buf.width}), dtype)  # never returned")
             L += [f"# {', '.join(f'{q.weight}@{g.source}[t]' for q in g.products)}: "
                   "all steps in one product",
                   f"np.matmul({g.source}.reshape(T * B, {self.cell.size(g.source)}), "
-                  f"{self.p.weights[gi]}.T, out={buf.name}[1:].reshape(T * B, {buf.width}))"]
+                  f"{self.p.weights[gi]}.T, out={out}.reshape(T * B, {buf.width}))"]
             consts = [self.constant(q) if q else sp.S.Zero for q in buf.blocks]
+            src = f"_gate_major({out}, {n})" if buf.major else out
             if any(consts):
                 terms = ", ".join(f"{q}: {_text(k)}" for q, k in zip(buf.blocks, consts) if k)
-                L += [f"# plus the constant terms ({terms})",
-                      f"np.add({buf.name}[1:], {self.vector(consts, buf.widths)}, "
-                      f"out={buf.name}[1:])"]
+                vector = self.vector(consts, buf.widths)
+                if gi in self.scale_of:
+                    vector = f"({vector} * {self.scale_of[gi]})"
+                if buf.major:
+                    vector += f".reshape({n}, 1, {buf.widths[0]})"
+                L += [f"# plus the constant terms ({terms})"
+                      f"{', scaled' if gi in self.scale_of else ''}"
+                      f"{', into the gate-major history' if buf.major else ''}",
+                      f"np.add({src}, {vector}, out={buf.name}[1:])"]
+            elif buf.major:
+                L += ["# into the gate-major history", f"np.copyto({buf.name}[1:], {src})"]
+            if buf.major:
+                L.append(f"_recycle({out})")
         return L
 
     def forward_ops(self, code: InPlace) -> list[Op | BlockOp]:
@@ -548,7 +617,8 @@ class ModuleWriter:
                 ops.append(BlockOp("add", home, hk, buf, k, [None], [q.equation], [None],
                                    [f"{q.equation}[t] += {q.weight}@{_text(g.arg)}"]))
             elif hk == k and not p.hoisted(g) and self.constant(q.equation) != 0:
-                const = self.constant(q.equation)
+                const = self.constant(q.equation) * sp.nsimplify(
+                    self.prescaled.get(q.equation, 1))
                 ops.append(BlockOp("bias", buf, k, None, 0, [const], [q.equation], [],
                                    [f"{q.equation}[t] += {_text(const)}"]))
         return ops
@@ -577,7 +647,13 @@ class ModuleWriter:
         return out
 
     def block_lines(self, op: BlockOp) -> list[str]:
+        n = op.b - op.a
         dst, src = op.text("t")
+        if op.src and op.src.major != op.dst.major and n > 1:   # the row-major side as blocks
+            if op.dst.major:
+                src = f"_gate_major({src}, {n})"
+            else:
+                dst = f"_gate_major({dst}, {n})"
         lines = [f"# {c}" for c in op.comment]
         if op.kind == "add":
             return lines + [f"np.add({dst}, {src}, out={dst})"]
@@ -585,12 +661,27 @@ class ModuleWriter:
             return lines + [f"np.copyto({dst}, {src})"]
         if op.kind == "bias":
             vec = self.vector(op.extra, op.dst.widths[op.a:op.b])
+            if op.dst.major and n > 1:
+                vec = f"{vec}.reshape({n}, 1, {op.dst.widths[op.a]})"
             if op.b - op.a > 1 or not isinstance(op.extra[0], sp.Symbol):
                 name = self.p.fresh(f"{op.dst.name}_constant")
                 self.prelude.append(f"{name} = {vec}")
                 vec = name
             return lines + [f"np.add({dst}, {vec}, out={dst})"]
         kinds = set(op.extra)          # "activate"
+        if any(q in self.prescaled for q in op.src_names):   # tanh of the scaled pre-activation
+            scales = [AS_TANH[f][0] for f in op.extra]
+            shifts = [AS_TANH[f][1] for f in op.extra]
+            lines.append(f"np.tanh({src}, out={dst})")
+            for call, numbers, stem in (("multiply", scales, "scale"), ("add", shifts, "shift")):
+                if len(set(numbers)) == 1 and numbers[0] in (0, 1):
+                    continue
+                operand = repr(float(numbers[0])) if len(set(numbers)) == 1 else None
+                if operand is None:
+                    operand = self.named(self.blocks_of(numbers, op), "_".join(
+                        filter(None, op.dst_names)) + f"_{stem}", self.prelude, "")
+                lines.append(f"np.{call}({dst}, {operand}, out={dst})")
+            return lines
         if len(kinds) == 1:
             return lines + [self.call(kinds.pop(), src, dst)]
         gates = "_".join(filter(None, op.dst_names))
@@ -607,7 +698,19 @@ class ModuleWriter:
 
     def blocks_of(self, numbers: list[float], op: BlockOp) -> str:
         """One number per block of op's destination, as an array of the blocks' widths."""
-        widths = op.dst.widths[op.a:op.b]
+        if op.dst.major:
+            return f"np.array({numbers}, dtype)[:, None, None]"
+        return self.per_block(numbers, op.dst.widths[op.a:op.b])
+
+    def named(self, value: str, stem: str, lines: list[str], indent: str = "    ") -> str:
+        """A name for a constant array, defined once (in lines) for each value."""
+        if value not in self.defined:
+            self.defined[value] = self.p.fresh(stem)
+            lines.append(f"{indent}{self.defined[value]} = {value}")
+        return self.defined[value]
+
+    def per_block(self, numbers: list[float], widths: list[str]) -> str:
+        """One number per block, as an array of the blocks' widths."""
         if len(set(widths)) == 1:
             return f"np.repeat(np.array({numbers}, dtype), {widths[0]})"
         return ("np.concatenate([" + ", ".join(f"np.full({w}, {k}, dtype)"
@@ -667,14 +770,15 @@ class ModuleWriter:
         L += [f"    {p.weights[gi]} = {self.p.stack(g, CONCAT)}" for gi, g in enumerate(p.groups)]
         in_loop = [eq for eq in p.adjoints if eq.name[6:] not in c.inputs]
         L.append("    # scratch arrays, recycled from the previous call of the same shape")
-        L += self.allocate(p.backward_buffers, [eq.name for eq in in_loop], p.adjoint_home,
-                           new="_scratch")
+        twins = list(self.twins.values())
+        L += self.allocate([*p.backward_buffers, *twins], [eq.name for eq in in_loop],
+                           p.adjoint_home, new="_scratch")
         step = self.schedule([op for eq in in_loop for op in self.adjoint_ops(eq, code)])
         L += [f"    {k} = _scratch((B, {n}), dtype)" for k, n in temps.size.items()]
         L.append("    for t in range(T, 0, -1):")
         L += ["        " + s for s in step]
         L += ["    " + s for s in self.after_loop()]
-        scratch = [buf.name for buf in p.backward_buffers] + [
+        scratch = [buf.name for buf in (*p.backward_buffers, *twins)] + [
             eq.name for eq in in_loop if eq.name not in p.adjoint_home] + [
             *temps.size]
         L[-1:-1] = [f"    _recycle({', '.join(scratch)})"]
@@ -713,7 +817,8 @@ class ModuleWriter:
             dx = next((eq for eq in p.adjoints if eq.name == f"delta_{x}"), None)
             if dx is not None and dx.rhs != 0:
                 L += [f"# {_text(p.derived(dx))}, all steps at once",
-                      f"delta_{x} = {print_(dx.rhs)}"]
+                      f"delta_{x} = {print_(dx.rhs)}"   # a bare adjoint would be scratch memory
+                      f"{'.copy()' if dx.rhs.is_Indexed and not _is_product(dx.rhs) else ''}"]
             else:
                 L.append(f"delta_{x} = np.zeros_like({x})")
         L += [f"# {_text(p.derived(eq))}" for eq in p.initial]
@@ -739,6 +844,7 @@ class ModuleWriter:
             elif isinstance(body, sp.Indexed) and body.indices[0] == t \
                     and str(body.base) in p.adjoint_home:   # a block of a column sum
                 buf, k = p.adjoint_home[str(body.base)]
+                buf = next((b for b in p.backward_buffers if self.twins.get(id(b)) is buf), buf)
                 if buf.name not in sums:
                     sums[buf.name] = p.fresh(f"{buf.name}_sum")
                     L.append(f"{sums[buf.name]} = {buf.name}[1:].sum(axis=(0, 1))")
@@ -960,6 +1066,11 @@ def _blocks(a, *widths):
     """The column blocks of the given widths of a stacked array, as views."""
     ends = np.cumsum(widths)
     return tuple(a[..., end - n:end] for n, end in zip(widths, ends))
+
+
+def _gate_major(a, n):
+    """The n column blocks of a (..., B, n * width) array as a (..., n, B, width) view."""
+    return a.reshape(*a.shape[:-1], n, a.shape[-1] // n).swapaxes(-3, -2)
 
 
 def _steps_matmul(a, w):

@@ -196,6 +196,9 @@ class Buffer:
     history: bool = True
     blocks: list[str | None] = field(default_factory=list)
     widths: list[str] = field(default_factory=list)
+    #: gate-major: stored (T + 1, blocks, B, width), every block contiguous at a step (blocks of
+    #: one width only; the NumPy writer's choice)
+    major: bool = False
 
     @property
     def width(self) -> str:
@@ -206,6 +209,9 @@ class Buffer:
         name = name or (self.blocks[a] if b - a == 1 else None)
         if b - a == 1 and name:
             return f"{name}[{index}]"
+        if self.major:
+            return f"{self.name}[{index}]" if (a, b) == (0, len(self.holds)) else \
+                f"{self.name}[{index}, {a}:{b}]"
         cols = "" if (a, b) == (0, len(self.holds)) else _cols(a, b, self.widths)
         if self.history:
             return f"{self.name}[{index}, :, {cols}]" if cols else f"{self.name}[{index}]"
