@@ -1458,7 +1458,9 @@ def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
 
 # ---------------------------------------------------------------------------------- conventions
 # A map's right side may be an expression of the cell's parameters: one bias where the cell
-# has two (``b_h=b_ih+b_hh``), a transposed matrix for row-vector sources (``W_xh=W_ih^T``).
+# has two (``b_h=b_ih+b_hh``), a transposed matrix for row-vector sources (``W_xh=W_ih^T``), a
+# block row for a concatenation (``W_f=[W_hf, W_if]``). The gradient by such a symbol is the
+# transposed gradient, or that of the summed parameters when theirs are one (_Reader.adjoint).
 # Read with Python's own parser (names are IR names, identifiers), after ``^T`` -> ``.T``.
 _TRANSPOSE = re.compile(r"\^\s*(?:\{\s*)?(?:\\top|\\intercal|T)(?:\s*\})?|'")
 CONSTANT_UNIT = "the input carries a constant unit (biases folded into the input weights)"
