@@ -9,7 +9,7 @@ XFAIL: the cases the tool gets wrong today, with the current failure."""
 
 H, D, C, E = "holds", "differs", "convention", "error"
 NG, CS230, BLOG = "deeplearning.ai (Ng)", "Stanford CS230 cheatsheet", "blog LSTM backward (code style)"
-ARX = "arXiv TeX typography"
+ARX, D2L = "arXiv TeX typography", "d2l.ai"
 
 _NG_DC = (r"d\tilde c^{\langle t \rangle} = \left(dc^{\langle t+1 \rangle} * \Gamma_f^{\langle t+1"
           r" \rangle} + \Gamma_o^{\langle t \rangle} * \left(1 - \tanh^2(c^{\langle t \rangle})\right)"
@@ -294,6 +294,35 @@ CASES = [
      r"\delta\bar h_t = \delta h_t \odot \operatorname{sech}^2(h_t)", D),
     ("PyTorch docs", "nn.LSTM proj_size: h_t = W_hr h_t, written out", "lstmp", "pytorch", {},
      r"h_t = W_{hr} (o_t \odot \tanh(c_t))", H),
+    # --- soundness probes: wrong forms that agree at many points, or transposed readings ---
+    (D2L, "9.4.5, WRONG: column order W H_{t-1} in a row-vector source", "rnn", "d2l_rnn.json",
+     {}, r"\mathbf{H}_t = \phi(\mathbf{X}_t \mathbf{W}_{xh} + \mathbf{W}_{hh} \mathbf{H}_{t-1}"
+     r" + \mathbf{b}_h)", D),
+    ("Keras docs", "SimpleRNNCell, WRONG: column order W x, U h in a row-vector source", "rnn",
+     "keras_rnn.json", {}, r"h_t = \tanh(W x_t + U h_{t-1} + b)", D),
+    ("MIT 6.S191", "slides, WRONG: both transposes dropped", "rnn", "mit6s191_rnn.json", {},
+     r"h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t)", D),
+    ("Li 2018 IndRNN", "state adjoint, WRONG: relu' dropped (equal wherever the unit is active)",
+     "indrnn", "indrnn_li2018.json", {}, r"\delta h_t = \Delta^t + u \odot \delta h_{t+1}", D),
+    ("Li 2018 IndRNN", "bias gradient, WRONG: relu' dropped", "indrnn", "indrnn_li2018.json", {},
+     r"\frac{\partial L}{\partial b} = \sum_{t=1}^{T} \delta h_t", D),
+    ("Li 2018 IndRNN", "eq. 2, WRONG: no activation (equal wherever the unit is active)",
+     "indrnn", "indrnn_li2018.json", {}, r"h_t = W x_t + u \odot h_{t-1} + b", D),
+    ("Sak 2014 LSTMP", "backward delta c, WRONG: W_rm not transposed", "lstmp",
+     "sak2014_lstmp.json", {},
+     r"\delta c_t = (W_{rm} \delta r_t) \odot o_t \odot (1 - \tanh^2(c_t)) + \delta c_{t+1}"
+     r" \odot f_{t+1}", D),
+    ("TensorFlow docs", "LSTMBlockCell forget gate, WRONG: forget_bias subtracted", "lstm",
+     "tf_lstm_forget_bias.json", {},
+     r"f_t = \sigma(x_t W_{xf} + h_{t-1} W_{hf} + b_f - 1)", D),
+    ("lecture notes", "state adjoint through the transposed Jacobian (a Jacobian: refused)",
+     "rnn", "pytorch", {},
+     r"\delta h_t = \Delta^t + \left(\frac{\partial h_{t+1}}{\partial h_t}\right)^\top"
+     r" \delta h_{t+1}", E),
+    ("ONNX docs", "GRU output, WRONG: z_t and 1 - z_t swapped plus H_t for H_{t-1}", "gru",
+     "onnx_gru.json", {}, r"H_t = z_t \odot h_t + (1 - z_t) \odot H_{t}", D),
+    ("cuDNN docs", "GRU output, WRONG: r_t for the update gate", "gru", "cudnn_gru.json", {},
+     r"h_t = (1 - r_t) \circ h'_t + r_t \circ h_{t-1}", D),
 ]
 
 XFAIL: dict[str, str] = {
