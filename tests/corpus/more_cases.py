@@ -323,6 +323,28 @@ CASES = [
      "onnx_gru.json", {}, r"H_t = z_t \odot h_t + (1 - z_t) \odot H_{t}", D),
     ("cuDNN docs", "GRU output, WRONG: r_t for the update gate", "gru", "cudnn_gru.json", {},
      r"h_t = (1 - r_t) \circ h'_t + r_t \circ h_{t-1}", D),
+    # --- Gers et al. 2000 (forget gate), typography seen in pasted TeX ----------------------
+    ("Gers 2000", "eq. 4 state with forget gate, time in parentheses", "lstm", "gers2000.json",
+     {}, r"s_c(t) = y^{\varphi}(t)\, s_c(t-1) + y^{in}(t)\, \tanh(\bar g(t))", H),
+    ("Gers 2000", "state, WRONG: forget gate at t-1", "lstm", "gers2000.json", {},
+     r"s_c(t) = y^{\varphi}(t-1)\, s_c(t-1) + y^{in}(t)\, \tanh(\bar g(t))", D),
+    ("Gers 2000", "cell output", "lstm", "gers2000.json", {},
+     r"y^c(t) = y^{out}(t)\, h(s_c(t))", H),
+    (ARX, "trailing semicolon", "rnn", "pytorch", {},
+     r"h_{t} = \tanh \left( W_{ih} x_{t} + b_{ih} + W_{hh} h_{t - 1} + b_{hh} \right) ;", H),
+    (ARX, "plain-TeX {\\bf h}", "rnn", "pytorch", {},
+     r"{\bf h}_t = \tanh({\bf W}_{ih} {\bf x}_t + {\bf b}_{ih} + {\bf W}_{hh} {\bf h}_{t-1}"
+     r" + {\bf b}_{hh})", H),
+    (ARX, "\\ast for the elementwise product", "rnn", "pytorch", {},
+     r"\delta\bar h_t = \delta h_t \ast (1 - h_t^2)", H),
+    (ARX, "range after the formula: , \\quad t = 1, \\dots, T", "rnn", "pytorch", {},
+     r"\delta\bar h_t = (1 - h_t^2) \odot \delta h_t , \quad t = 1, \dots, T", H),
+    (ARX, "inside \\begin{aligned} ... \\end{aligned}", "lstm", "pytorch", {},
+     r"\begin{aligned} c_t &= f_t \odot c_{t-1} + i_t \odot g_t \end{aligned}", H),
+    (ARX, "\\otimes for the elementwise product of two vectors", "lstm", "pytorch", {},
+     r"h_t = o_t \otimes \tanh(c_t)", H),
+    (ARX, "\\otimes elementwise, WRONG: c_{t-1}", "lstm", "pytorch", {},
+     r"h_t = o_t \otimes \tanh(c_{t-1})", D),
 ]
 
 XFAIL: dict[str, str] = {
@@ -380,4 +402,24 @@ XFAIL: dict[str, str] = {
         "not read: column 35: function '\\mathrm{sech}' maps to nothing in notation 'pytorch' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}, b",
     "lecture notes: tanh' as sech^2, WRONG: sech^2 of h_t":
         "not read: column 35: function '\\mathrm{sech}' maps to nothing in notation 'pytorch' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}, b",
+    'Gers 2000: eq. 4 state with forget gate, time in parentheses':
+        "not read: column 22: symbol 't' maps to nothing in notation 'tests/corpus/gers2000.json' for cell 'lstm' (expected one of x, \\bar{i}, i, \\bar{f}, f, \\",
+    'Gers 2000: state, WRONG: forget gate at t-1':
+        "not read: column 22: symbol 't' maps to nothing in notation 'tests/corpus/gers2000.json' for cell 'lstm' (expected one of x, \\bar{i}, i, \\bar{f}, f, \\",
+    'Gers 2000: cell output':
+        "not read: column 5: symbol 't' maps to nothing in notation 'tests/corpus/gers2000.json' for cell 'lstm' (expected one of x, \\bar{i}, i, \\bar{f}, f, \\b",
+    'arXiv TeX typography: trailing semicolon':
+        "not read: column 80: unexpected character ';'",
+    'arXiv TeX typography: plain-TeX {\\bf h}':
+        "not read: column 2: unknown command '\\bf'",
+    'arXiv TeX typography: \\ast for the elementwise product':
+        "not read: column 29: unknown command '\\ast'",
+    'arXiv TeX typography: range after the formula: , \\quad t = 1, \\dots, T':
+        "not read: column 62: unknown command '\\dots'",
+    'arXiv TeX typography: inside \\begin{aligned} ... \\end{aligned}':
+        "not read: column 1: unknown command '\\begin'",
+    'arXiv TeX typography: \\otimes for the elementwise product of two vectors':
+        "not read: column 11: unknown command '\\otimes'",
+    'arXiv TeX typography: \\otimes elementwise, WRONG: c_{t-1}':
+        "not read: column 11: unknown command '\\otimes'",
 }
