@@ -9,6 +9,7 @@ error of the row above it. Rows the tool gets wrong today are in XFAIL with the 
 so that the file passes now and a fix shows up as an XPASS (strict)."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -490,6 +491,12 @@ XFAIL: dict[str, str] = {
 }
 
 
+_spec = importlib.util.spec_from_file_location("more_cases", DIR / "more_cases.py")
+_spec.loader.exec_module(_more := importlib.util.module_from_spec(_spec))  # corpus 3
+CASES += _more.CASES
+XFAIL |= _more.XFAIL
+
+
 def _id(case):
     return f"{case[0]}: {case[1]}"
 
@@ -507,6 +514,10 @@ def _notation(notation: str) -> str:
 
 @pytest.mark.parametrize("source,where,cell,notation,maps,formula,expected", list(_params()))
 def test_corpus(source, where, cell, notation, maps, formula, expected):
+    if expected == "error":  # the tool must refuse (a clear CompareError), not guess
+        with pytest.raises(CompareError):
+            compare(cell, [formula], _notation(notation), maps or None)
+        return
     verdict, = compare(cell, [formula], _notation(notation), maps or None)
     assert verdict.kind == expected, verdict.explanation
     if expected != "holds":
