@@ -294,8 +294,8 @@ def ugrnn(x, h, W_c, U_c, b_c, W_g, U_g, b_g):
       description="simple recurrent unit with highway connection")
 def sru(x: "H", c, W, W_f, v_f, b_f, W_r, v_r, b_r):
     f = sigmoid(W_f @ x + v_f * c + b_f)
+    r = sigmoid(W_r @ x + v_r * c + b_r)  # eq. 5 reads c_{t-1}, as f does
     c = f * c + (1 - f) * (W @ x)
-    r = sigmoid(W_r @ x + v_r * c + b_r)
     h = r * c + (1 - r) * x
     return h
 

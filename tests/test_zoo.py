@@ -132,8 +132,8 @@ def ugrnn(p, x, s):  # Collins et al. 2017
 def sru(p, x, s):  # Lei et al. 2018, eqs. (3)-(5)
     c = s["c"]
     f = sig(mm(p["W_f"], x) + p["v_f"] * c + p["b_f"])
+    r = sig(mm(p["W_r"], x) + p["v_r"] * c + p["b_r"])  # c_{t-1}, both gates
     c = f * c + (1 - f) * mm(p["W"], x)
-    r = sig(mm(p["W_r"], x) + p["v_r"] * c + p["b_r"])
     h = r * c + (1 - r) * x
     return h, {"c": c}
 

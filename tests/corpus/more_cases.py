@@ -347,16 +347,13 @@ CASES = [
      r"h_t = o_t \otimes \tanh(c_{t-1})", D),
     ("Lei 2018 SRU", "eq. 3 forget gate", "sru", "sru_lei2018.json", {},
      r"f_t = \sigma(W_f x_t + v_f \odot c_{t-1} + b_f)", H),
-    ("Lei 2018 SRU", "eq. 5 reset gate as printed (c_{t-1}; the zoo's sru peeps at c_t)", "sru",
+    ("Lei 2018 SRU", "eq. 5 reset gate as printed (c_{t-1})", "sru",
      "sru_lei2018.json", {}, r"r_t = \sigma(W_r x_t + v_r \odot c_{t-1} + b_r)", H),
     ("Lei 2018 SRU", "eq. 5, WRONG: f's peephole v_f in the reset gate", "sru",
      "sru_lei2018.json", {}, r"r_t = \sigma(W_r x_t + v_f \odot c_{t-1} + b_r)", D),
 ]
 
 XFAIL: dict[str, str] = {
-    'Lei 2018 SRU: eq. 5 reset gate as printed (c_{t-1}; the zoo\'s sru peeps at c_t)':
-        'wrong verdict differs: the built-in sru (derive/zoo.py) computes r from c_t, the paper'
-        ' (arXiv:1709.02755 eq. 5) from c_{t-1}: the cell, not the reader, is off',
     'deeplearning.ai (Ng): rnn_cell_backward: dxt = Wax.T dtanh':
         "not read: column 75: symbol 'd' maps to nothing in notation 'tests/corpus/ng_rnn.json' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}",
     'deeplearning.ai (Ng): rnn_backward: dWaa += dtanh a_prev.T':
@@ -391,8 +388,6 @@ XFAIL: dict[str, str] = {
         "not read: column 5: symbol 't' maps to nothing in notation 'tests/corpus/hs97.json' for cell 'hs97-lstm' (expected one of x, \\bar{z}, z, \\bar{i}, i, \\",
     'Hochreiter 1997: cell output, WRONG: tanh for h (2 sigma - 1 is tanh(x/2))':
         "not read: column 5: symbol 't' maps to nothing in notation 'tests/corpus/hs97.json' for cell 'hs97-lstm' (expected one of x, \\bar{z}, z, \\bar{i}, i, \\",
-    'Zaremba 2014: cell with layer superscript l and untimed gates':
-        "not read: column 3: expected a time index like t, t-1, t+1 or T in the subscript of 'c', found 't'",
     'arXiv TeX typography: \\cdot products and a \\text{} condition':
         "not read: column 111: unmatched '<'",
     'lecture notes: cell-state adjoint unrolled as a sum over future steps (hs97: no forget)':
