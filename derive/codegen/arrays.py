@@ -319,15 +319,22 @@ class ArrayWriter:
     def in_loop(self) -> list[Equation]:
         return [eq for eq in self.p.adjoints if eq.name[6:] not in self.cell.inputs]
 
+    def later_and_rest(self, eq: Equation) -> tuple[sp.Expr, sp.Expr] | None:
+        """A state's adjoint split into its terms from step t+1 and the rest; None for the
+        adjoint of anything else."""
+        if eq.name[6:] not in self.cell.state:
+            return None
+        later = sp.Add(*(a for a in sp.Add.make_args(eq.rhs)
+                         if any(q.indices[0] == t + 1 for q in a.atoms(sp.Indexed))))
+        return later, eq.rhs - later
+
     def adjoint_step(self, eq: Equation, dstateT: str) -> str:
         """The right side of one adjoint at t; a state's terms from step t+1 are dstateT
         at t = T."""
-        name = eq.name[6:]
-        if name not in self.cell.state:
+        split = self.later_and_rest(eq)
+        if split is None:
             return self.step.doprint(eq.rhs)
-        later = sp.Add(*(a for a in sp.Add.make_args(eq.rhs)
-                         if any(q.indices[0] == t + 1 for q in a.atoms(sp.Indexed))))
-        rest = eq.rhs - later
+        later, rest = split
         head = f"({self.step.doprint(later)} if t < T else {dstateT})" if later != 0 \
             else f"(0 if t < T else {dstateT})"
         return head if rest == 0 else f"{head} + {self.step.doprint(rest)}"

@@ -243,15 +243,11 @@ class TorchWriter(ArrayWriter):
     def adjoint_step(self, eq, dstateT):
         """As the shared one, with the whole right side one expression for t < T (so that a
         stacked product and the terms at t are one addmm)."""
-        name = eq.name[6:]
-        if name not in self.cell.state:
-            return self.step.doprint(eq.rhs)
-        later = sp.Add(*(a for a in sp.Add.make_args(eq.rhs)
-                         if any(q.indices[0] == t + 1 for q in a.atoms(sp.Indexed))))
-        rest = eq.rhs - later
-        if later == 0 or rest == 0:
+        split = self.later_and_rest(eq)
+        if split is None or split[0] == 0 or split[1] == 0:
             return super().adjoint_step(eq, dstateT)
-        return f"{self.step.doprint(eq.rhs)} if t < T else {dstateT} + {self.step.doprint(rest)}"
+        return (f"{self.step.doprint(eq.rhs)} if t < T else {dstateT} + "
+                f"{self.step.doprint(split[1])}")
 
     def module(self) -> str:
         c, p = self.cell, self.p
