@@ -326,6 +326,8 @@ CASES = [
     # --- Graves 2012 ch. 3, softmax output ---------------------------------------------------
     ("Graves 2012", "3.1.3 softmax output delta with cross-entropy", "elman-softmax", "graves",
      {}, r"\delta_k^t = y_k^t - z_k^t", H),
+    ("Graves 2012", "3.1.3 softmax output delta, WRONG: z_k - y_k", "elman-softmax", "graves",
+     {}, r"\delta_k^t = z_k^t - y_k^t", D),
     # --- more rows of the same sources ---------------------------------------------------
     (D2L, "9.4 W_xh in textrm as d2l prints it, map written W_{xh}", "rnn", "pytorch",
      {"W_{xh}": "W_ih"},
@@ -484,10 +486,7 @@ CASES = [
 ]
 
 # Cases the tool gets wrong today: id -> the current failure.
-XFAIL: dict[str, str] = {
-    'Graves 2012: 3.1.3 softmax output delta with cross-entropy':
-        "not read: notation 'graves' is not for cell 'elman-softmax': it has no symbol for z (its tables are written for graves-lstm, rnn); use --notation vect",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _id(case):
