@@ -178,6 +178,10 @@ NOTATIONS = {"vector": {None: VECTOR},
                         "elman-softmax": _graves_softmax()}}
 
 
+#: why a notation has no symbol for a name, where the source says so (the refusal names it)
+UNNAMED_WHY = {("graves", "W_hr"): "Graves' LSTM has no projection layer; "}
+
+
 def unnamed(notation: Notation, cell: Cell) -> list[str]:
     """The cell's inputs, quantities and parameters a per-unit notation has no symbol for."""
     names = [*cell.inputs, *(q for q in cell.quantities if q not in notation.inline)]
@@ -194,8 +198,9 @@ def notation_key(name: str, cell: Cell) -> str | None:
     best = min(tables, key=lambda k: len(unnamed(tables[k], cell)))
     missing = unnamed(tables[best], cell)
     if missing:
+        why = UNNAMED_WHY.get((name, missing[0]), "")
         raise CellError(f"notation {name!r} is not for cell {cell.name!r}: it has no symbol for "
-                        f"{missing[0]} (its tables are written for {', '.join(tables)}); "
+                        f"{missing[0]} ({why}its tables are written for {', '.join(tables)}); "
                         "use --notation vector, or a profile file")
     return best
 
