@@ -207,9 +207,10 @@ def derive(cell: Cell) -> Backward:
                     assumptions)
 
 
-def through_outputs(expr: sp.Expr, cell: Cell) -> sp.Expr:
+def through_outputs(expr: sp.Expr, cell: Cell, unnamed_only: bool = False) -> sp.Expr:
     """Write activation derivatives with the activation's output: sigma' = i (1 - i) where
-    i = sigma(ibar) is a named quantity, 1 - tanh(c)^2 where it is not."""
+    i = sigma(ibar) is a named quantity, 1 - tanh(c)^2 where it is not. ``unnamed_only``: only
+    derivatives of an argument that is no quantity (Graves writes f'(a_j) of a named a_j)."""
     named = {(type(eq.rhs), eq.rhs.args[0]): eq.lhs for eq in cell.equations
              if type(eq.rhs) in ACTIVATIONS}
     for act, rule in ACTIVATIONS.items():
@@ -221,6 +222,13 @@ def through_outputs(expr: sp.Expr, cell: Cell) -> sp.Expr:
                 q = named.get((act, shift(arg, -k)))
                 if q is not None:
                     return rule.through_output(shift(q, k))
+            steps = {i.indices[0] for i in arg.atoms(sp.Indexed)}  # at a fixed step (h^1 of h^0)
+            for (a, e), q in named.items():
+                for n in (steps if a is act and not arg.has(t) else ()):
+                    for step in (n, n + 1):
+                        if e.subs(t, step) == arg:
+                            return rule.through_output(q.subs(t, step))
             return rule.through_output(act(arg))
-        expr = expr.replace(rule.prime, rewrite)
+        expr = expr.replace(lambda e, p=rule.prime: isinstance(e, p) and not (
+            unnamed_only and isinstance(e.args[0], sp.Indexed)), lambda e, f=rewrite: f(e.args[0]))
     return expr

@@ -8,6 +8,7 @@ epsilon, delta, w_{ij}, sums over units), known for the cells that Graves writes
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -27,7 +28,7 @@ class Unit:
     summed: str = ""
 
     def at(self, label: str) -> str:
-        return f"{self.letter}_{{{label}}}"
+        return f"{self.letter}_{{{label}}}" if label else self.letter  # a scalar: no label
 
 
 @dataclass(frozen=True)
@@ -84,22 +85,44 @@ VECTOR = Notation("vector", "Greff-style vector notation: bars mark pre-activati
                   r"$\odot$ the elementwise product, $\delta q^t = \partial L/\partial q^t$")
 
 
-#: graves-lstm's gates (IR names) -> Graves' unit labels; the sheets print them and
-#: ``bptt compare`` reads them (verify/notations.py)
-GRAVES_GATES = {"z": "c", "i": "iota", "f": "phi", "o": "omega"}
+class GravesBlock(NamedTuple):
+    """An LSTM cell in Graves' units: its gates (IR names) -> Graves' unit labels (the gate
+    labelled ``c`` is the cell input, written inline as g(a_c)), its block output, and the names
+    of gate k's parameters (format strings); the sheets print them and ``bptt compare`` reads
+    them (verify/notations.py)."""
+    gates: dict[str, str]
+    output: str
+    W: str  # input weights (Graves' w_{i k})
+    R: str  # recurrent weights (w_{h k})
+    biases: tuple[str, ...]  # beta_k, beta'_k: Graves' weights from a constant unit
+    peepholes: str | None  # w_{c k}
 
 
-def _graves_lstm() -> Notation:
-    gates = {k: f"\\{g}" if len(g) > 1 else g for k, g in GRAVES_GATES.items()}
+#: graves-lstm is Graves' own LSTM; PyTorch's lstm is it without peepholes and with two biases
+#: (Graves folds biases into the weights, so one or two is a matter of the constant unit)
+GRAVES_BLOCKS = {
+    "graves-lstm": GravesBlock({"z": "c", "i": "iota", "f": "phi", "o": "omega"}, "y",
+                               "W_{}", "R_{}", ("b_{}",), "p_{}"),
+    "lstm": GravesBlock({"g": "c", "i": "iota", "f": "phi", "o": "omega"}, "h",
+                        "W_i{}", "W_h{}", ("b_i{}", "b_h{}"), None)}
+
+
+def _graves_lstm(block: GravesBlock) -> Notation:
+    gates = {k: f"\\{g}" if len(g) > 1 else g for k, g in block.gates.items()}
+    cell_input = next(k for k, g in gates.items() if g == "c")
     units = {f"{k}bar": Unit("a", g, g) for k, g in gates.items()}
-    units |= {k: Unit("b", g, g) for k, g in gates.items() if k != "z"}
-    units |= {"c": Unit("s", "c", "c"), "y": Unit("b", "c", "h"), "x": Unit("x", "i", "i")}
+    units |= {k: Unit("b", g, g) for k, g in gates.items() if k != cell_input}
+    units |= {"c": Unit("s", "c", "c"), block.output: Unit("b", "c", "h"),
+              "x": Unit("x", "i", "i")}
     adjoints = {f"{k}bar": Unit(r"\delta", g, g) for k, g in gates.items()}
-    adjoints |= {"c": Unit(r"\epsilon", "s", "s"), "y": Unit(r"\epsilon", "c", "c"),
+    adjoints |= {"c": Unit(r"\epsilon", "s", "s"), block.output: Unit(r"\epsilon", "c", "c"),
                  "x": Unit(r"\epsilon", "i", "i")}
-    weights = {f"{m}_{k}": g for k, g in gates.items() for m in "WR"}
-    weights |= {f"p_{k}": rf"w_{{c{gates[k]}}}" for k in "ifo"}
-    weights |= {f"b_{k}": rf"\beta_{{{g}}}" for k, g in gates.items()}
+    weights = {m.format(k): g for k, g in gates.items() for m in (block.W, block.R)}
+    if block.peepholes:
+        weights |= {block.peepholes.format(k): rf"w_{{c{g}}}" for k, g in gates.items()
+                    if k != cell_input}
+    weights |= {b.format(k): rf"\beta{prime}_{{{g}}}" for k, g in gates.items()
+                for prime, b in zip(("", "'"), block.biases)}
     return Notation("graves", "Graves (2012) per-unit notation, one cell per block: "
                     r"$a$ network inputs, $b$ activations, $s_c$ the cell state, "
                     r"$\delta = \partial L/\partial a$, $\epsilon = \partial L/\partial b$ and "
@@ -107,8 +130,8 @@ def _graves_lstm() -> Notation:
                     r"$\beta_j$ the bias (Graves' weight from a constant unit), "
                     r"$\sum_k w_{ck}\delta_k^t$ the gradient from the layer above",
                     units, adjoints, weights,
-                    {(sigmoid, None): "f", (tanh, "zbar"): "g", (tanh, "c"): "h"},
-                    frozenset({"z"}))
+                    {(sigmoid, None): "f", (tanh, f"{cell_input}bar"): "g", (tanh, "c"): "h"},
+                    frozenset({cell_input}))
 
 
 def _graves_rnn() -> Notation:
@@ -126,12 +149,37 @@ def _graves_rnn() -> Notation:
                     {(tanh, None): r"\theta"})
 
 
+def _graves_softmax() -> Notation:
+    # Graves 2012 section 3.1.3: output units k, a_k their network inputs, y_k the softmax, z_k
+    # the targets (the cell's z is the target too), delta_k = y_k - z_k; the hidden layer's
+    # network input is not a quantity of this cell, written inline in b_h = theta(...)
+    return Notation("graves", "Graves (2012) per-unit notation: $b_h$ hidden activations, "
+                    r"$a_k$ network inputs of the output units, $y_k$ their softmax, $z_k$ the "
+                    r"targets, $\mathcal{L}$ the loss, $\delta_k = \partial L/\partial a_k$, "
+                    r"$\epsilon_h = \partial L/\partial b_h$, $w_{ij}$ the weight from unit $i$ "
+                    r"to unit $j$, $\beta_j$ the biases",
+                    {"h": Unit("b", "h", "h'"), "x": Unit("x", "i", "i"), "a": Unit("a", "k", "k"),
+                     "y": Unit("y", "k", "k"), "z": Unit("z", "k", "k"),
+                     "loss": Unit(r"\mathcal{L}", "")},
+                    {"h": Unit(r"\epsilon", "h", "h'"), "x": Unit(r"\epsilon", "i", "i"),
+                     "a": Unit(r"\delta", "k", "k")},
+                    {"W_ih": "h", "W_hh": "h", "W_ho": "k", "b_h": r"\beta_{h}",
+                     "b_o": r"\beta_{k}"},
+                    {(tanh, None): r"\theta"})
+
+
 # per-unit notation name -> the cell its table is written for -> the table. ``bptt compare``
 # reads the same tables (verify/notations.py builds its Graves profiles from them); vector-style
 # notations (pytorch, greff, cho, profile files) are the reader's profiles, printed through
 # :func:`profile_notation`
 NOTATIONS = {"vector": {None: VECTOR},
-             "graves": {"graves-lstm": _graves_lstm(), "rnn": _graves_rnn()}}
+             "graves": {"graves-lstm": _graves_lstm(GRAVES_BLOCKS["graves-lstm"]),
+                        "rnn": _graves_rnn(), "lstm": _graves_lstm(GRAVES_BLOCKS["lstm"]),
+                        "elman-softmax": _graves_softmax()}}
+
+
+#: why a notation has no symbol for a name, where the source says so (the refusal names it)
+UNNAMED_WHY = {("graves", "W_hr"): "Graves' LSTM has no projection layer; "}
 
 
 def unnamed(notation: Notation, cell: Cell) -> list[str]:
@@ -150,8 +198,9 @@ def notation_key(name: str, cell: Cell) -> str | None:
     best = min(tables, key=lambda k: len(unnamed(tables[k], cell)))
     missing = unnamed(tables[best], cell)
     if missing:
+        why = UNNAMED_WHY.get((name, missing[0]), "")
         raise CellError(f"notation {name!r} is not for cell {cell.name!r}: it has no symbol for "
-                        f"{missing[0]} (its tables are written for {', '.join(tables)}); "
+                        f"{missing[0]} ({why}its tables are written for {', '.join(tables)}); "
                         "use --notation vector, or a profile file")
     return best
 
@@ -257,6 +306,7 @@ class TextbookLatexPrinter(LatexPrinter):
         super().__init__()
         self.notation, self.cell = notation, cell
         self.lhs: sp.Expr = sp.S.Zero  # the left side of the equation being printed
+        self.summed = False  # printing the operand of a sum over units (Graves' h')
 
     # --- symbols -------------------------------------------------------------------------
     def _unit(self, q: sp.Indexed) -> Unit:
@@ -273,7 +323,8 @@ class TextbookLatexPrinter(LatexPrinter):
             return self._from_above(time)
         if self.notation.per_unit:
             unit = self._unit(q)
-            return f"{unit.at(unit.summed if summed and unit.summed else unit.own)}^{time}"
+            summed = (summed or self.summed) and unit.summed
+            return f"{unit.at(unit.summed if summed else unit.own)}^{time}"
         adj = _adjoint_name(q)
         symbol = self._vector_symbol(base_name(q))
         if adj and base_name(q) not in self.notation.symbols:
@@ -323,7 +374,11 @@ class TextbookLatexPrinter(LatexPrinter):
         if isinstance(v, sp.Indexed):
             return self._print_Indexed(v, summed)
         if isinstance(v, (sp.Add, sp.Mul)):
-            return rf"\left({self._print(v)}\right)"
+            outer, self.summed = self.summed, self.summed or summed  # (1 - b_{h'}^2) eps_{h'}
+            try:
+                return rf"\left({self._print(v)}\right)"
+            finally:
+                self.summed = outer
         return self._print(v)
 
     def _print_MatVec(self, e: MatVec) -> str:
@@ -348,7 +403,8 @@ class TextbookLatexPrinter(LatexPrinter):
 
     def _label(self, v: sp.Expr, own: bool = False) -> str:
         """The unit label of the quantity in v (the one it is summed over, or its own)."""
-        unit = self._unit(next(iter(v.atoms(sp.Indexed))))
+        # an adjoint's label first: Graves sums the error over the units it comes from
+        unit = self._unit(min(v.atoms(sp.Indexed), key=lambda q: (not _adjoint_name(q), str(q))))
         return unit.own if own or not unit.summed else unit.summed
 
     def _print_Outer(self, e: Outer) -> str:
@@ -361,6 +417,8 @@ class TextbookLatexPrinter(LatexPrinter):
         return rf"\operatorname{{softmax}}\left({self._print(e.args[0])}\right)"
 
     def _print_UnitSum(self, e: sp.Function) -> str:
+        if self.notation.per_unit:
+            return rf"\sum_{{{self._label(e.args[0])}}} {self._operand(e.args[0], summed=True)}"
         return rf"\mathbf{{1}}^\top {self._operand(e.args[0])}"
 
     def _print_LossBase(self, e: LossBase) -> str:

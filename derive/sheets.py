@@ -42,8 +42,9 @@ def sections(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     profile = get_notation(notation, cell)
     printer = TextbookLatexPrinter(profile, cell)
     backward = derive(cell)
-    if not profile.per_unit:  # vector notation writes sigma' as sigma(1 - sigma)
-        backward = backward.map(lambda e: through_outputs(e, cell))
+    # vector notation writes sigma' as sigma(1 - sigma); Graves f'(a_j) of a named network
+    # input, and through the output where the cell names none (elman-softmax's hidden layer)
+    backward = backward.map(lambda e: through_outputs(e, cell, unnamed_only=profile.per_unit))
 
     def show(eqs):
         return tuple(printer.equation(eq) for eq in eqs

@@ -85,7 +85,7 @@ def test_cells_and_explain(capsys):
 @pytest.mark.parametrize("args,message", [
     (["sheet", "lstn"], "unknown cell 'lstn'"),
     (["sheet", "lstm", "--notation", "greek"], "unknown notation 'greek'"),
-    (["sheet", "lstm", "--notation", "graves"], "not for cell 'lstm'"),
+    (["sheet", "gru", "--notation", "graves"], "not for cell 'gru'"),
     (["sheet", "lstm", "--format", "docx"], "unknown format 'docx'"),
     (["sheet", "lstm", "-o", "/nonexistent-dir/x.tex"], "cannot write /nonexistent-dir/x.tex"),
     (["sheet", "lstm", "--format", "pdf"], "needs -o FILE"),

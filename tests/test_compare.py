@@ -377,7 +377,7 @@ def test_an_activation_by_its_printed_name_is_read_and_judged():
 @pytest.mark.parametrize("cell,notation,message", [
     # a profile applies to any cell it can name (issue 8); where it cannot, the error names
     # the quantity it has no symbol for, or the symbol that names nothing of the cell
-    ("lstm", "graves", "notation 'graves' is not for cell 'lstm': it has no symbol for gbar"),
+    ("lstmp", "graves", "notation 'graves' is not for cell 'lstmp': it has no symbol for W_hr"),
     ("gru", "graves", "notation 'graves' is not for cell 'gru': it has no symbol for rbar"),
     ("graves-lstm", "pytorch", r"symbol 'h_\{t\}' maps to nothing in notation 'pytorch'"),
     ("lstm", "klingon", "unknown notation 'klingon'"),
@@ -509,7 +509,7 @@ def _sheet_lines(cell: str, notation: str) -> list[str]:
 
 
 ROUND_TRIP = [(c, "vector") for c in ("rnn", "lstm", "gru", "graves-lstm")] + [
-    ("rnn", "graves"), ("graves-lstm", "graves")]
+    ("rnn", "graves"), ("graves-lstm", "graves"), ("lstm", "graves")]
 
 
 @pytest.mark.parametrize("cell,notation", ROUND_TRIP)
@@ -546,12 +546,13 @@ def _markdown_lines(cell: str, notation: str) -> list[str]:
 
 
 # (cell, notation) -> what the notation has no symbol for: `bptt sheet` says so, nothing else
-# is left out. Graves' tables are written for graves-lstm (Greff's variants) and rnn; Greff's
-# \delta o is the delta of \bar o, so a cell whose state is the gate o (FGR) has none for its own
+# is left out. Graves' tables are written for graves-lstm (Greff's variants), lstm (no
+# peepholes), rnn and elman-softmax (his section 3.1.3 output layer); Graves writes no projection (lstmp's W_hr); Greff's \delta o is the delta
+# of \bar o, so a cell whose state is the gate o (FGR) has none for its own
 _NOT_APPLICABLE = {**{(cell, "graves"): name for cell, name in (
-    ("lstm", "gbar"), ("gru", "rbar"), ("greff-fgr", "g_i"), ("gru-cho", "r"), ("mgu", "h_tilde"),
-    ("indrnn", "W"), ("lstmp", "gbar"), ("janet", "s"), ("ugrnn", "g"), ("sru", "r"),
-    ("elman-softmax", "z"))}, ("greff-fgr", "greff"): "delta_o"}
+    ("gru", "rbar"), ("greff-fgr", "g_i"), ("gru-cho", "r"), ("mgu", "h_tilde"),
+    ("indrnn", "W"), ("lstmp", "W_hr"), ("janet", "s"), ("ugrnn", "W_c"), ("sru", "r"))},
+    ("greff-fgr", "greff"): "delta_o"}
 
 # every built-in cell (aliases once) in every notation
 _ROUND_TRIP_CELLS = sorted({get_cell(name).name for name in cell_names()})
@@ -632,6 +633,20 @@ def test_graves_prints_and_reads_greff_variants():
     assert r"a_{\phi}^{t}" in text and r"a_{\iota}" not in text
     assert verdict("greff-nig", r"b_\phi^t = f(a_\phi^t)", "graves").kind == "holds"
     assert verdict("greff-nig", r"b_\phi^t = g(a_\phi^t)", "graves").kind == "differs"
+
+
+def test_graves_reads_pytorch_lstm_as_his_lstm_without_peepholes():
+    """PyTorch's lstm in Graves' units: g is his cell input a_c, both biases are weights from
+    the constant unit, and a peephole is an error naming the cell."""
+    forward = r"a_c^t=\sum_{i=1}^{I}w_{ic}x_i^t+\sum_{h=1}^{H}w_{hc}b_h^{t-1}"
+    assert verdict("lstm", forward, "graves").kind == "holds"
+    assert verdict("lstm", forward + r"+\beta_c+\beta'_c", "graves").kind == "holds"
+    assert verdict("lstm", forward + r"+\beta_c", "graves").kind == "differs"
+    eps_s = r"\epsilon_s^t=b_\omega^t h'(s_c^t)\epsilon_c^t+b_\phi^{t+1}\epsilon_s^{t+1}"
+    assert verdict("lstm", eps_s, "graves").kind == "holds"
+    assert verdict("lstm", eps_s.replace("{t+1}", "{t}", 1), "graves").kind == "differs"
+    with pytest.raises(CompareError, match=r"in cell 'lstm' \(a peephole: the cell has none\)"):
+        verdict("lstm", eps_s + r"+w_{c\iota}\delta_\iota^{t+1}", "graves")
 
 
 def test_pytorch_sheet_writes_time_as_a_subscript():

@@ -25,6 +25,8 @@ GF10_21 = (r"\nabla_{h^{(t)}} L = W^\top \mathrm{diag}\left(1-\left(h^{(t+1)}\ri
            r"(\nabla_{h^{(t+1)}}L) + V^\top(\nabla_{o^{(t)}}L)")
 GRAVES_EPS_S = (r"\epsilon_s^t=b_\omega^t h'(s_c^t)\epsilon_c^t+b_\phi^{t+1}\epsilon_s^{t+1}"
                 r"+w_{c\iota}\delta_\iota^{t+1}+w_{c\phi}\delta_\phi^{t+1}+w_{c\omega}\delta_\omega^t")
+GRAVES_EPS_H = (r"\epsilon_h^t=\sum_{k=1}^{K}w_{hk}\delta_k^t+\sum_{h'=1}^{H}w_{hh'}"
+                r"\epsilon_{h'}^{t+1}(1-(b_{h'}^{t+1})^2)")
 GREFF_DY = (r"\delta y^t=\Delta^t+R_z^\top\delta z^{t+1}+R_i^\top\delta i^{t+1}"
             r"+R_f^\top\delta f^{t+1}+R_o^\top\delta o^{t+1}")
 GREFF_DC = (r"\delta c^t=\delta y^t\odot o^t\odot h'(c^t)+p_o\odot\delta\bar o^t+p_i\odot"
@@ -327,6 +329,12 @@ CASES = [
     # --- Graves 2012 ch. 3, softmax output ---------------------------------------------------
     ("Graves 2012", "3.1.3 softmax output delta with cross-entropy", "elman-softmax", "graves",
      {}, r"\delta_k^t = y_k^t - z_k^t", H),
+    ("Graves 2012", "3.1.3 softmax output delta, WRONG: z_k - y_k", "elman-softmax", "graves",
+     {}, r"\delta_k^t = z_k^t - y_k^t", D),
+    ("Graves 2012", "3.2.2 hidden error through the softmax layer (b_h names no a_h)",
+     "elman-softmax", "graves", {}, GRAVES_EPS_H, H),
+    ("Graves 2012", "3.2.2 hidden error, WRONG: w_{h'h} (transposed)", "elman-softmax", "graves",
+     {}, GRAVES_EPS_H.replace("w_{hh'}", "w_{h'h}"), D),
     # --- more rows of the same sources ---------------------------------------------------
     (D2L, "9.4 W_xh in textrm as d2l prints it, map written W_{xh}", "rnn", "pytorch",
      {"W_{xh}": "W_ih"},
@@ -485,10 +493,7 @@ CASES = [
 ]
 
 # Cases the tool gets wrong today: id -> the current failure.
-XFAIL: dict[str, str] = {
-    'Graves 2012: 3.1.3 softmax output delta with cross-entropy':
-        "not read: notation 'graves' is not for cell 'elman-softmax': it has no symbol for z (its tables are written for graves-lstm, rnn); use --notation vect",
-}
+XFAIL: dict[str, str] = {}
 
 
 _spec = importlib.util.spec_from_file_location("more_cases", DIR / "more_cases.py")

@@ -150,7 +150,7 @@ def test_trace_command_formats(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv", [["trace", "rnn", "--steps", "0"], ["trace", "nope"],
                                   ["trace", "rnn", "--format", "html"],
-                                  ["trace", "lstm", "--notation", "graves"]])
+                                  ["trace", "gru", "--notation", "graves"]])
 def test_trace_command_bad_input(argv, capsys, tmp_path):
     assert main([*argv, "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err

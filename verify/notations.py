@@ -39,7 +39,7 @@ Built-in profiles: ``vector`` (the IR's own names in vector notation, any cell, 
 (Greff et al. 2017: ``\bar z``, ``R_z``, ``p_i``, ``\Delta``, and ``\delta z`` for the delta of
 the pre-activation, as the paper writes it; graves-lstm), ``graves`` (Graves 2012, per unit:
 ``a``, ``b``, ``s_c``, ``\epsilon``, ``\delta``, ``w_{ij}`` from unit i to unit j; graves-lstm,
-rnn) and ``cho`` (Cho et al. 2014: ``W_r``, ``U_r``, ``\tilde h``; gru).
+lstm, rnn, elman-softmax) and ``cho`` (Cho et al. 2014: ``W_r``, ``U_r``, ``\tilde h``; gru).
 
 Graves writes per unit: ``\sum_i w_{i\iota} x_i^t`` is ``W_i x^t``; a sum over the "to" label
 (``\sum_{h'} \delta_{h'}^{t+1} w_{hh'}``) is the transposed product; sums over ``c`` drop (one
@@ -90,7 +90,7 @@ import sympy as sp
 from derive.derivation import adjoint, derive, gradient
 from derive.ir import (ACTIVATIONS, SCALAR, Cell, CellError, Delta, MatVec, MatVecT, Outer,
                        Weight, shift, t, T)
-from derive.printers import GRAVES_GATES, NOTATIONS, notation_key, vector_symbol
+from derive.printers import GRAVES_BLOCKS, NOTATIONS, notation_key, vector_symbol
 from derive.ir import Softmax
 from derive.printers import LOSS_LATEX, own_pre_activations
 
@@ -288,18 +288,22 @@ def _graves_symbols(cell: str) -> dict[str, str]:
     return symbols | {w: name for name, w in table.weights.items() if name.startswith("b_")}
 
 
-def _graves_lstm() -> Profile:
-    gates = GRAVES_GATES
-    symbols = _graves_symbols("graves-lstm") | {"b_h": "y", **_ABOVE}  # b_h: the block output
-    matrices = {(src, g): f"{m}_{k}" for src, m in (("i", "W"), ("h", "R"), ("c", "R"))
-                for k, g in gates.items()}
-    units = Units(matrices | {("c", "k"): "W_above", ("h", "k"): "W_above"},
-                  {("c", g): f"p_{k}" for k, g in gates.items() if k != "z"},
-                  frozenset({"c"}), {"g": tuple(gates.values())})
+def _graves_lstm(cell: str) -> Profile:
+    block = GRAVES_BLOCKS[cell]
+    symbols = _graves_symbols(cell) | {"b_h": block.output, **_ABOVE}  # b_h: the block output
+    # w_{c k} in a sum is the recurrent weight (\sum_\iota w_{c\iota}\delta_\iota^{t+1} in
+    # epsilon_c, the block output being b_c), outside a sum the peephole
+    matrices = {(src, g): m.format(k) for src, m in (("i", block.W), ("h", block.R),
+                                                     ("c", block.R))
+                for k, g in block.gates.items()}
+    diagonal = {("c", g): block.peepholes.format(k) for k, g in block.gates.items()
+                if g != "c"} if block.peepholes else {}
+    units = Units(matrices | {("c", "k"): "W_above", ("h", "k"): "W_above"}, diagonal,
+                  frozenset({"c"}), {"g": tuple(block.gates.values())})
     return Profile("graves", "Graves (2012) per unit, one cell per block: a network inputs, "
                    "b activations, s_c the state, delta = dL/da, epsilon = dL/db and dL/ds, "
                    "w_{ij} from unit i to unit j, biases folded into the weights",
-                   symbols, {"f": "sigmoid", "g": "tanh", "h": "tanh"}, ("graves-lstm",),
+                   symbols, {"f": "sigmoid", "g": "tanh", "h": "tanh"}, (cell,),
                    implicit_bias=True, units=units)
 
 
@@ -310,6 +314,16 @@ def _graves_rnn() -> Profile:
                    "delta_h = dL/da_h, w_{ij} from unit i to unit j, biases folded into the "
                    "weights", symbols, {"theta": "tanh"}, ("rnn",), implicit_bias=True,
                    units=units)
+
+
+def _graves_softmax() -> Profile:
+    # the output layer is the cell's own (a_k, delta_k): no layer above; z_k is the target
+    units = Units({("i", "h"): "W_ih", ("h", "h"): "W_hh", ("h", "k"): "W_ho"})
+    return Profile("graves", "Graves (2012) per unit: b_h hidden activations, a_k output network "
+                   "inputs, y_k softmax outputs, z_k targets, delta_k = dL/da_k, w_{ij} from "
+                   "unit i to unit j, biases folded into the weights", _graves_symbols(
+                       "elman-softmax"), {"theta": "tanh"}, ("elman-softmax",),
+                   implicit_bias=True, units=units)
 
 
 def _greff() -> Profile:
@@ -336,7 +350,8 @@ PROFILES: dict[str, tuple[Profile, ...]] = {
                         "r_t, z_t, n_t, W_{ii}, W_{hi}, b_{ii}, b_{hi}",
                         ir_names=True, time_subscript=True),),
     "greff": (_greff(),),
-    "graves": (_graves_lstm(), _graves_rnn()),
+    "graves": (_graves_lstm("graves-lstm"), _graves_rnn(), _graves_lstm("lstm"),
+               _graves_softmax()),
     "cho": (_cho(),),
 }
 
@@ -853,7 +868,8 @@ class _Reader:
             if (a, b) not in self.units.diagonal:
                 raise self.fail(sym, f"'{sym}' outside a sum over {a} or {b}: notation "
                                      f"'{self.profile.name}' has no weight from one {a} unit to "
-                                     f"its own {b} unit")
+                                     f"its own {b} unit in cell '{self.cell.name}'"
+                                     + (" (a peephole: the cell has none)" if a == "c" else ""))
             return self.resolve(self.units.diagonal[(a, b)], sym)[1]
         found = self.find(sym)
         if found is None and sym.sub is not None and self.find(Sym(sym.name, sym.accent)):
@@ -1249,11 +1265,19 @@ class _Reader:
         if not (self.units and param is not None and isinstance(param.symbol, Weight)):
             return rhs
 
+        # the "from" side is what the weight multiplies: (1 - b_h^2) eps_h x_i is delta_h x_i
+        source = next((m.args[1] for eq in self.cell.equations for m in eq.rhs.atoms(MatVec)
+                       if m.args[0] == param.symbol), None)
+
         def outer(term):
             factors = sp.Mul.make_args(term)
-            g = [f for f in factors if any(str(q.base).startswith("delta_")
-                                           for q in f.atoms(sp.Indexed))]
-            v = [f for f in factors if f not in g]
+            v = [f for f in factors if isinstance(source, sp.Indexed)
+                 and isinstance(f, sp.Indexed) and f.base == source.base]
+            g = [f for f in factors if f not in v]
+            if len(v) != 1:  # else the factors with an adjoint are the delta
+                g = [f for f in factors if any(str(q.base).startswith("delta_")
+                                               for q in f.atoms(sp.Indexed))]
+                v = [f for f in factors if f not in g]
             if not (g and v):
                 return term
             return Outer(sp.Mul(*v), sp.Mul(*g)) if transposed else Outer(sp.Mul(*g), sp.Mul(*v))
