@@ -258,11 +258,17 @@ def reset_after_product(ref: Reference) -> Reference | None:
 
 def swapped_update(ref: Reference) -> Reference | None:
     """In an update ``(1 - z) a + z b`` the gate's two roles are swapped: ``z a + (1 - z) b``
-    (Chung et al. 2014 against PyTorch and Cho)."""
+    (Chung et al. 2014 against PyTorch and Cho). Only a reparametrisation (the gate's weights
+    negated, 1 - sigma(a) = sigma(-a)) when the gate appears nowhere else in the cell: MGU's
+    forget gate also scales the candidate's state, so swapping it there is another cell."""
     cell = ref.cell
+
+    def elsewhere(q, eq):
+        return any(e is not eq and e.rhs.has(q.base) for e in cell.equations)
     equations, changed = [], False
     for eq in cell.equations:
-        gates = [q for q in eq.rhs.atoms(sp.Indexed) if q.indices == (t,) and eq.rhs.has(1 - q)]
+        gates = [q for q in eq.rhs.atoms(sp.Indexed) if q.indices == (t,) and eq.rhs.has(1 - q)
+                 and not elsewhere(q, eq)]
         rhs = eq.rhs.subs({g: 1 - g for g in gates}, simultaneous=True) if gates else eq.rhs
         equations.append(Equation(eq.lhs, rhs))
         changed |= bool(gates)
