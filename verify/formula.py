@@ -229,6 +229,9 @@ _FUNC_WORDS = set(_FUNCS) | {"sigmoid", "sigm", "softmax", "relu", "ReLU", "diag
 _BARE_FUNCS = re.compile(r"(tanh|sigmoid|sigm|softmax|diag)(?![A-Za-z])")
 LOSSES = frozenset({"L", "E", "J", "ell"})  # J: the cost of CS224n and Ng's notes
 
+#: commands known but not read, and what to write instead
+_REFUSED = {"prod": "products over time (Jacobian chains) are not read: write the recurrence"}
+_EVALUATION_BAR = r"an evaluation bar '\left. ... \right|' is not read: write the value"
 _SWITCHES = "bf rm it sf cal boldmath".split()
 _SWITCH_GROUP = re.compile(r"\{\s*\\(?:%s)(?![A-Za-z])" % "|".join(_SWITCHES))
 # command -> (token type, canonical value); anything not here is an error naming the command
@@ -338,6 +341,8 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
             pos = m.end()
             continue
         m = _TOKEN.match(text, pos)
+        if m is None and size_at is not None and text[pos] == "|":
+            raise FormulaSyntaxError(pos + 1, _EVALUATION_BAR)
         if m is None:
             raise FormulaSyntaxError(pos + 1, f"unexpected character {text[pos]!r}")
         kind, raw, start, pos = m.lastgroup, m.group(), pos, m.end()
@@ -349,6 +354,8 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
                 pos = _match_brace(text, j) + 1
             continue
         if kind == "cmd":
+            if raw[1:] in _REFUSED:
+                raise FormulaSyntaxError(start + 1, f"'{raw}': {_REFUSED[raw[1:]]}")
             if raw[1:] not in COMMANDS:
                 raise FormulaSyntaxError(start + 1, f"unknown command '{raw}'")
             kind, value = COMMANDS[raw[1:]]
@@ -357,6 +364,8 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
         else:
             value = raw
         is_bracket = raw in _OPENERS or raw in _CLOSERS
+        if size_at is not None and raw == ".":  # \left. ... \right|_{t}
+            raise FormulaSyntaxError(start + 1, _EVALUATION_BAR)
         if size_at is not None and kind != "space" and not is_bracket:
             raise FormulaSyntaxError(start + 1, f"expected a delimiter after "
                                      f"'{text[size_at:start].strip()}', found '{raw}'")

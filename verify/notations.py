@@ -908,8 +908,15 @@ class _Reader:
         if isinstance(node, Num):
             return sp.Rational(Fraction(node.value).numerator, Fraction(node.value).denominator)
         if isinstance(node, Sym):
+            if node.name == "e" and node.sup is not None and node.sub is node.accent is None \
+                    and self.find(Sym("e")) is None:  # e^{-x}: exp, unless e is a symbol
+                return sp.exp(self.vector(node.sup))
             return self.symbol(node)
         if isinstance(node, Call):
+            if node.name == "sech" and "sech" not in self.profile.functions and not node.primes \
+                    and node.power % 2 == 0:  # sech^2 = tanh' = 1 - tanh^2
+                return self.power(1 - _ACTIVATIONS["tanh"](self.vector(node.args[0])) ** 2,
+                                  node.power // 2, node)
             return self.call(node)
         if isinstance(node, Adjoint):
             return self.adjoint(node)
@@ -1481,6 +1488,8 @@ def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
     tree = parse_formula(text, _words(reader.table, profile))
     if not isinstance(tree, Equation):
         raise NotationError(1, f"expected an equation 'left = right', found '{tree}'")
+    if isinstance(tree.rhs, (Sym, Adjoint)) and not isinstance(tree.lhs, (Sym, Adjoint)):
+        tree = Equation(tree.rhs, tree.lhs, tree.col)  # tanh(...) = h_t: the sides swapped
     stacked = next((n for n in _nodes(tree) if isinstance(n, Call) and n.name == "concat"), None)
     if stacked is not None:  # before its weight, which maps to nothing
         reader.call(stacked)

@@ -358,12 +358,4 @@ XFAIL: dict[str, str] = {
         "not read: column 14: '\\sum' over 'k': notation 'pytorch' sums only over time, written \\sum_t",
     'lecture notes: unrolled sum, WRONG: from k = t+1':
         "not read: column 14: '\\sum' over 'k': notation 'pytorch' sums only over time, written \\sum_t",
-    'lecture notes: sides swapped':
-        "not read: column 10: left side '\\Delta^{t} + W_{h h}^{\\top} \\delta \\bar{h}_{t + 1}': expected one quantity, adjoint or gradient",
-    'lecture notes: sigmoid written out as 1/(1+e^{-x})':
-        "not read: column 20: symbol 'e^{-\\bar{i}_{t}}' maps to nothing in notation 'pytorch' for cell 'lstm' (expected one of x, \\bar{i}, i, \\bar{f}, f, \\bar{",
-    "lecture notes: tanh' as sech^2":
-        "not read: column 35: function '\\mathrm{sech}' maps to nothing in notation 'pytorch' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}, b",
-    "lecture notes: tanh' as sech^2, WRONG: sech^2 of h_t":
-        "not read: column 35: function '\\mathrm{sech}' maps to nothing in notation 'pytorch' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}, b",
 }
