@@ -385,6 +385,8 @@ def test_an_unmapped_superscript_label_says_how_it_was_read(notation, where):
     (r"\frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_{t+1}} "
      r"\frac{\partial h_{t+1}}{\partial h_t} + \Delta_t",
      "column 86: .* is a Jacobian, which is not read"),
+    (r"h_t = \begin{bmatrix} W_{ih} & W_{hh} \end{bmatrix} x_t",
+     "column 7: environment 'bmatrix' is not read"),  # '&' separates entries there
     (r"\delta h_t = \prod_{k=t}^{T} \delta h_k", "column 14: .* products over time"),
     (r"\delta h_t = \left. \frac{\partial L}{\partial h} \right|_{t}",
      "column 19: an evaluation bar"),

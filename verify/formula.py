@@ -262,6 +262,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 # single characters -> token type; brackets are handled by _OPENERS/_CLOSERS
 _LABELS = {"tag", "label", "begin", "end"}  # commands dropped with their braced argument
+#: environments of one equation, where '&' and '\\' are only layout (in a matrix they separate)
+_ENVIRONMENTS = frozenset({"aligned", "align", "equation", "split", "gather", "gathered"})
 _CHARS = {":=": "EQ", "+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ",
           ",": "_COMMA", ".": "DOT", "'": "PRIME", "_": "_SUB", "^": "_SUP"}
 _OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "{": "}", "<": ">", "\\langle": "\\rangle"}
@@ -352,6 +354,10 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
                 j += 1  # \tag*{A}
             if j < len(text) and text[j] == "{":
                 pos = _match_brace(text, j) + 1
+                env = text[j + 1:pos - 1].strip().rstrip("*")
+                if raw[1:] in ("begin", "end") and env not in _ENVIRONMENTS:  # & separates
+                    raise FormulaSyntaxError(start + 1, f"environment '{env}' is not read "
+                                             f"(only {', '.join(sorted(_ENVIRONMENTS))})")
             continue
         if kind == "cmd":
             if raw[1:] in _REFUSED:
