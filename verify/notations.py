@@ -951,7 +951,9 @@ class _Reader:
         """``y^{out}(t)``, ``\\bar g(t)`` (Hochreiter, Gers): a symbol with a label or accent
         (not read as a call), then the time in parentheses, when it names a quantity; else
         None."""
-        if not (isinstance(sym, Sym) and None in (sym.sub, sym.sup) and _time(time) is not None):
+        step = _time(time)  # a time with t, T or n: \bar h (2) stays the product 2 \bar h
+        if not (isinstance(sym, Sym) and None in (sym.sub, sym.sup) and step is not None
+                and step.free_symbols):
             return None
         labelled = Sym(sym.name, sym.accent, sym.sub if sym.sup is None else sym.sup, col=sym.col)
         found = self.find(labelled)
