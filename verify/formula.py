@@ -303,7 +303,8 @@ def _match_brace(text: str, start: int) -> int:
 _QUAD = r"\\q?quad(?![A-Za-z])"
 #: a condition after the formula, at bracket depth 0 past its '=': ", \quad t = 1, \dots, T",
 #: "\quad \text{for } t < T", ", \forall t": the formula ends before it
-_CONDITION = re.compile(rf"(?:,|{_QUAD})\s*(?:{_QUAD}\s*)*(?:\\text[a-z]*\s*{{|\\forall(?![A-Za-z])"
+_CONDITION = re.compile(rf"(?:,|{_QUAD})\s*(?:{_QUAD}\s*)*(?:\\(?:text|textrm|mbox)\s*{{"
+                        r"|\\forall(?![A-Za-z])"
                         r"|[A-Za-z]\s*(?:=|\\in(?![A-Za-z]))[^=]*\\[lc]?dots(?![A-Za-z]))")
 
 
@@ -880,7 +881,8 @@ def parse_formula(text: str, words: frozenset[str] = frozenset()) -> Equation | 
 # ---------------------------------------------------------------------------- printing
 _PREC = {"+": 1, "-": 1, ",": 0}  # every product kind and juxtaposition: 2
 _OP_TEXT = {"juxt": " ", "cdot": r" \cdot ", "odot": r" \odot ", "circ": r" \circ ",
-            "times": r" \times ", "otimes": r" \otimes ", "*": " * ", "/": " / ", "+": " + ", "-": " - ", ",": ", "}
+            "times": r" \times ", "otimes": r" \otimes ",
+            "*": " * ", "/": " / ", "+": " + ", "-": " - ", ",": ", "}
 _NAME_CMDS = set(_GREEK) | {"delta", "ell"} | set(_FUNCS)
 
 
