@@ -277,6 +277,15 @@ def test_chung_update_is_a_convention():
     assert result.kind == "convention" and "Chung" in result.explanation
 
 
+def test_update_swap_is_a_convention_only_when_the_gate_is_nowhere_else():
+    """ugrnn's gate is only in its update: 1 - g = sigma(-a) is a reparametrisation. MGU's f
+    also gates the candidate's state: swapping it in the update alone is another cell."""
+    assert verdict("ugrnn", r"h_t=(1-g_t)\odot h_{t-1}+g_t\odot c_t", "pytorch").kind == \
+        "convention"
+    mgu = verdict("mgu", r"h_t=f_t\odot h_{t-1}+(1-f_t)\odot \tilde h_t", "pytorch")
+    assert (mgu.kind, mgu.holds) == ("differs", False)
+
+
 def test_truncated_gradient_is_a_convention_but_one_missing_peephole_differs():
     truncated = verdict("graves-lstm", r"\delta c^t=\delta y^t\odot o^t\odot h'(c^t)"
                         r"+\delta c^{t+1}\odot f^{t+1}", "greff")

@@ -420,7 +420,7 @@ ERRORS = [
     (r"(a]", 3, "']' does not match '(' at column 1"),
     (r"h_t = \sigma(W x_t + b", 13, "unmatched '('"),
     (r"\sum_{i=1 x", 6, "unmatched '{'"),
-    (r"\left. x \right)", 6, r"expected a delimiter after '\left', found '.'"),
+    (r"\left. x \right)", 6, r"an evaluation bar"),  # \left. opens one (corpus 4)
     (r"\frac{\partial y}{\partial x}", 16, "expected the loss"),
     (r"\nabla_{h h} L", 11, r"expected one symbol as the subscript of '\nabla'"),
     (r"\nabla_h x", 10, "expected the loss"),

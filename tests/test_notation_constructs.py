@@ -116,6 +116,39 @@ CASES = [  # (construct, formula that holds, the same formula with one defect)
     ("power h^2 where the time is the subscript",
      r"\delta \bar h_t = \delta h_t \odot (1 - h^2)",
      r"\delta \bar h_t = \delta h_t \odot (1 - h)"),
+    ("sides swapped: the single quantity on the right",
+     r"\delta h_t \odot (1 - h_t^2) = \delta \bar h_t",
+     r"\delta h_t \odot (1 - h_t) = \delta \bar h_t"),
+    ("sech^2 as tanh'",
+     r"\delta \bar h_t = \delta h_t \odot \operatorname{sech}^2(\bar h_t)",
+     r"\delta \bar h_t = \delta h_t \odot \operatorname{sech}^2(h_t)"),
+    ("tanh written out through e^x",
+     r"h_t = \frac{e^{\bar h_t} - e^{-\bar h_t}}{e^{\bar h_t} + e^{-\bar h_t}}",
+     r"h_t = \frac{e^{\bar h_t} - e^{-\bar h_t}}{e^{\bar h_t} + e^{\bar h_t}}"),
+    ("\\otimes of two columns: elementwise for a vector",
+     r"\delta \bar h_t = \delta h_t \otimes (1 - h_t^2)",
+     r"\delta \bar h_t = \delta h_t \otimes (1 - h_{t-1}^2)"),
+    ("\\otimes of two columns: the outer product for a matrix's gradient",
+     r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \delta \bar h_t \otimes h_{t-1}",
+     r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \delta \bar h_t \otimes h_t"),
+    ("\\otimes with a row: the outer product",
+     r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \delta \bar h_t \otimes h_{t-1}^\top",
+     r"\frac{\partial L}{\partial W_{hh}} = \sum_{t=1}^{T} \delta h_t \otimes h_{t-1}^\top"),
+    ("\\ast and \\star as '*'",
+     r"\delta \bar h_t = \delta h_t \ast (1 - h_t \star h_t)",
+     r"\delta \bar h_t = \delta h_t \ast (1 - h_t \star h_{t-1})"),
+    ("plain-TeX font group {\\bf h}",
+     r"{\bf \delta \bar h}_t = {\bf \delta h}_t \odot (1 - {\rm h}_t^2)",
+     r"{\bf \delta \bar h}_t = {\bf \delta h}_t \odot (1 - {\rm h}_t)"),
+    ("inside \\begin{aligned} with &",
+     r"\begin{aligned} \delta \bar h_t &= \delta h_t \odot (1 - h_t^2) \end{aligned}",
+     r"\begin{aligned} \delta \bar h_t &= \delta h_t \odot (1 + h_t^2) \end{aligned}"),
+    ("trailing ';' and a \\text{} condition after \\quad",
+     r"\delta \bar h_t = \delta h_t \odot (1 - h_t^2) \quad \text{for } t < T;",
+     r"\delta \bar h_t = \delta h_t \odot (1 - h_t) \quad \text{for } t < T;"),
+    ("a trailing range , \\quad t = 1, \\dots, T",
+     r"\delta \bar h_t = \delta h_t \odot (1 - h_t^2), \quad t = 1, \ldots, T",
+     r"\delta \bar h_t = \delta h_t \odot (1 - h_t), \quad t = 1, \ldots, T"),
 ]
 
 
@@ -172,9 +205,14 @@ PROFILES = {
     "cs231n": {"base": "pytorch", "constant_unit": True, "symbols": {"W_{xh}": "W_ih"}},
     # code-style adjoints dh, dW (Karpathy's min-char-rnn), and \bar h for the adjoint of h
     "d": {"base": "pytorch", "adjoint": "d", "symbols": {}},
+    # deeplearning.ai: d\Gamma_f names the adjoint of the gate's pre-activation
+    "dgamma": {"base": "pytorch", "adjoint": "d", "symbols": {"\\Gamma_f": "f",
+                                                               "d\\Gamma_f": "delta_fbar"}},
     "bar": {"base": "pytorch", "adjoint": "bar", "symbols": {"a": "hbar"}},
     # a network input net_j(t) (Hochreiter-style), y the activation
     "net": {"base": "pytorch", "symbols": {"\\mathrm{net}": "hbar", "y": "h"}},
+    # Hochreiter & Schmidhuber 1997: labelled gates y^{out}(t), nets net_o(t) without a font
+    "hs97": {"base": "pytorch", "symbols": {"y^{out}": "o", "s_c": "c", "net_o": "obar"}},
     # functions named by the profile: g(.) and \phi both tanh
     "functions": {"base": "pytorch", "symbols": {"\\tilde h": "n"},
                   "functions": {"g": "tanh", "\\phi": "tanh"}},
@@ -284,6 +322,17 @@ PROFILED = [  # (construct, cell, notation or PROFILES key, formula that holds, 
     ("\\operatorname{sigm}, \\mathrm{tanh}", "lstm", "pytorch",
      r"h_t = o_t \odot \mathrm{tanh}(c_t) + 0 \operatorname{sigm}(c_t)",
      r"h_t = o_t \odot \operatorname{sigm}(c_t)"),
+    ("an adjoint d h after '*' (profile adjoint: d)", "rnn", "d",
+     r"d\bar h_t = (1 - h_t^2) * dh_t",
+     r"d\bar h_t = (1 - h_t) * dh_t"),
+    ("a profile key d\\Gamma_f for an adjoint", "lstm", "dgamma",
+     r"d\Gamma_f^{\langle t \rangle} = dc^{\langle t \rangle} * c^{\langle t-1 \rangle} * "
+     r"\Gamma_f^{\langle t \rangle} * (1 - \Gamma_f^{\langle t \rangle})",
+     r"d\Gamma_f^{\langle t \rangle} = dc^{\langle t \rangle} * c^{\langle t \rangle} * "
+     r"\Gamma_f^{\langle t \rangle} * (1 - \Gamma_f^{\langle t \rangle})"),
+    ("time in parentheses after a label or accent: y^{out}(t), net_o(t), \\bar g(t)", "lstm",
+     "hs97", r"y^{out}(t) = \sigma(net_o(t)) + 0 \tanh(\bar g(t))",
+     r"y^{out}(t) = \sigma(net_o(t-1)) + 0 \tanh(\bar g(t))"),
     ("accents \\hat{y}_t, \\bar{a}^t", "rnn", "hats",
      r"\hat{y}_t = \tanh(\bar{a}^t)",
      r"\hat{y}_t = \tanh(\bar{a}^{t-1})"),
@@ -336,6 +385,13 @@ def test_an_unmapped_superscript_label_says_how_it_was_read(notation, where):
     (r"\frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_{t+1}} "
      r"\frac{\partial h_{t+1}}{\partial h_t} + \Delta_t",
      "column 86: .* is a Jacobian, which is not read"),
+    (r"h_t = \begin{bmatrix} W_{ih} & W_{hh} \end{bmatrix} x_t",
+     "column 7: environment 'bmatrix' is not read"),  # '&' separates entries there
+    (r"\delta h_t = \prod_{k=t}^{T} \delta h_k", "column 14: .* products over time"),
+    (r"\delta h_t = \left. \frac{\partial L}{\partial h} \right|_{t}",
+     "column 19: an evaluation bar"),
+    (r"\frac{\partial L}{\partial W_{hh}} = \sum_t W_{ih} \otimes x_t",
+     r"Kronecker product\) is not read"),
 ])
 def test_what_cannot_be_read_is_one_clear_error(formula, message):
     with pytest.raises(CompareError, match=message):

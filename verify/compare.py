@@ -258,11 +258,17 @@ def reset_after_product(ref: Reference) -> Reference | None:
 
 def swapped_update(ref: Reference) -> Reference | None:
     """In an update ``(1 - z) a + z b`` the gate's two roles are swapped: ``z a + (1 - z) b``
-    (Chung et al. 2014 against PyTorch and Cho)."""
+    (Chung et al. 2014 against PyTorch and Cho). Only a reparametrisation (the gate's weights
+    negated, 1 - sigma(a) = sigma(-a)) when the gate appears nowhere else in the cell: MGU's
+    forget gate also scales the candidate's state, so swapping it there is another cell."""
     cell = ref.cell
+
+    def elsewhere(q, eq):
+        return any(e is not eq and e.rhs.has(q.base) for e in cell.equations)
     equations, changed = [], False
     for eq in cell.equations:
-        gates = [q for q in eq.rhs.atoms(sp.Indexed) if q.indices == (t,) and eq.rhs.has(1 - q)]
+        gates = [q for q in eq.rhs.atoms(sp.Indexed) if q.indices == (t,) and eq.rhs.has(1 - q)
+                 and not elsewhere(q, eq)]
         rhs = eq.rhs.subs({g: 1 - g for g in gates}, simultaneous=True) if gates else eq.rhs
         equations.append(Equation(eq.lhs, rhs))
         changed |= bool(gates)
@@ -605,6 +611,16 @@ def _as_sigmoid(expr: sp.Expr) -> sp.Expr:
     return expr.replace(tanh, lambda a: 2 * sigmoid(2 * a) - 1)
 
 
+def _as_exp(expr: sp.Expr) -> sp.Expr:
+    """sigma and tanh through exp, for formulas that write them out (1/(1 + e^{-a}))."""
+    return expr.replace(sigmoid, lambda a: 1 / (1 + sp.exp(-a))).replace(
+        tanh, lambda a: 1 - 2 / (1 + sp.exp(2 * a)))
+
+
+def _zero(d: sp.Expr, rewrite) -> bool:  # exp's quotients cancel only as one fraction
+    return (sp.cancel(sp.together(d)) if rewrite is _as_exp else sp.expand(d)) == 0
+
+
 def _through_activations(expr: sp.Expr) -> sp.Expr:
     for f, rule in ACTIVATIONS.items():
         if rule.through_output is None:  # relu': no closed form through its output
@@ -640,18 +656,19 @@ def _exact(reading: Reading, ref: Reference) -> bool:
     arguments are equal): first by the adjoint equations alone, then with every forward
     quantity written through its definition, then with tanh written through sigma."""
     reference = ref.rhs(reading.lhs)
-    for forward, rewrite in ((False, None), (True, None), (True, _as_sigmoid)):
+    steps = ((False, None), (True, None), (True, _as_sigmoid))
+    for forward, rewrite in steps + (((True, _as_exp),) if reading.rhs.has(sp.exp) else ()):
         a, b = _normal(reading.rhs, ref, forward), _normal(reference, ref, forward)
         if rewrite is not None:
             a, b = _linear(rewrite(a)), _linear(rewrite(b))
-        if sp.expand(a - b) == 0:
+        if _zero(a - b, rewrite):
             return True
         a2, b2 = _unfolded(a, b, ref, reading.lhs)
         if (a2, b2) != (a, b):
             a2, b2 = _normal(a2, ref, forward), _normal(b2, ref, forward)
             if rewrite is not None:
                 a2, b2 = _linear(rewrite(a2)), _linear(rewrite(b2))
-            if sp.expand(a2 - b2) == 0:
+            if _zero(a2 - b2, rewrite):
                 return True
     return False
 

@@ -229,6 +229,11 @@ _FUNC_WORDS = set(_FUNCS) | {"sigmoid", "sigm", "softmax", "relu", "ReLU", "diag
 _BARE_FUNCS = re.compile(r"(tanh|sigmoid|sigm|softmax|diag)(?![A-Za-z])")
 LOSSES = frozenset({"L", "E", "J", "ell"})  # J: the cost of CS224n and Ng's notes
 
+#: commands known but not read, and what to write instead
+_REFUSED = {"prod": "products over time (Jacobian chains) are not read: write the recurrence"}
+_EVALUATION_BAR = r"an evaluation bar '\left. ... \right|' is not read: write the value"
+_SWITCHES = "bf rm it sf cal boldmath".split()
+_SWITCH_GROUP = re.compile(r"\{\s*\\(?:%s)(?![A-Za-z])" % "|".join(_SWITCHES))
 # command -> (token type, canonical value); anything not here is an error naming the command
 COMMANDS: dict[str, tuple[str, str]] = {
     **{g: ("NAME", g) for g in _GREEK},
@@ -237,7 +242,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "delta": ("DELTA", "delta"),
     **{f: ("FUNC", f) for f in _FUNCS},
     "odot": ("PRODOP", "odot"), "cdot": ("PRODOP", "cdot"), "circ": ("PRODOP", "circ"),
-    "times": ("PRODOP", "times"),
+    "times": ("PRODOP", "times"), "otimes": ("PRODOP", "otimes"),
+    "ast": ("PRODOP", "*"), "star": ("PRODOP", "*"),  # as '*': typeset asterisks (CS230's star)
+    # plain-TeX font switches: dropped, and so is the group they open ({\bf h} is h)
+    **{f: ("SPACE", f) for f in _SWITCHES},
     "bar": ("ACCENT", "bar"), "overline": ("ACCENT", "bar"), "tilde": ("ACCENT", "tilde"),
     "widetilde": ("ACCENT", "tilde"), "hat": ("ACCENT", "hat"), "widehat": ("ACCENT", "hat"),
     **{f: ("FONT", f) for f in "mathbf boldsymbol bm mathrm mathit mathsf mathcal mathbb "
@@ -253,7 +261,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "coloneqq": ("EQ", "="), "triangleq": ("EQ", "="), "equiv": ("EQ", "="),
 }
 # single characters -> token type; brackets are handled by _OPENERS/_CLOSERS
-_LABELS = {"tag", "label"}  # commands dropped with their braced argument
+_LABELS = {"tag", "label", "begin", "end"}  # commands dropped with their braced argument
+#: environments of one equation, where '&' and '\\' are only layout (in a matrix they separate)
+_ENVIRONMENTS = frozenset({"aligned", "align", "equation", "split", "gather", "gathered"})
 _CHARS = {":=": "EQ", "+": "PLUS", "-": "MINUS", "*": "PRODOP", "/": "SLASH", "=": "EQ",
           ",": "_COMMA", ".": "DOT", "'": "PRIME", "_": "_SUB", "^": "_SUP"}
 _OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "{": "}", "<": ">", "\\langle": "\\rangle"}
@@ -290,10 +300,31 @@ def _match_brace(text: str, start: int) -> int:
     raise FormulaSyntaxError(start + 1, "unmatched '{'")
 
 
+_QUAD = r"\\q?quad(?![A-Za-z])"
+#: a condition after the formula, at bracket depth 0 past its '=': ", \quad t = 1, \dots, T",
+#: "\quad \text{for } t < T", ", \forall t": the formula ends before it
+_CONDITION = re.compile(rf"(?:,|{_QUAD})\s*(?:{_QUAD}\s*)*(?:\\(?:text|textrm|mbox)\s*{{"
+                        r"|\\forall(?![A-Za-z])"
+                        r"|[A-Za-z]\s*(?:=|\\in(?![A-Za-z]))[^=]*\\[lc]?dots(?![A-Za-z]))")
+
+
+def _without_condition(text: str) -> str:
+    """The formula without a trailing condition or range, and without a final ';'."""
+    start = text.find("=")
+    for m in _CONDITION.finditer(text, max(start, 0)):
+        before = re.sub(r"\\.", "", text[:m.start()])
+        if start >= 0 and sum(before.count(c) for c in "{([") == sum(
+                before.count(c) for c in "})]"):
+            text = text[:m.start()]
+            break
+    return re.sub(r"\s*;\s*$", "", text)
+
+
 def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
     if len(text) > LIMITS["length"]:
         raise FormulaSyntaxError(LIMITS["length"] + 1, f"the formula is longer than "
                                  f"{LIMITS['length']} characters ({len(text)})")
+    text = _without_condition(text)
     toks: list[Token] = []
     stack: list[tuple[str, str, int, bool]] = []  # (expected closer, opener, position, script)
     skip_close: set[int] = set()            # closing braces of fonts dropped transparently
@@ -308,7 +339,13 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
         if pos in skip_close:
             pos += 1
             continue
+        if m := _SWITCH_GROUP.match(text, pos):  # {\bf h}: both braces and the switch go
+            skip_close.add(_match_brace(text, pos))
+            pos = m.end()
+            continue
         m = _TOKEN.match(text, pos)
+        if m is None and size_at is not None and text[pos] == "|":
+            raise FormulaSyntaxError(pos + 1, _EVALUATION_BAR)
         if m is None:
             raise FormulaSyntaxError(pos + 1, f"unexpected character {text[pos]!r}")
         kind, raw, start, pos = m.lastgroup, m.group(), pos, m.end()
@@ -318,8 +355,14 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
                 j += 1  # \tag*{A}
             if j < len(text) and text[j] == "{":
                 pos = _match_brace(text, j) + 1
+                env = text[j + 1:pos - 1].strip().rstrip("*")
+                if raw[1:] in ("begin", "end") and env not in _ENVIRONMENTS:  # & separates
+                    raise FormulaSyntaxError(start + 1, f"environment '{env}' is not read "
+                                             f"(only {', '.join(sorted(_ENVIRONMENTS))})")
             continue
         if kind == "cmd":
+            if raw[1:] in _REFUSED:
+                raise FormulaSyntaxError(start + 1, f"'{raw}': {_REFUSED[raw[1:]]}")
             if raw[1:] not in COMMANDS:
                 raise FormulaSyntaxError(start + 1, f"unknown command '{raw}'")
             kind, value = COMMANDS[raw[1:]]
@@ -328,6 +371,8 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
         else:
             value = raw
         is_bracket = raw in _OPENERS or raw in _CLOSERS
+        if size_at is not None and raw == ".":  # \left. ... \right|_{t}
+            raise FormulaSyntaxError(start + 1, _EVALUATION_BAR)
         if size_at is not None and kind != "space" and not is_bracket:
             raise FormulaSyntaxError(start + 1, f"expected a delimiter after "
                                      f"'{text[size_at:start].strip()}', found '{raw}'")
@@ -836,7 +881,8 @@ def parse_formula(text: str, words: frozenset[str] = frozenset()) -> Equation | 
 # ---------------------------------------------------------------------------- printing
 _PREC = {"+": 1, "-": 1, ",": 0}  # every product kind and juxtaposition: 2
 _OP_TEXT = {"juxt": " ", "cdot": r" \cdot ", "odot": r" \odot ", "circ": r" \circ ",
-            "times": r" \times ", "*": " * ", "/": " / ", "+": " + ", "-": " - ", ",": ", "}
+            "times": r" \times ", "otimes": r" \otimes ",
+            "*": " * ", "/": " / ", "+": " + ", "-": " - ", ",": ", "}
 _NAME_CMDS = set(_GREEK) | {"delta", "ell"} | set(_FUNCS)
 
 

@@ -191,8 +191,11 @@ class Profile:
         symbols, functions = dict(self.symbols), dict(self.functions)
         conventions = self.conventions
         for symbol, name in mapping.items():
-            try:
-                node = parse_formula(symbol)
+            try:  # an adjoint key, d\Gamma_f or \delta\Gamma_f: what the source names an adjoint
+                node = _adjoint_marks(parse_formula(symbol), self.adjoint)
+                if not isinstance(node, (Sym, Adjoint)) and (word := re.match(
+                        r"[A-Za-z]{2,}(?![A-Za-z])", symbol)):  # net_c: a name of letters
+                    node = parse_formula(symbol, frozenset({word.group()}))
             except ValueError as e:
                 node = _function_name(symbol)  # \sigma_c alone: a function with a label
                 if node is None:
@@ -362,8 +365,9 @@ def get_profile(notation: str, cell: Cell, mapping: dict[str, str] | None = None
                                      or Path(notation).is_file()):
         base, symbols, options = load_profile(notation)
         unit = options.pop("constant_unit")
-        profile = get_profile(base, cell).extended(symbols, cell, origin=notation)
-        profile = replace(profile, name=notation, **options)
+        # options first: with adjoint = d, a key d\Gamma_f is an adjoint
+        profile = replace(get_profile(base, cell), **options).extended(symbols, cell, notation)
+        profile = replace(profile, name=notation)
         return (with_constant_unit(profile) if unit else profile).extended(mapping or {}, cell)
     if notation not in PROFILES:
         raise NotationError(0, f"unknown notation {notation!r}; notations: "
@@ -575,7 +579,7 @@ class _Row:
     vector: sp.Expr
 
 
-_PRODUCTS = {"juxt", "cdot", "odot", "circ", "times", "*"}
+_PRODUCTS = {"juxt", "cdot", "odot", "circ", "times", "*", "otimes"}
 _ELEMENTWISE_ONLY = {"odot", "circ"}  #: products of two vectors, never a matrix product
 MAX_OFFSET = 8  #: time indices within t-8 .. t+8, T-8 .. T+8, 0 .. 8
 MAX_POWER = 8  #: powers of a quantity, (1 - z^t)^2
@@ -713,6 +717,7 @@ class _Reader:
         self.text, self.profile, self.cell, self.units = text, profile, cell, profile.units
         self.table = profile.table(cell)
         self.feed: str | None = None  # schema: the parameter that ``b_i`` feeds
+        self.matrix_lhs = False  # the left side is a matrix's gradient: a \otimes b is a b^T
 
     # --- errors ------------------------------------------------------------------------
     def fail(self, node: Node, message: str) -> NotationError:
@@ -919,8 +924,15 @@ class _Reader:
         if isinstance(node, Num):
             return sp.Rational(Fraction(node.value).numerator, Fraction(node.value).denominator)
         if isinstance(node, Sym):
+            if node.name == "e" and node.sup is not None and node.sub is node.accent is None \
+                    and self.find(Sym("e")) is None:  # e^{-x}: exp, unless e is a symbol
+                return sp.exp(self.vector(node.sup))
             return self.symbol(node)
         if isinstance(node, Call):
+            if node.name == "sech" and "sech" not in self.profile.functions and not node.primes \
+                    and node.power % 2 == 0:  # sech^2 = tanh' = 1 - tanh^2
+                return self.power(1 - _ACTIVATIONS["tanh"](self.vector(node.args[0])) ** 2,
+                                  node.power // 2, node)
             return self.call(node)
         if isinstance(node, Adjoint):
             return self.adjoint(node)
@@ -946,8 +958,25 @@ class _Reader:
                 return a + b if node.op == "+" else a - b
             if node.op == "/":
                 return self.vector(node.left) / self.vector(node.right)
+            if node.op == "juxt" and (labelled := self.labelled_time(node.left, node.right)):
+                return labelled
             return self.product(self.value(node.left), self.value(node.right), node)
         raise self.fail(node, f"'{node}' cannot be read as a value")
+
+    def labelled_time(self, sym: Node, time: Node) -> sp.Expr | None:
+        """``y^{out}(t)``, ``\\bar g(t)`` (Hochreiter, Gers): a symbol with a label or accent
+        (not read as a call), then the time in parentheses, when it names a quantity; else
+        None."""
+        step = _time(time)  # a time with t, T or n: \bar h (2) stays the product 2 \bar h
+        if not (isinstance(sym, Sym) and None in (sym.sub, sym.sup) and step is not None
+                and step.free_symbols):
+            return None
+        labelled = Sym(sym.name, sym.accent, sym.sub if sym.sup is None else sym.sup, col=sym.col)
+        found = self.find(labelled)
+        if found is None or found[1] is not None or \
+                _resolve(found[0], self.cell)[0] not in ("quantity", "adjoint"):
+            return None
+        return self.symbol(replace(labelled, sup=time))
 
     def power(self, base: sp.Expr, n: int, node: Node) -> sp.Expr:
         """``base^n`` within bounds: (1 - z)^2 yes, (f + 1)^{10^8} and 10^{10^8} no."""
@@ -986,6 +1015,14 @@ class _Reader:
             kind = "a matrix" if isinstance(a, _Matrix) else "a row vector"
             raise self.fail(node, f"'\\{node.op}' multiplies two vectors elementwise, but "
                                   f"'{what}' is {kind} (in '{node}')")
+        if getattr(node, "op", "") == "otimes":
+            # a \otimes b of two columns: elementwise, or the outer product a b^T; only one is
+            # conformable with the left side (a vector, or a matrix's gradient), so it decides
+            if isinstance(a, (_Matrix, _Row, _Diag)) or isinstance(b, (_Matrix, _Diag)):
+                raise self.fail(node, f"'{node}': \\otimes of a matrix (a Kronecker product) "
+                                      "is not read")
+            if not isinstance(b, _Row):
+                return Outer(a, b) if self.matrix_lhs else a * b
         if self.profile.row_vectors and isinstance(a, _Row) != isinstance(b, _Row):
             # rows: x^T g (a column times a row) is the outer product; g x^T is a dot product
             if isinstance(a, _Row) and not isinstance(b, _Matrix):
@@ -1204,6 +1241,8 @@ class _Reader:
     # --- equations -----------------------------------------------------------------------
     def equation(self, eq: Equation, lhs: sp.Expr | None = None, instance: str = "") -> Reading:
         lhs = self.value(eq.lhs) if lhs is None else lhs
+        self.matrix_lhs = isinstance(lhs, _GradientT) or isinstance(lhs, sp.Symbol) and (
+            _resolve(str(lhs)[len("delta_"):], self.cell) or ("",))[0] == "matrix"
         transposed = isinstance(lhs, _GradientT)  # dL/dW_x = R for W_x = W^T: dL/dW = R^T
         if transposed:
             lhs = lhs.symbol
@@ -1353,8 +1392,8 @@ def _adjoint_marks(node: Node, mark: str | None) -> Node:
     if mark == "d" and isinstance(node, BinOp) and node.op == "juxt":
         chain, out = _juxt_chain(node), []
         for f in chain:
-            if out and out[-1] == Sym("d") and isinstance(f, Sym):
-                out[-1] = Adjoint(f, out[-1].col)
+            if out and isinstance(f, Sym) and (marked := _mark_last(out[-1], f)) is not None:
+                out[-1] = marked
             else:
                 out.append(_adjoint_marks(f, mark))
         result = out[0]
@@ -1362,6 +1401,17 @@ def _adjoint_marks(node: Node, mark: str | None) -> Node:
             result = BinOp("juxt", result, f, f.col)
         return result
     return _rebuild(node, lambda n: _adjoint_marks(n, mark))
+
+
+def _mark_last(node: Node, f: Sym) -> Node | None:
+    """``node`` whose last factor, ``d``, marks ``f`` as an adjoint: ``x * d`` then ``h`` (the
+    parser reads ``x * dh`` as ``(x * d) h``) is ``x * \\delta h``; None when it is not a d."""
+    if node == Sym("d"):
+        return Adjoint(f, node.col)
+    if isinstance(node, BinOp) and node.op in _PRODUCTS:
+        right = _mark_last(node.right, f)
+        return None if right is None else replace(node, right=right)
+    return None
 
 
 def _unit_split(sub: Node | None) -> list[tuple[Sym, Node | None]]:
@@ -1464,6 +1514,8 @@ def read_formula(text: str, profile: Profile, cell: Cell) -> list[Reading]:
     tree = parse_formula(text, _words(reader.table, profile))
     if not isinstance(tree, Equation):
         raise NotationError(1, f"expected an equation 'left = right', found '{tree}'")
+    if isinstance(tree.rhs, (Sym, Adjoint)) and not isinstance(tree.lhs, (Sym, Adjoint)):
+        tree = Equation(tree.rhs, tree.lhs, tree.col)  # tanh(...) = h_t: the sides swapped
     stacked = next((n for n in _nodes(tree) if isinstance(n, Call) and n.name == "concat"), None)
     if stacked is not None:  # before its weight, which maps to nothing
         reader.call(stacked)

@@ -354,76 +354,8 @@ CASES = [
 ]
 
 XFAIL: dict[str, str] = {
-    'deeplearning.ai (Ng): rnn_cell_backward: dxt = Wax.T dtanh':
-        "not read: column 75: symbol 'd' maps to nothing in notation 'tests/corpus/ng_rnn.json' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}",
-    'deeplearning.ai (Ng): rnn_backward: dWaa += dtanh a_prev.T':
-        "not read: column 60: symbol 'd' maps to nothing in notation 'tests/corpus/ng_rnn.json' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}",
-    'deeplearning.ai (Ng): rnn_backward dWaa, WRONG: (1 - a)^2 for 1 - a^2':
-        "not read: column 58: symbol 'd' maps to nothing in notation 'tests/corpus/ng_rnn.json' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}",
-    'deeplearning.ai (Ng): rnn_backward: dba += sum(dtanh) (b_a stands for both biases)':
-        "not read: column 1: '\\delta b_{a}': expected the adjoint of one quantity or parameter",
-    'deeplearning.ai (Ng): lstm_cell_backward d Gamma_o (pre-activation)':
-        "not read: tests/corpus/ng_lstm_backward.json 'd\\Gamma_f=delta_fbar': 'd\\Gamma_f' is not one symbol",
-    'deeplearning.ai (Ng): lstm_cell_backward d c~ (dc_next carried through Gamma_f of t+1)':
-        "not read: tests/corpus/ng_lstm_backward.json 'd\\Gamma_f=delta_fbar': 'd\\Gamma_f' is not one symbol",
-    'deeplearning.ai (Ng): d c~, WRONG: Gamma_f^{<t+1>} dropped from the carried gradient':
-        "not read: tests/corpus/ng_lstm_backward.json 'd\\Gamma_f=delta_fbar': 'd\\Gamma_f' is not one symbol",
-    'deeplearning.ai (Ng): lstm_cell_backward d Gamma_f':
-        "not read: tests/corpus/ng_lstm_backward.json 'd\\Gamma_f=delta_fbar': 'd\\Gamma_f' is not one symbol",
-    'deeplearning.ai (Ng): d Gamma_f, WRONG: c^<t> for c^<t-1>':
-        "not read: tests/corpus/ng_lstm_backward.json 'd\\Gamma_f=delta_fbar': 'd\\Gamma_f' is not one symbol",
-    'Stanford CS230 cheatsheet: LSTM output as printed: a = Gamma_o star c (no tanh)':
-        "not read: column 20: unknown command '\\star'",
-    'Stanford CS230 cheatsheet: LSTM memory cell':
-        "not read: column 20: unknown command '\\star'",
-    "Stanford CS230 cheatsheet: GRU memory cell (Chung's update)":
-        "not read: column 20: unknown command '\\star'",
-    'Zhou 2016 MGU: hidden state, WRONG: f and 1-f swapped':
-        'wrong verdict convention: convention: the other update, h = (1-z) h^{t-1} + z h~ (Chung et al. 2014); this cell has h = (1-z) h~ + z h^{t-1} (PyTorch,',
-    'Zhou 2016 MGU: backward, delta h~, WRONG: 1 - f':
-        'wrong verdict convention: convention: the other update, h = (1-z) h^{t-1} + z h~ (Chung et al. 2014); this cell has h = (1-z) h~ + z h^{t-1} (PyTorch,',
-    'Hochreiter 1997: cell state: constant error carousel, g = 4 sigma - 2':
-        "not read: tests/corpus/hs97_net.json 'net_c=zbar': 'net_c' is not one symbol",
-    'Hochreiter 1997: cell output, h = 2 sigma - 1':
-        "not read: column 5: symbol 't' maps to nothing in notation 'tests/corpus/hs97.json' for cell 'hs97-lstm' (expected one of x, \\bar{z}, z, \\bar{i}, i, \\",
-    'Hochreiter 1997: cell output, WRONG: tanh for h (2 sigma - 1 is tanh(x/2))':
-        "not read: column 5: symbol 't' maps to nothing in notation 'tests/corpus/hs97.json' for cell 'hs97-lstm' (expected one of x, \\bar{z}, z, \\bar{i}, i, \\",
-    'arXiv TeX typography: \\cdot products and a \\text{} condition':
-        "not read: column 111: unmatched '<'",
     'lecture notes: cell-state adjoint unrolled as a sum over future steps (hs97: no forget)':
         "not read: column 14: '\\sum' over 'k': notation 'pytorch' sums only over time, written \\sum_t",
     'lecture notes: unrolled sum, WRONG: from k = t+1':
         "not read: column 14: '\\sum' over 'k': notation 'pytorch' sums only over time, written \\sum_t",
-    'Hochreiter 1997: cell output with h written tanh(s/2)':
-        "not read: column 5: symbol 't' maps to nothing in notation 'tests/corpus/hs97.json' for cell 'hs97-lstm' (expected one of x, \\bar{z}, z, \\bar{i}, i, \\",
-    'lecture notes: weight gradient as an outer product with \\otimes':
-        "not read: column 68: unknown command '\\otimes'",
-    'lecture notes: sides swapped':
-        "not read: column 10: left side '\\Delta^{t} + W_{h h}^{\\top} \\delta \\bar{h}_{t + 1}': expected one quantity, adjoint or gradient",
-    'lecture notes: sigmoid written out as 1/(1+e^{-x})':
-        "not read: column 20: symbol 'e^{-\\bar{i}_{t}}' maps to nothing in notation 'pytorch' for cell 'lstm' (expected one of x, \\bar{i}, i, \\bar{f}, f, \\bar{",
-    "lecture notes: tanh' as sech^2":
-        "not read: column 35: function '\\mathrm{sech}' maps to nothing in notation 'pytorch' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}, b",
-    "lecture notes: tanh' as sech^2, WRONG: sech^2 of h_t":
-        "not read: column 35: function '\\mathrm{sech}' maps to nothing in notation 'pytorch' for cell 'rnn' (expected one of x, \\bar{h}, h, W_{i h}, W_{h h}, b",
-    'Gers 2000: eq. 4 state with forget gate, time in parentheses':
-        "not read: column 22: symbol 't' maps to nothing in notation 'tests/corpus/gers2000.json' for cell 'lstm' (expected one of x, \\bar{i}, i, \\bar{f}, f, \\",
-    'Gers 2000: state, WRONG: forget gate at t-1':
-        "not read: column 22: symbol 't' maps to nothing in notation 'tests/corpus/gers2000.json' for cell 'lstm' (expected one of x, \\bar{i}, i, \\bar{f}, f, \\",
-    'Gers 2000: cell output':
-        "not read: column 5: symbol 't' maps to nothing in notation 'tests/corpus/gers2000.json' for cell 'lstm' (expected one of x, \\bar{i}, i, \\bar{f}, f, \\b",
-    'arXiv TeX typography: trailing semicolon':
-        "not read: column 80: unexpected character ';'",
-    'arXiv TeX typography: plain-TeX {\\bf h}':
-        "not read: column 2: unknown command '\\bf'",
-    'arXiv TeX typography: \\ast for the elementwise product':
-        "not read: column 29: unknown command '\\ast'",
-    'arXiv TeX typography: range after the formula: , \\quad t = 1, \\dots, T':
-        "not read: column 62: unknown command '\\dots'",
-    'arXiv TeX typography: inside \\begin{aligned} ... \\end{aligned}':
-        "not read: column 1: unknown command '\\begin'",
-    'arXiv TeX typography: \\otimes for the elementwise product of two vectors':
-        "not read: column 11: unknown command '\\otimes'",
-    'arXiv TeX typography: \\otimes elementwise, WRONG: c_{t-1}':
-        "not read: column 11: unknown command '\\otimes'",
 }
