@@ -166,11 +166,17 @@ def markdown(cell: Cell, notation: str = "vector", unrolled: int | None = None) 
     lines = [f"# {title(cell)}", "", f"Source: {cell.source}.", ""]
     n = 0
     for sec in sections(cell, notation, unrolled):
-        lines += [f"## {sec.title}", "", sec.text, ""]
+        lines += [f"## {sec.title}", "", _md_text(sec.text), ""]
         for eq in sec.equations:
             n += 1
             lines += ["$$", eq.replace("&=", "=") + rf" \tag{{{n}}}", "$$", ""]
     return "\n".join(lines)
+
+
+def _md_text(text: str) -> str:
+    r"""A section's LaTeX prose for Markdown: ``\texttt{a\_b.json}`` (a file's name) as code."""
+    return re.sub(r"\\texttt\{((?:[^{}\\]|\\.)*)\}",
+                  lambda m: "`" + re.sub(r"\\(.)", r"\1", m.group(1)) + "`", text)
 
 
 def code_latex(cell: Cell) -> str:

@@ -54,6 +54,8 @@ def test_sheet_prints_the_papers_own_symbols():
     greff = render(load_cell(str(PAPERS / "greff-lstm.tex"), "greff"), "vector", "md")
     assert r"\bar{z}^{t} = W_{z} x^{t} + R_{z} y^{t-1} + b_{z}" in greff
     assert r"\delta \bar{o}^{t}" in greff
+    # Markdown prose names the file as code; \texttt is for the LaTeX sheet only
+    assert "Symbols as in `pytorch-gru.md`" in sheet and r"\texttt" not in sheet
 
 
 def test_cli_verify_and_codegen(tmp_path, capsys):
