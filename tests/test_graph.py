@@ -143,7 +143,7 @@ def test_png_and_pdf(tmp_path):
 
 @pytest.mark.parametrize("argv", [["graph", "rnn", "-o", "g.txt"],
                                   ["graph", "rnn", "--steps", "0", "-o", "g.dot"],
-                                  ["graph", "lstm", "--notation", "graves", "-o", "g.dot"],
+                                  ["graph", "gru", "--notation", "graves", "-o", "g.dot"],
                                   ["graph", "nope", "-o", "g.dot"],
                                   ["graph", "rnn", "--backward", "--layout", "x", "-o", "g.dot"]])
 def test_graph_bad_input(argv, tmp_path, monkeypatch, capsys):
