@@ -149,6 +149,11 @@ CASES = [  # (construct, formula that holds, the same formula with one defect)
     ("a trailing range , \\quad t = 1, \\dots, T",
      r"\delta \bar h_t = \delta h_t \odot (1 - h_t^2), \quad t = 1, \ldots, T",
      r"\delta \bar h_t = \delta h_t \odot (1 - h_t), \quad t = 1, \ldots, T"),
+    ("Werbos' ordered derivative \\partial^+ (and ^{+}): the total derivative",
+     r"\frac{\partial^+ L}{\partial h_t} = \Delta_t + W_{hh}^\top (\frac{\partial^{+} L}"
+     r"{\partial h_{t+1}} \odot (1 - h_{t+1}^2))",
+     r"\frac{\partial^+ L}{\partial h_t} = \Delta_t + W_{hh} (\frac{\partial^{+} L}"
+     r"{\partial h_{t+1}} \odot (1 - h_{t+1}^2))"),
 ]
 
 
@@ -203,6 +208,10 @@ PROFILES = {
                "functions": {"\\phi": "tanh"}},
     # CS231n / Karpathy: biases left out (folded into W x)
     "cs231n": {"base": "pytorch", "constant_unit": True, "symbols": {"W_{xh}": "W_ih"}},
+    # SLP3 / Aggarwal: no biases at all, the output layer's V h_t includes b_o (the only
+    # product of its sum); W_hh h_{t-1} does not (the input's product carries its sum's bias)
+    "slp3": {"base": "vector", "constant_unit": True,
+             "symbols": {"U": "W_hh", "W": "W_ih", "V": "W_ho"}, "functions": {"f": "softmax"}},
     # code-style adjoints dh, dW (Karpathy's min-char-rnn), and \bar h for the adjoint of h
     "d": {"base": "pytorch", "adjoint": "d", "symbols": {}},
     # deeplearning.ai: d\Gamma_f names the adjoint of the gate's pre-activation
@@ -301,6 +310,10 @@ PROFILED = [  # (construct, cell, notation or PROFILES key, formula that holds, 
     ("CS231n: biases folded in (profile constant_unit)", "rnn", "cs231n",
      r"h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_t)",
      r"h_t = \tanh(W_{hh} h_{t-1} + W_{xh} x_{t-1})"),
+    ("constant unit: the output layer's V h_t includes b_o", "elman-softmax", "slp3",
+     r"y_t = f(V h_t)", r"y_t = f(V h_t + V h_t)"),
+    ("constant unit: the recurrent product adds no second bias", "elman-softmax", "slp3",
+     r"h_t = \tanh(U h_{t-1} + W x_t)", r"h_t = \tanh(U h_{t-1})"),
     ("adjoints dh_t, dW (profile adjoint: d)", "rnn", "d",
      r"dW_{hh} = \sum_t (dh_t \odot (1 - h_t^2)) h_{t-1}^T",
      r"dW_{hh} = \sum_t (dh_t \odot (1 - h_t^2)) h_{t}^T"),

@@ -320,6 +320,10 @@ def _without_condition(text: str) -> str:
     return re.sub(r"\s*;\s*$", "", text)
 
 
+#: Werbos' ordered derivative ``\partial^+ E`` (``^{+}``): the total derivative, the adjoint
+_ORDERED = re.compile(r"\s*\^\s*(?:\+|\{\s*\+\s*\})")
+
+
 def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
     if len(text) > LIMITS["length"]:
         raise FormulaSyntaxError(LIMITS["length"] + 1, f"the formula is longer than "
@@ -366,6 +370,8 @@ def _tokenize(text: str, words: frozenset[str] = frozenset()) -> list[Token]:
             if raw[1:] not in COMMANDS:
                 raise FormulaSyntaxError(start + 1, f"unknown command '{raw}'")
             kind, value = COMMANDS[raw[1:]]
+            if kind == "PARTIAL" and (plus := _ORDERED.match(text, pos)):
+                pos = plus.end()  # Werbos' ordered derivative \partial^+: the total one
         elif kind == "char" and raw in _CHARS:
             kind, value = _CHARS[raw], raw
         else:

@@ -137,6 +137,22 @@ def implicit_biases(expr: sp.Expr, cell: Cell) -> sp.Expr:
     return expr.replace(ImplicitBias, biases) if expr.has(ImplicitBias) else expr
 
 
+def _sole_product(W: sp.Expr, cell: Cell) -> bool:
+    """``W v`` is a layer above: the only matrix product of its sum in the cell, of a vector
+    of the same step (an output layer ``a = W_ho h_t + b_o``). With a constant unit (the layer
+    below carries one too) it includes that sum's biases as an input's product does. A sum with
+    two products (``W_ih x + W_hh h``) gives its biases to the input's alone, and a product of
+    the state at t-1 (GRU's ``W_hn h_{t-1} + b_hn``) includes none."""
+    for eq in cell.equations:
+        for node in sp.preorder_traversal(eq.rhs):
+            if isinstance(node, sp.Add) and any(isinstance(a, MatVec) and a.args[0] == W
+                                                for a in node.args):
+                products = [a for a in node.args if isinstance(a, (MatVec, MatVecT))]
+                v = products[0].args[1]
+                return len(products) == 1 and isinstance(v, sp.Indexed) and v.indices[0] == t
+    return False
+
+
 # ---------------------------------------------------------------------------------- profiles
 @dataclass(frozen=True)
 class Units:
@@ -1063,7 +1079,7 @@ class _Reader:
         v = m.inner * v
         product = (MatVecT if m.transposed else MatVec)(m.weight, v)
         if self.profile.implicit_bias and not m.transposed and isinstance(v, sp.Indexed) \
-                and str(v.base) in self.cell.inputs:
+                and (str(v.base) in self.cell.inputs or _sole_product(m.weight, self.cell)):
             product += ImplicitBias(m.weight)
         return m.factor * product
 

@@ -353,6 +353,128 @@ CASES = [
      "sru_lei2018.json", {}, r"r_t = \sigma(W_r x_t + v_f \odot c_{t-1} + b_r)", D),
 ]
 
+# --- corpus 5: textbooks (SLP3, Geron, Raschka, Aggarwal), WildML, Mallya, Werbos' ordered
+# derivatives, Nielsen-style deltas, RTRL and Jacobian chains (refused) -----------------------
+SLP, WML, GER, RAS, AGG, MAL = ("Jurafsky & Martin SLP3", "WildML (Britz)", "Geron Hands-On ML",
+                                "Raschka PML", "Aggarwal NNDL", "Mallya LSTM notes")
+_CORPUS5 = [
+    (SLP, "ch. 8 eq. 8.1 hidden layer", "elman-softmax", "slp3_rnn.json", {},
+     r"h_t = g(U h_{t-1} + W x_t)", H),
+    (SLP, "eq. 8.2 output", "elman-softmax", "slp3_rnn.json", {}, r"y_t = f(V h_t)", H),
+    (SLP, "eq. 8.2 output as softmax", "elman-softmax", "slp3_rnn.json", {},
+     r"\mathbf{y}_t = \mathrm{softmax}(\mathbf{V} \mathbf{h}_t)", H),
+    (SLP, "hidden, WRONG: U and W swapped", "elman-softmax", "slp3_rnn.json", {},
+     r"h_t = g(W h_{t-1} + U x_t)", D),
+    (SLP, "output, WRONG: h_{t-1}", "elman-softmax", "slp3_rnn.json", {}, r"y_t = f(V h_{t-1})", D),
+    (WML, "part 2 state s_t", "elman-softmax", "wildml_rnn.json", {},
+     r"s_t = \tanh(U x_t + W s_{t-1})", H),
+    (WML, "output", "elman-softmax", "wildml_rnn.json", {},
+     r"\hat{y}_t = \mathrm{softmax}(V s_t)", H),
+    (WML, "state, WRONG: s_t on the right", "elman-softmax", "wildml_rnn.json", {},
+     r"s_t = \tanh(U x_t + W s_t)", D),
+    (WML, "part 3 dE/dV summed", "elman-softmax", "wildml_rnn.json", {},
+     r"\frac{\partial E}{\partial V} = \sum_t (\hat{y}_t - y_t) \otimes s_t", H),
+    (WML, "dE/dV, WRONG: y - yhat", "elman-softmax", "wildml_rnn.json", {},
+     r"\frac{\partial E}{\partial V} = \sum_t (y_t - \hat{y}_t) \otimes s_t", D),
+    (WML, "part 3 BPTT chain with ds_3/ds_k (a Jacobian: refused)", "elman-softmax",
+     "wildml_rnn.json", {},
+     r"\frac{\partial E_3}{\partial W} = \sum_{k=0}^{3} \frac{\partial E_3}{\partial \hat y_3}"
+     r"\frac{\partial \hat y_3}{\partial s_3}\frac{\partial s_3}{\partial s_k}"
+     r"\frac{\partial s_k}{\partial W}", E),
+    (WML, "GRU z gate, row vectors with superscript labels", "gru-cho", "wildml_gru.json", {},
+     r"z = \sigma(x_t U^z + s_{t-1} W^z)", H),
+    (WML, "GRU candidate (reset before the product)", "gru-cho", "wildml_gru.json", {},
+     r"h = \tanh(x_t U^h + (s_{t-1} \circ r) W^h)", H),
+    (WML, "GRU state", "gru-cho", "wildml_gru.json", {},
+     r"s_t = (1 - z) \circ h + z \circ s_{t-1}", H),
+    (WML, "GRU candidate, WRONG: z for r", "gru-cho", "wildml_gru.json", {},
+     r"h = \tanh(x_t U^h + (s_{t-1} \circ z) W^h)", D),
+    (GER, "ch. 15 eq. 15-1, time in a parenthesised subscript", "rnn", "geron_rnn.json", {},
+     r"\mathbf{y}_{(t)} = \phi(\mathbf{W}_x^\top \mathbf{x}_{(t)} + \mathbf{W}_y^\top"
+     r" \mathbf{y}_{(t-1)} + \mathbf{b})", H),
+    (GER, "eq. 15-1, WRONG: transposes dropped", "rnn", "geron_rnn.json", {},
+     r"\mathbf{y}_{(t)} = \phi(\mathbf{W}_x \mathbf{x}_{(t)} + \mathbf{W}_y"
+     r" \mathbf{y}_{(t-1)} + \mathbf{b})", D),
+    (GER, "eq. 15-1, WRONG: y_(t) on the right", "rnn", "geron_rnn.json", {},
+     r"\mathbf{y}_{(t)} = \phi(\mathbf{W}_x^\top \mathbf{x}_{(t)} + \mathbf{W}_y^\top"
+     r" \mathbf{y}_{(t)} + \mathbf{b})", D),
+    (RAS, "ch. 15 hidden, superscript time", "elman-softmax", "raschka_rnn.json", {},
+     r"\mathbf{h}^{(t)} = \phi_h(\mathbf{W}_{xh} \mathbf{x}^{(t)} + \mathbf{W}_{hh}"
+     r" \mathbf{h}^{(t-1)} + \mathbf{b}_h)", H),
+    (RAS, "output", "elman-softmax", "raschka_rnn.json", {},
+     r"\mathbf{o}^{(t)} = \phi_o(\mathbf{W}_{ho} \mathbf{h}^{(t)} + \mathbf{b}_o)", H),
+    (RAS, "hidden, WRONG: h^(t) on the right", "elman-softmax", "raschka_rnn.json", {},
+     r"\mathbf{h}^{(t)} = \phi_h(\mathbf{W}_{xh} \mathbf{x}^{(t)} + \mathbf{W}_{hh}"
+     r" \mathbf{h}^{(t)} + \mathbf{b}_h)", D),
+    (RAS, "dL/dW_hh as a chain of Jacobians (refused)", "elman-softmax", "raschka_rnn.json", {},
+     r"\frac{\partial L}{\partial \mathbf{W}_{hh}} = \sum_{k=1}^{t} \frac{\partial L^{(t)}}"
+     r"{\partial \mathbf{o}^{(t)}} \frac{\partial \mathbf{o}^{(t)}}{\partial \mathbf{h}^{(t)}}"
+     r" \frac{\partial \mathbf{h}^{(t)}}{\partial \mathbf{h}^{(k)}}"
+     r" \frac{\partial \mathbf{h}^{(k)}}{\partial \mathbf{W}_{hh}}", E),
+    (AGG, "sec. 7.2 hidden, overlined vectors", "elman-softmax", "aggarwal_rnn.json", {},
+     r"\overline{h}_t = \tanh(W_{xh} \overline{x}_t + W_{hh} \overline{h}_{t-1})", H),
+    (AGG, "output", "elman-softmax", "aggarwal_rnn.json", {},
+     r"\overline{y}_t = W_{hy} \overline{h}_t", H),
+    (AGG, "output, WRONG: W_hh for W_hy", "elman-softmax", "aggarwal_rnn.json", {},
+     r"\overline{y}_t = W_{hh} \overline{h}_t", D),
+    (MAL, "state", "lstm", "mallya_lstm.json", {},
+     r"state_t = a_t \odot i_t + f_t \odot state_{t-1}", H),
+    (MAL, "out", "lstm", "mallya_lstm.json", {}, r"out_t = \tanh(state_t) \odot o_t", H),
+    (MAL, "a_t", "lstm", "mallya_lstm.json", {},
+     r"a_t = \tanh(W_a x_t + U_a out_{t-1})", H),
+    (MAL, "delta state", "lstm", "mallya_lstm.json", {},
+     r"\delta state_t = \delta out_t \odot o_t \odot (1 - \tanh^2(state_t)) + \delta state_{t+1}"
+     r" \odot f_{t+1}", H),
+    (MAL, "delta state, WRONG: f_t for f_{t+1}", "lstm", "mallya_lstm.json", {},
+     r"\delta state_t = \delta out_t \odot o_t \odot (1 - \tanh^2(state_t)) + \delta state_{t+1}"
+     r" \odot f_t", D),
+    ("Werbos 1990", "ordered derivative of the state", "rnn", "pytorch", {},
+     r"\frac{\partial^+ L}{\partial h_t} = \Delta_t + W_{hh}^\top \left(\frac{\partial^+ L}"
+     r"{\partial h_{t+1}} \odot (1 - h_{t+1}^2)\right)", H),
+    ("Werbos 1990", "ordered derivative, WRONG: W_hh not transposed", "rnn", "pytorch", {},
+     r"\frac{\partial^+ L}{\partial h_t} = \Delta_t + W_{hh} \left(\frac{\partial^+ L}"
+     r"{\partial h_{t+1}} \odot (1 - h_{t+1}^2)\right)", D),
+    ("Bengio 1994", "gradient as a sum of Jacobian products (refused)", "rnn", "pytorch", {},
+     r"\frac{\partial E}{\partial W} = \sum_{\tau \le t} \frac{\partial E_t}{\partial h_t}"
+     r"\frac{\partial h_t}{\partial h_\tau}\frac{\partial h_\tau}{\partial W}", E),
+]
+_CORPUS5 += [
+    (GER, "eq. 15-2, a mini-batch in rows", "rnn", "geron_rnn_rows.json", {},
+     r"\mathbf{Y}_{(t)} = \phi(\mathbf{X}_{(t)} \mathbf{W}_x + \mathbf{Y}_{(t-1)} \mathbf{W}_y"
+     r" + \mathbf{b})", H),
+    (GER, "eq. 15-2, WRONG: W_x and W_y swapped", "rnn", "geron_rnn_rows.json", {},
+     r"\mathbf{Y}_{(t)} = \phi(\mathbf{X}_{(t)} \mathbf{W}_y + \mathbf{Y}_{(t-1)} \mathbf{W}_x"
+     r" + \mathbf{b})", D),
+    ("lecture notes (Nielsen style)", "delta_t of the weighted input", "rnn",
+     "nielsen_style_rnn.json", {},
+     r"\delta_t = \left(\Delta_t + W^\top \delta_{t+1}\right) \odot \tanh'(z_t)", H),
+    ("lecture notes (Nielsen style)", "delta_t, WRONG: tanh' at t+1", "rnn",
+     "nielsen_style_rnn.json", {},
+     r"\delta_t = \left(\Delta_t + W^\top \delta_{t+1}\right) \odot \tanh'(z_{t+1})", D),
+    ("lecture notes (Nielsen style)", "dL/dU from delta", "rnn", "nielsen_style_rnn.json", {},
+     r"\frac{\partial L}{\partial U} = \sum_{t=1}^{T} \delta_t x_t^\top", H),
+    ("lecture notes (Nielsen style)", "dL/dW, WRONG: h_t for h_{t-1}", "rnn",
+     "nielsen_style_rnn.json", {}, r"\frac{\partial L}{\partial W} = \sum_{t=1}^{T} \delta_t h_t^\top", D),
+    ("Williams & Zipser 1989", "RTRL sensitivity recursion (forward mode: refused)", "rnn",
+     "pytorch", {},
+     r"p^k_{ij}(t+1) = f'(s_k(t)) \left[\sum_{l} w_{kl} p^l_{ij}(t) + \delta_{ik} z_j(t)\right]", E),
+    (WML, "part 3 dE/dW through delta s", "elman-softmax", "wildml_rnn.json", {},
+     r"\frac{\partial E}{\partial W} = \sum_t \left(\delta s_t \odot (1 - s_t^2)\right) s_{t-1}^\top", H),
+    (WML, "dE/dW, WRONG: s_t^T", "elman-softmax", "wildml_rnn.json", {},
+     r"\frac{\partial E}{\partial W} = \sum_t \left(\delta s_t \odot (1 - s_t^2)\right) s_t^\top", D),
+    (AGG, "dL/dW_hy", "elman-softmax", "aggarwal_rnn.json", {},
+     r"\frac{\partial L}{\partial W_{hy}} = \sum_{t} \frac{\partial L}{\partial \overline{y}_t}"
+     r" \overline{h}_t^T", H),
+    (AGG, "dL/dW_hy, WRONG: h_{t-1}", "elman-softmax", "aggarwal_rnn.json", {},
+     r"\frac{\partial L}{\partial W_{hy}} = \sum_{t} \frac{\partial L}{\partial \overline{y}_t}"
+     r" \overline{h}_{t-1}^T", D),
+    (SLP, "output with the bias written (V h_t + b_o)", "elman-softmax", "slp3_rnn.json",
+     {"c": "b_o"}, r"y_t = \mathrm{softmax}(V h_t + c)", H),
+    (SLP, "output, WRONG: bias written twice (V h_t already includes it)", "elman-softmax",
+     "slp3_rnn.json", {"c": "b_o"}, r"y_t = \mathrm{softmax}(V h_t + 2 c)", D),
+]
+CASES += _CORPUS5
+
 XFAIL: dict[str, str] = {
     'lecture notes: cell-state adjoint unrolled as a sum over future steps (hs97: no forget)':
         "not read: column 14: '\\sum' over 'k': notation 'pytorch' sums only over time, written \\sum_t",
