@@ -253,6 +253,18 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _paper_arguments(p: argparse.ArgumentParser, notation: bool = False) -> None:
+    """How a paper's equations (a .tex or .md cell) are read: --map, --constant-unit, and
+    --notation where the command has none of its own."""
+    if notation:
+        p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector "
+                       "(default), pytorch, greff, graves, cho, or a profile file")
+    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
+                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
+    p.add_argument("--constant-unit", action="store_true", help="a paper's equations: its input "
+                   "carries a constant unit, a bias is added beside each product with the input")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="bptt", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -265,10 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "state variables")
     p.add_argument("spec", nargs="?", help="a cell file PATH.py or module (default: the "
                    "built-in cells)")
-    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector "
-                   "(default), pytorch, greff, graves, cho, or a profile file")
-    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
-                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
+    _paper_arguments(p, notation=True)
     p.set_defaults(run=cmd_cells)
 
     p = sub.add_parser("sheet", help="the equation sheet of a cell")
@@ -281,8 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="append the generated kernel's step functions, rendered as math")
     p.add_argument("--unrolled", type=int, metavar="T",
                    help="add the forward and backward passes unrolled over T steps")
-    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
-                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
+    _paper_arguments(p)
     p.set_defaults(run=cmd_sheet)
 
     p = sub.add_parser("explain", help="what the state of a cell is, and where its gradient "
@@ -291,8 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notation", default="vector",
                    help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("--format", default="text", help="text (default) or md (Markdown, LaTeX)")
-    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
-                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
+    _paper_arguments(p)
     p.set_defaults(run=cmd_explain)
 
     p = sub.add_parser("graph", help="the cell unrolled over T steps as a picture (Graphviz): "
@@ -307,8 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("-o", "--output", required=True,
                    help="FILE.svg, .png, .pdf (need Graphviz's dot) or .dot")
-    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
-                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
+    _paper_arguments(p)
     p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser("trace", help="a worked example in numbers: the forward pass step by "
@@ -324,8 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notation", default="vector",
                    help="vector (default), pytorch, greff, graves, cho, or a profile file")
     p.add_argument("-o", "--output", help="output file (default: standard output)")
-    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
-                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
+    _paper_arguments(p)
     p.set_defaults(run=cmd_trace)
 
     p = sub.add_parser("codegen", help="write a standalone forward/backward module (NumPy, "
@@ -334,9 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=("numpy", "torch", "jax"), default="numpy",
                    help="the library the module imports (default numpy)")
     p.add_argument("-o", "--output", required=True, help="the module to write (PATH.py)")
-    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector (default), pytorch, greff, graves, cho, or a profile file")
-    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
-                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
+    _paper_arguments(p, notation=True)
     p.set_defaults(run=cmd_codegen)
 
     p = sub.add_parser("verify", help="check the derived recurrences (symbolic unrolled check "
@@ -349,9 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbolic", action="store_true", help="only the unrolled exact check")
     p.add_argument("--numeric", action="store_true",
                    help="only the numeric checks of the generated kernel")
-    p.add_argument("--notation", help="how a paper's equations (.tex, .md) are read: vector (default), pytorch, greff, graves, cho, or a profile file")
-    p.add_argument("--map", action="append", default=[], metavar="SYMBOL=name",
-                   help="a paper's equations: name a symbol ('u=x', '\\phi=tanh') (repeatable)")
+    _paper_arguments(p, notation=True)
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser("compare", help="check textbook formulas (LaTeX) against the derivation")
@@ -369,10 +370,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "greff2017, pytorch, cho2014, chung2014")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(run=cmd_compare)
-    for command in ("cells", "sheet", "explain", "graph", "trace", "codegen", "verify"):
-        sub.choices[command].add_argument(
-            "--constant-unit", action="store_true", help="a paper's equations: its input "
-            "carries a constant unit, a bias is added beside each product with the input")
     return parser
 
 
