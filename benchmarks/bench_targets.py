@@ -25,11 +25,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from derive.cells import get_cell  # noqa: E402
 from derive.codegen import load_module  # noqa: E402
+from bench_cells import CLOCKS, numpy_rows  # noqa: E402  (this script's folder is on the path)
 
 
-CLOCKS = {"wall": time.perf_counter,
-          # the CPU time of all the process's threads: the work done, robust on a busy machine
-          "cpu": time.process_time}
 clock = CLOCKS["wall"]
 
 
@@ -46,15 +44,7 @@ def timed(fn, repeats: int, settle: float) -> float:
 
 
 def numpy_generated(T, B, I, H, dtype):
-    k = load_module(get_cell("lstm"))
-    rng = np.random.default_rng(0)
-    params = k.init_params(I, H, dtype=dtype)
-    x = rng.standard_normal((T, B, I)).astype(dtype)
-    dy = rng.standard_normal((T, B, H)).astype(dtype)
-
-    def run():
-        _, _, cache = k.forward(params, x)
-        k.backward(params, cache, dy)
+    _, run = next(numpy_rows(get_cell("lstm"), T, B, I, H, dtype))   # bench_cells's row
     return run
 
 
