@@ -22,7 +22,7 @@ from pathlib import Path
 
 
 from derive import Backward, Cell, CellBuilder, CellError, cell_names, derive, get_cell, t
-from derive.cells import load_cell, load_cells
+from derive.cells import load_cell, load_cells, parse_maps
 from derive.frontend import cell
 from derive.ir import (activation, cross_entropy, elu, exp, identity, leaky_relu, log, relu,
                        sigmoid, softplus, softsign, squared_error, tanh)
@@ -120,12 +120,7 @@ def _write_atomically(payload: bytes, target: Path, mode: int | None) -> None:
 
 def _cell(args: argparse.Namespace) -> Cell:
     """The command's cell; a paper's equations (.tex, .md) are read in its --notation, --map."""
-    mapping = {}
-    for item in getattr(args, "map", None) or []:
-        symbol, eq, name = item.rpartition("=")
-        if not eq or not symbol.strip() or not name.strip():
-            raise UsageError(f"--map {item!r}: expected SYMBOL=name, e.g. '\\tilde h=n'")
-        mapping[symbol.strip()] = name.strip()
+    mapping = parse_maps(getattr(args, "map", None) or [])
     return load_cell(args.cell, getattr(args, "notation", None), mapping,
                      getattr(args, "constant_unit", False))
 

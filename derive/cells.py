@@ -112,6 +112,18 @@ def _pick(cells: dict[str, Cell], name: str | None, where: str) -> Cell:
                     f"{where}:NAME")
 
 
+def parse_maps(items: list[str]) -> dict[str, str]:
+    """``--map`` arguments ``SYMBOL=name`` (the last ``=`` splits: a symbol may hold one) as a
+    table; CellError for an item without both sides."""
+    mapping = {}
+    for item in items:
+        symbol, eq, name = item.rpartition("=")
+        if not eq or not symbol.strip() or not name.strip():
+            raise CellError(f"--map {item!r}: expected SYMBOL=name, e.g. '\\tilde h=n'")
+        mapping[symbol.strip()] = name.strip()
+    return mapping
+
+
 def load_cells(spec: str, notation: str | None = None, mapping: dict[str, str] | None = None,
                constant_unit: bool = False) -> dict[str, Cell]:
     """Every cell a spec names: a built-in name, ``PATH.py``, ``PATH.tex``/``PATH.md`` (a

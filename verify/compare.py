@@ -77,7 +77,7 @@ import numpy as np
 from mpmath import iv
 import sympy as sp
 
-from derive.cells import get_cell, load_cell
+from derive.cells import get_cell, load_cell, parse_maps
 from derive.paper import is_paper
 from derive.derivation import Backward, adjoint, derive, loss_assumptions
 from derive.ir import (ACTIVATIONS, PRIMES, Cell, CellError, Delta, Equation, LossBase, MatVec,
@@ -1084,16 +1084,6 @@ def compare(cell: Cell | str, formulas: list[str], notation: str,
 
 
 # ---------------------------------------------------------------------------------- command
-def _mapping(items: list[str]) -> dict[str, str]:
-    mapping = {}
-    for item in items:
-        symbol, eq, name = item.rpartition("=")
-        if not eq or not symbol.strip() or not name.strip():
-            raise CompareError(f"--map {item!r}: expected SYMBOL=name, e.g. '\\tilde h=n'")
-        mapping[symbol.strip()] = name.strip()
-    return mapping
-
-
 MAX_FORMULAS = 2000       #: formulas of one run
 PROGRESS_SECONDS = 2.0    #: a run that takes longer reports progress on stderr this often
 
@@ -1129,7 +1119,7 @@ def _progress(line: str) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     """``bptt compare``: prints the table (or JSON); returns 0 when every formula holds, 1 when
     one differs or holds only under another convention; bad input raises CompareError."""
-    mapping = _mapping(args.map or [])
+    mapping = parse_maps(args.map or [])
     unit = getattr(args, "constant_unit", False)
     # the cell as every command loads it; a paper's forward equations are read in the
     # formulas' notation and --map, so its backward formulas are checked in its own symbols
