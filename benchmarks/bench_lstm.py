@@ -2,8 +2,10 @@
 
     python3 benchmarks/bench_lstm.py [--repeats N]
 
-For each size and dtype the two are run alternately; the table reports the median of the
-per-pair time ratios (generated / torch), both median times, and the GEMM-bound time: the
+For each size and dtype the generated kernel, the same lstm written by hand with every trick
+of issue 12's recipe (``lstm_by_hand.py``: a ceiling for what the generator could reach) and
+torch run in alternating rounds; the table reports the median of the per-round time ratios
+(generated / torch, by hand / torch), the median times, and the GEMM-bound time: the
 time the forward + backward matrix products alone take at the rate NumPy reaches on
 matrices of the same shapes on this machine (each product timed here, best of 9, before
 and after the pairs, the smaller sum), with the share of it each implementation reaches
@@ -32,6 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from derive.cells import get_cell  # noqa: E402
 from derive.codegen import load_module  # noqa: E402
+
+import lstm_by_hand  # noqa: E402  (beside this file)
 
 SIZES = [(50, 32, 128, 256), (100, 64, 256, 512)]   # (T, B, I, H)
 DTYPES = [np.float32, np.float64]
@@ -107,6 +111,10 @@ def compare(kernel, T: int, B: int, I: int, H: int, dtype, repeats: int, settle:
         y, _, cache = kernel.forward(params, x)
         kernel.backward(params, cache, dy)
 
+    def by_hand():
+        y, _, cache = lstm_by_hand.forward(params, x)
+        lstm_by_hand.backward(params, cache, dy)
+
     def reference():
         lstm.zero_grad(set_to_none=True)
         tx.grad = None
@@ -115,16 +123,19 @@ def compare(kernel, T: int, B: int, I: int, H: int, dtype, repeats: int, settle:
 
     for _ in range(2):
         generated()
+        by_hand()
         reference()
     before = gemm_bound(T, B, I, H, dtype)
-    ours, theirs = [], []
-    for _ in range(repeats):
+    ours, hand, theirs = [], [], []
+    for _ in range(repeats):    # rounds of three: a burst of load hits all of them
         ours.append(timed(generated, settle))
+        hand.append(timed(by_hand, settle))
         theirs.append(timed(reference, settle))
-    ratios = [a / b for a, b in zip(ours, theirs)]
     after = gemm_bound(T, B, I, H, dtype)   # before and after the pairs: a burst rarely hits both
     bound, flops = min(before[0], after[0]), before[1]
-    return {"ratio": statistics.median(ratios), "ours": statistics.median(ours),
+    return {"ratio": statistics.median(a / b for a, b in zip(ours, theirs)),
+            "hand_ratio": statistics.median(a / b for a, b in zip(hand, theirs)),
+            "ours": statistics.median(ours), "hand": statistics.median(hand),
             "theirs": statistics.median(theirs), "bound": bound, "flops": flops}
 
 
@@ -148,14 +159,16 @@ def main() -> None:
     print(f"- environment: {env}")
     print(f"- median of {args.repeats} alternating pairs after 2 warm-up pairs, "
           f"{args.settle:g} s pause before each timed run\n")
-    print("| T | B | I | H | dtype | generated ms | torch ms | generated / torch (median) "
-          "| GEMM-bound ms | GEMM GFLOP/s | share, generated | share, torch |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| T | B | I | H | dtype | generated ms | by hand ms | torch ms | generated / torch "
+          "(median) | by hand / torch | GEMM-bound ms | GEMM GFLOP/s | share, generated "
+          "| share, torch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dtype in DTYPES:
         for T, B, I, H in SIZES:
             r = compare(kernel, T, B, I, H, dtype, args.repeats, args.settle)
             print(f"| {T} | {B} | {I} | {H} | {np.dtype(dtype).name} | {r['ours'] * 1e3:.1f} "
-                  f"| {r['theirs'] * 1e3:.1f} | {r['ratio']:.2f} | {r['bound'] * 1e3:.1f} "
+                  f"| {r['hand'] * 1e3:.1f} | {r['theirs'] * 1e3:.1f} | {r['ratio']:.2f} "
+                  f"| {r['hand_ratio']:.2f} | {r['bound'] * 1e3:.1f} "
                   f"| {r['flops'] / r['bound'] / 1e9:.0f} | {r['bound'] / r['ours']:.0%} "
                   f"| {r['bound'] / r['theirs']:.0%} |", flush=True)
 

@@ -486,8 +486,12 @@ class ModuleWriter:
             else:
                 L.append(f"    {p.transposed[gi]} = np.ascontiguousarray({stack}.T)"
                          f"  # {blocks}; contiguous for the per-step product")
-        L.append("    # histories q[t], t = 1..T; a state's q[0] is its initial value")
-        L += self.allocate(p.forward_buffers, [*c.quantities, *p.cached.values()], p.home)
+        L.append("    # histories q[t], t = 1..T; a state's q[0] is its initial value; recycled "
+                 "from dead caches")
+        histories = [*c.quantities, *p.cached.values()]
+        L += self.allocate(p.forward_buffers, histories, p.home, new="_scratch")
+        owned = [buf.name for buf in p.forward_buffers] + [q for q in histories
+                                                           if q not in p.home]
         L += [f"    {s}[0] = state0[{p.name(s)!r}]" for s in c.state]
         L += [f"    {self.call(f, f'{q}[0]', f'{name}[0]')}"
               for (f, q), name in p.cached.items() if self.reads_initial(name)]
@@ -498,8 +502,10 @@ class ModuleWriter:
         L += ["        " + s for s in step]
         saved = ", ".join(f"{n!r}: {n}" for n in (*c.inputs, *self.saved()))
         result = f"{c.loss}[1:].sum()" if c.loss else f"_readonly({c.output}[1:])"
-        L += ["    cache = {'kernel': _KERNEL, 'params': params, 'T': T, 'B': B, 'sizes': sizes,",
-              f"             'dtype': dtype, {saved}}}",
+        L += ["    cache = _Cache({'kernel': _KERNEL, 'params': params, 'T': T, 'B': B, "
+              "'sizes': sizes,",
+              f"                    'dtype': dtype, {saved},",
+              f"                    '_owned': ({''.join(f'{n}, ' for n in owned)})}})",
               f"    stateT = {{{', '.join(f'{p.name(s)!r}: {s}[T].copy()' for s in c.state)}}}",
               f"    return {result}, stateT, cache"]
         return L
@@ -922,6 +928,8 @@ class ModuleWriter:
             aliases["hidden_size"] = "H"
         return "\n".join([
             f'"""{docstring}\n"""',
+            "import sys",
+            "",
             "import numpy as np",
             "",
             f"CELL = {c.name!r}",
@@ -1042,7 +1050,7 @@ def outer(g, v):
     return g @ np.transpose(v)
 
 
-_SPARE = {}  # (shape, dtype) -> scratch arrays of finished backward calls, for reuse
+_SPARE = {}  # (shape, dtype) -> arrays of finished calls and dead caches, for reuse
 
 
 def _scratch(shape, dtype):
@@ -1060,6 +1068,28 @@ def _recycle(*arrays):
         spare = _SPARE.setdefault((a.shape, a.dtype), [])
         if len(spare) < 4:
             spare.append(a)
+
+
+class _Cache(dict):
+    """forward's cache. When it dies, the histories it owns ("_owned") go back to the pool
+    of _scratch, unless something else still holds one (y, a view, a reference): at the
+    large sizes fresh histories cost a page fault per page, about a tenth of a call."""
+
+    def __del__(self):
+        for a in self.get("_owned", ()):
+            if _only_cached(a, self):
+                _recycle(a)
+
+
+def _only_cached(a, cache):
+    """Whether nothing but cache holds a, itself or through the views cache has of it:
+    references counted (anything else that holds a or one of them adds one)."""
+    views = [v for v in cache.values() if v is not a and getattr(v, "base", None) is a]
+    entry = any(v is a for v in cache.values())
+    # a view: cache, views, the loop's name, getrefcount's argument; a: _owned, the caller's
+    # and this frame's names, the argument, its entry, and each view's base
+    return all(sys.getrefcount(v) == 4 for v in views) and \
+        sys.getrefcount(a) == 4 + entry + len(views)
 
 
 def _blocks(a, *widths):
