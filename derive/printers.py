@@ -542,7 +542,9 @@ class PlainPrinter(StrPrinter):
     printmethod = "_bptt_plain"  # not Indexed._sympystr, which prints q[t - 1]
 
     def parenthesize(self, item, level, strict=False):
-        if level >= PRECEDENCE["Mul"] and isinstance(item, (MatVec, MatVecT, Outer)):
+        # Add, not Mul: a negative product (-a*(W @ v)) asks at the precedence of Add, and
+        # Python reads -a*W @ v as (-a*W) @ v; terms of a sum are not parenthesized
+        if level >= PRECEDENCE["Add"] and isinstance(item, (MatVec, MatVecT, Outer)):
             return f"({self._print(item)})"
         return super().parenthesize(item, level, strict)
 

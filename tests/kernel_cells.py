@@ -92,6 +92,13 @@ def accumulator(x, s, W, b):
     return s
 
 
+@cell(description="a product of a function of minus the state: dL/dh[0] has a negative "
+      "coefficient times a product")
+def negated(x, h, W, U, b):
+    h = tanh(W @ x + U @ tanh(1 - h) + b)
+    return h
+
+
 def activation_cell(f) -> Cell:
     """h = f(W x + U h + b) for one activation of the table."""
     c = CellBuilder(f"act-{f.__name__}", "test", f"the {f.__name__} activation")
@@ -112,7 +119,7 @@ def swish_cell():
 
 USER = {"mgu": mgu, "elman": elman, "lstmp": lstmp, "elementwise": elementwise,
         "attention": attention, "two-inputs": two_inputs, "regression": regression,
-        "clash": clash, "odd-names": odd_names, "accumulator": accumulator}
+        "clash": clash, "odd-names": odd_names, "accumulator": accumulator, "negated": negated}
 
 BUILTIN = ["rnn", "lstm", "gru", "graves-lstm"]
 CELLS = {**{n: (lambda n=n: get_cell(n)) for n in BUILTIN},

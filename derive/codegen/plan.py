@@ -542,7 +542,7 @@ class TextPrinter(PlainPrinter):
     with stacked products in parentheses inside a product."""
 
     def parenthesize(self, item, level, strict=False):
-        if level >= PRECEDENCE["Mul"] and _is_product(item):
+        if level >= PRECEDENCE["Add"] and _is_product(item):   # see PlainPrinter
             return f"({self._print(item)})"
         return super().parenthesize(item, level, strict)
 
