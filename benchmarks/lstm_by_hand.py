@@ -9,39 +9,22 @@ What it does that the generated kernel does not:
 - the backward coefficients are computed in the forward loop while the data are in cache,
   with identities that save passes (o (1 - tanh^2 c) = o - h tanh c, i (1 - g^2) =
   i - (i g) g, o (1 - o) tanh c = h - h o); the backward loop is then 7 calls a step;
-- every history but h is recycled when the cache dies, unless something still holds it.
+- every history but h is recycled when the cache dies, unless something still holds it
+  (the generated kernel's pool and rules).
 The same API as the generated module (forward, backward; PyTorch's parameter names).
 """
 import sys
+from pathlib import Path
 
 import numpy as np
 
-_SPARE: dict = {}   # (shape, dtype) -> arrays for reuse
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from derive.cells import get_cell  # noqa: E402
+from derive.codegen import load_module  # noqa: E402
 
-
-def _scratch(shape, dtype):
-    try:
-        return _SPARE.get((shape, np.dtype(dtype)), []).pop()
-    except IndexError:
-        return np.empty(shape, dtype)
-
-
-def _recycle(*arrays):
-    for a in arrays:
-        spare = _SPARE.setdefault((a.shape, a.dtype), [])
-        if len(spare) < 4:
-            spare.append(a)
-
-
-class _Cache(dict):
-    """forward's cache: its pooled arrays go back to the pool when it dies, if nobody else
-    (a view, a caller) holds them."""
-
-    def __del__(self):
-        for name in self.get("pooled", ()):
-            a = self[name]
-            if sys.getrefcount(a) <= 3:   # this dict, the local a, getrefcount's argument
-                _recycle(a)
+# the generated kernel's pool of arrays (not part of the computation): the same reuse rules
+_GENERATED = load_module(get_cell("lstm"))
+_scratch, _recycle, _Cache = _GENERATED._scratch, _GENERATED._recycle, _GENERATED._Cache
 
 
 _SCALE = (0.5, 0.5, 1.0, 0.5)   # sigmoid(a) = 0.5 tanh(0.5 a) + 0.5; g is a tanh
@@ -95,7 +78,7 @@ def forward(params, x, state0=None):
         np.multiply(h[t], tanh_c[t], out=dc_dh[t])
         np.subtract(o, dc_dh[t], out=dc_dh[t])   # o (1 - tanh^2 c)
     cache = _Cache(x=x, gates=gates, h=h, c=c, tanh_c=tanh_c, coef=coef, dc_dh=dc_dh,
-                   pooled=("gates", "c", "tanh_c", "coef", "dc_dh"))
+                   _owned=(gates, c, tanh_c, coef, dc_dh))
     y = h[1:].transpose(0, 2, 1)
     y.flags.writeable = False
     return y, {"h": h[T].T.copy(), "c": c[T].T.copy()}, cache
