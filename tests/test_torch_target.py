@@ -211,3 +211,31 @@ def test_a_loss_cell_with_zero_weight_on_its_loss(name):
     _, got = gradients(cell, module, params, inputs, state0, u, v, True, weight=0.0)
     _, want = gradients(cell, module, params, inputs, state0, u, v, False, weight=0.0)
     assert max(relative(a, b) for a, b in zip(got, want)) < 1e-10
+
+
+def _bare():
+    """dL/dx is a bare adjoint (x enters without a product): a view of a backward buffer."""
+    from derive.ir import CellBuilder, t, tanh
+    c = CellBuilder("bare", "test", "", input_size="H")
+    h, R = c.quantity("h"), c.weight("R")
+    a = c.let("a", c.x[t] + R @ h[t - 1])
+    c.let("h", tanh(a[t]))
+    return c.build("h")
+
+
+@pytest.mark.parametrize("name", ["bare", "lstm", "gru", "elman", "two-inputs"])
+def test_backward_buffers_are_reused_and_gradients_never_are(name):
+    """backward's buffers go to a pool that the next backward takes from; the gradients it
+    returned are not among them (a bare adjoint is copied), so they keep their values."""
+    cell = _bare() if name == "bare" else CELLS[name]()
+    module, numpy_kernel = load_module(cell, "torch"), load_module(cell)
+    params, inputs, state0, u, v = problem(cell, numpy_kernel)
+    _, first = gradients(cell, module, params, inputs, state0, u, v, generated=True)
+    kept = [g.copy() for g in first]
+    assert module._SPARE and all(module._SPARE.values())
+    pooled = {id(b) for spare in module._SPARE.values() for b in spare}
+    _, second = gradients(cell, module, {k: 2 * a for k, a in params.items()}, inputs, state0,
+                          u, v, generated=True)
+    assert pooled & {id(b) for spare in module._SPARE.values() for b in spare}
+    assert all(np.array_equal(a, b) for a, b in zip(first, kept))
+    assert any(not np.array_equal(a, b) for a, b in zip(first, second))
