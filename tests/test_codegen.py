@@ -612,3 +612,18 @@ def test_step_functions_of_user_cells_compute_what_the_kernel_computes(name):
     for block, grad in m.unpack(dparams).items():
         np.testing.assert_allclose(arrays[f"delta_{block}"].reshape(grad.shape), grad,
                                    rtol=1e-12, atol=1e-14, err_msg=block)
+
+
+def test_the_pool_keeps_bounded_memory_over_many_sequence_lengths():
+    """Sequences of many lengths: the arrays kept for reuse stay at most 4 of a shape, of the
+    32 shapes kept last; the newest shapes are among them."""
+    m = kernel("lstm")
+    params, x, state0, dy, _ = problem(m)
+    for T in range(1, 41):
+        xs = np.resize(x, (T, *x.shape[1:]))
+        _, _, cache = m.forward(params, xs, state0)
+        m.backward(params, cache, np.resize(dy, (T, *dy.shape[1:])))
+        del cache
+    assert len(m._SPARE) <= 32 and all(len(v) <= 4 for v in m._SPARE.values())
+    assert any(shape[0] == 41 for shape, _ in m._SPARE)        # T + 1 of the last call
+    assert not any(shape[0] == 2 for shape, _ in m._SPARE)     # T + 1 of an early call

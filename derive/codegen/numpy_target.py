@@ -1064,10 +1064,19 @@ def _scratch(shape, dtype):
 
 
 def _recycle(*arrays):
+    """Keep arrays for later calls: at most 4 of a shape, of the 32 shapes kept last (so that
+    sequences of many lengths hold bounded memory)."""
     for a in arrays:
-        spare = _SPARE.setdefault((a.shape, a.dtype), [])
+        key = (a.shape, a.dtype)
+        spare = _SPARE.pop(key, [])
         if len(spare) < 4:
             spare.append(a)
+        _SPARE[key] = spare                     # last in order: the shapes kept last stay
+        while len(_SPARE) > 32:
+            try:
+                del _SPARE[next(iter(_SPARE))]  # the shape kept longest ago
+            except (KeyError, RuntimeError, StopIteration):   # another thread's change
+                break
 
 
 class _Cache(dict):

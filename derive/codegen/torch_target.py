@@ -125,10 +125,17 @@ def _recycle(gradients, *buffers):
     memory = {b.untyped_storage().data_ptr() for b in buffers}
     gradients = tuple(g.clone() if g is not None and g.untyped_storage().data_ptr() in memory
                       else g for g in gradients)
-    for b in buffers:
-        spare = _SPARE.setdefault((tuple(b.shape), b.dtype), [])
+    for b in buffers:   # at most 4 of a shape, of the 32 shapes kept last (as NumPy's)
+        key = (tuple(b.shape), b.dtype)
+        spare = _SPARE.pop(key, [])
         if b.device.type == "cpu" and len(spare) < 4:
             spare.append(b)
+        _SPARE[key] = spare
+        while len(_SPARE) > 32:
+            try:
+                del _SPARE[next(iter(_SPARE))]
+            except (KeyError, RuntimeError, StopIteration):
+                break
     return gradients
 '''
 
