@@ -83,7 +83,8 @@ def _import_module(name: str) -> ModuleType:
 
 def file_cells(module: ModuleType) -> dict[str, Cell]:
     """The cells a module defines: ``Cell`` objects (``@cell`` functions among them) and
-    functions annotated to return a ``Cell``, by their attribute name."""
+    functions without required arguments annotated to return a ``Cell`` (a factory that
+    needs arguments is not a cell), by their attribute name."""
     out: dict[str, Cell] = {}
     for attr, value in vars(module).items():
         if attr.startswith("_"):
@@ -91,9 +92,22 @@ def file_cells(module: ModuleType) -> dict[str, Cell]:
         if isinstance(value, Cell):
             out[attr] = value
         elif (inspect.isfunction(value) and value.__module__ == module.__name__
-              and inspect.signature(value).return_annotation in (Cell, "Cell")):
-            out[attr] = value()
+              and inspect.signature(value).return_annotation in (Cell, "Cell")
+              and not _required(value)):
+            try:
+                out[attr] = value()
+            except CellError:
+                raise
+            except Exception as e:   # the user's code: one line naming the function
+                raise CellError(f"{module.__name__}.{attr}(): building the cell failed: "
+                                f"{type(e).__name__}: {e}") from None
     return out
+
+
+def _required(f) -> bool:
+    """Whether f has arguments without a default."""
+    return any(p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in inspect.signature(f).parameters.values())
 
 
 def _pick(cells: dict[str, Cell], name: str | None, where: str) -> Cell:

@@ -5,6 +5,7 @@ import socket
 import stat
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -313,3 +314,28 @@ def test_long_runs_report_progress(monkeypatch, capsys):
     assert bptt.main(["compare", "lstm", "--notation", "pytorch", *formulas]) == 1
     err = capsys.readouterr().err
     assert "compared 1 of 3 formulas" in err and "compared 2 of 3 formulas" in err
+
+
+def test_a_cell_file_with_factories_and_a_failing_builder(tmp_path):
+    """A function annotated -> Cell that needs arguments is a factory, not a cell; one that
+    fails is a one-line error naming it."""
+    path = tmp_path / "cells.py"
+    path.write_text(textwrap.dedent('''
+        from derive.ir import Cell, CellBuilder, t, tanh
+
+        def rnn_of(f) -> Cell:              # a factory: needs an argument
+            c = CellBuilder("rnn_" + f.__name__, "test", "", input_size="H")
+            h, W = c.quantity("h"), c.weight("W")
+            c.let("h", f(c.x[t] + W @ h[t - 1]))
+            return c.build("h")
+
+        def plain() -> Cell:
+            return rnn_of(tanh)
+    '''))
+    r = run("sheet", str(path), "--format", "md")
+    assert r.returncode == 0 and "rnn_tanh" in r.stdout, r.stderr
+    path.write_text(path.read_text() + "\ndef broken() -> Cell:\n    return 1 / 0\n")
+    r = run("sheet", f"{path}:plain", "--format", "md")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "broken(): building the cell failed: ZeroDivisionError" in lines[0]
