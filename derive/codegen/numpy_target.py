@@ -11,7 +11,7 @@ from sympy.printing.precedence import PRECEDENCE
 from ..derivation import adjoint
 from ..ir import (ACTIVATIONS, PRIMES, CellError, Delta, Equation, LossBase, MatVec,
                   Outer, Softmax, UnitSum, base_name, sigmoid, t, tanh)
-from .plan import (AS_TANH, SIZES_HELPER, Buffer, Group, Plan, TextPrinter, _cols, _group_of, _index,
+from .plan import (AS_TANH, POOL_HELPER, SIZES_HELPER, Buffer, Group, Plan, TextPrinter, _cols, _group_of, _index,
                    _is_product, _text, _uncache)
 
 # --- tables -------------------------------------------------------------------------------
@@ -985,7 +985,7 @@ class ModuleWriter:
             f"_ALIASES = {aliases!r}",
             f"_KERNEL = {c.name + ':' + hashlib.sha256(docstring.encode()).hexdigest()[:16]!r}"
             "  # marks this module's caches",
-            HELPERS + SIZES_HELPER])
+            HELPERS + POOL_HELPER + SIZES_HELPER])
 
     def size_sources(self) -> dict[str, list[tuple[str, int, int]]]:
         """Each size name -> where forward reads it: an input's last axis, else a packed
@@ -1050,9 +1050,6 @@ def outer(g, v):
     return g @ np.transpose(v)
 
 
-_SPARE = {}  # (shape, dtype) -> arrays of finished calls and dead caches, for reuse
-
-
 def _scratch(shape, dtype):
     """An uninitialised array: one recycled from an earlier call if there is one (fresh
     memory costs a page fault per page on first touch), else a new one."""
@@ -1064,19 +1061,9 @@ def _scratch(shape, dtype):
 
 
 def _recycle(*arrays):
-    """Keep arrays for later calls: at most 4 of a shape, of the 32 shapes kept last (so that
-    sequences of many lengths hold bounded memory)."""
+    """Keep arrays for later calls (finished calls' scratch, dead caches' histories)."""
     for a in arrays:
-        key = (a.shape, a.dtype)
-        spare = _SPARE.pop(key, [])
-        if len(spare) < 4:
-            spare.append(a)
-        _SPARE[key] = spare                     # last in order: the shapes kept last stay
-        while len(_SPARE) > 32:
-            try:
-                del _SPARE[next(iter(_SPARE))]  # the shape kept longest ago
-            except (KeyError, RuntimeError, StopIteration):   # another thread's change
-                break
+        _keep((a.shape, a.dtype), a)
 
 
 class _Cache(dict):

@@ -556,6 +556,27 @@ def _text(e: Equation | sp.Expr) -> str:
     return TEXT.doprint(e)
 
 
+# The pool of arrays the NumPy and torch modules reuse between calls (fresh memory costs a page
+# fault per page on first touch); each module's _scratch takes from it, _recycle gives to it.
+POOL_HELPER = '''
+
+_SPARE = {}  # (shape, dtype) -> arrays of finished calls, for reuse
+
+
+def _keep(key, a):
+    """Keep a for a later call: at most 4 of a key, of the 32 keys kept last (so that
+    sequences of many lengths hold bounded memory)."""
+    spare = _SPARE.pop(key, [])
+    if len(spare) < 4:
+        spare.append(a)
+    _SPARE[key] = spare                     # last in order: the keys kept last stay
+    while len(_SPARE) > 32:
+        try:
+            del _SPARE[next(iter(_SPARE))]  # the key kept longest ago
+        except (KeyError, RuntimeError, StopIteration):   # another thread's change
+            break
+'''
+
 # The sizes argument of every generated module's param_shapes (SIZES, _ALIASES: its constants).
 SIZES_HELPER = '''
 

@@ -11,7 +11,7 @@ import sympy as sp
 
 from ..ir import Delta, MatVec, base_name, t, time_offset
 from .arrays import ARRAY_HELPERS, ArrayPrinter, ArrayWriter, Code, Target
-from .plan import SIZES_HELPER, _cols, _group_of, _index, _is_product, _width
+from .plan import POOL_HELPER, SIZES_HELPER, _cols, _group_of, _index, _is_product, _width
 
 # Elementwise functions: the torch source of f(a). An activation without a row is written
 # from its NumPy source with np. read as torch. (which suits sources that only use functions
@@ -105,17 +105,15 @@ _dsigmoid = torch.ops.aten.sigmoid_backward  # (d, s): d * s * (1 - s), one call
 _dtanh = torch.ops.aten.tanh_backward        # (d, s): d * (1 - s**2), one call
 
 
-_SPARE = {}  # (shape, dtype) -> backward's CPU buffers of finished calls, for reuse
-
-
 def _scratch(like, shape):
     """An uninitialised tensor on like's device: on the CPU one of an earlier backward if there
     is one. torch's CPU allocator gives large blocks back to the system, and fresh memory
     costs a page fault per page (gru, T, B, H = 100, 64, 512: a tenth of the call)."""
+    if like.device.type != "cpu":
+        return like.new_empty(shape)
     try:
-        return _SPARE[(tuple(shape), like.dtype)].pop() if like.device.type == "cpu" \
-            else like.new_empty(shape)
-    except (KeyError, IndexError):      # pop is atomic: concurrent calls never share one
+        return _SPARE[(tuple(shape), like.dtype)].pop()   # atomic: never shared by two calls
+    except (KeyError, IndexError):
         return like.new_empty(shape)
 
 
@@ -125,17 +123,9 @@ def _recycle(gradients, *buffers):
     memory = {b.untyped_storage().data_ptr() for b in buffers}
     gradients = tuple(g.clone() if g is not None and g.untyped_storage().data_ptr() in memory
                       else g for g in gradients)
-    for b in buffers:   # at most 4 of a shape, of the 32 shapes kept last (as NumPy's)
-        key = (tuple(b.shape), b.dtype)
-        spare = _SPARE.pop(key, [])
-        if b.device.type == "cpu" and len(spare) < 4:
-            spare.append(b)
-        _SPARE[key] = spare
-        while len(_SPARE) > 32:
-            try:
-                del _SPARE[next(iter(_SPARE))]
-            except (KeyError, RuntimeError, StopIteration):
-                break
+    for b in buffers:
+        if b.device.type == "cpu":
+            _keep((tuple(b.shape), b.dtype), b)
     return gradients
 '''
 
@@ -322,7 +312,7 @@ class TorchWriter(ArrayWriter):
              "",
              "",
              *self.module_class(),
-             ARRAY_HELPERS + TORCH_HELPERS + SIZES_HELPER]
+             ARRAY_HELPERS + TORCH_HELPERS + POOL_HELPER + SIZES_HELPER]
         return "\n".join(line for line in L if line is not None)
 
     # -- pieces ------------------------------------------------------------------------------
