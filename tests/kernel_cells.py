@@ -99,6 +99,16 @@ def negated(x, h, W, U, b):
     return h
 
 
+def bare() -> Cell:
+    """dL/dx is a bare adjoint (x enters without a product): in the kernels, a view of a
+    buffer they reuse unless copied."""
+    c = CellBuilder("bare", "test", "", input_size="H")
+    h, R = c.quantity("h"), c.weight("R")
+    a = c.let("a", c.x[t] + R @ h[t - 1])
+    c.let("h", tanh(a[t]))
+    return c.build("h")
+
+
 def activation_cell(f) -> Cell:
     """h = f(W x + U h + b) for one activation of the table."""
     c = CellBuilder(f"act-{f.__name__}", "test", f"the {f.__name__} activation")
@@ -119,7 +129,7 @@ def swish_cell():
 
 USER = {"mgu": mgu, "elman": elman, "lstmp": lstmp, "elementwise": elementwise,
         "attention": attention, "two-inputs": two_inputs, "regression": regression,
-        "clash": clash, "odd-names": odd_names, "accumulator": accumulator, "negated": negated}
+        "clash": clash, "odd-names": odd_names, "accumulator": accumulator, "negated": negated, "bare": bare()}
 
 BUILTIN = ["rnn", "lstm", "gru", "graves-lstm"]
 CELLS = {**{n: (lambda n=n: get_cell(n)) for n in BUILTIN},

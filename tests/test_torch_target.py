@@ -213,21 +213,11 @@ def test_a_loss_cell_with_zero_weight_on_its_loss(name):
     assert max(relative(a, b) for a, b in zip(got, want)) < 1e-10
 
 
-def _bare():
-    """dL/dx is a bare adjoint (x enters without a product): a view of a backward buffer."""
-    from derive.ir import CellBuilder, t, tanh
-    c = CellBuilder("bare", "test", "", input_size="H")
-    h, R = c.quantity("h"), c.weight("R")
-    a = c.let("a", c.x[t] + R @ h[t - 1])
-    c.let("h", tanh(a[t]))
-    return c.build("h")
-
-
 @pytest.mark.parametrize("name", ["bare", "lstm", "gru", "elman", "two-inputs"])
 def test_backward_buffers_are_reused_and_gradients_never_are(name):
     """backward's buffers go to a pool that the next backward takes from; the gradients it
     returned are not among them (a bare adjoint is copied), so they keep their values."""
-    cell = _bare() if name == "bare" else CELLS[name]()
+    cell = CELLS[name]()
     module, numpy_kernel = load_module(cell, "torch"), load_module(cell)
     params, inputs, state0, u, v = problem(cell, numpy_kernel)
     _, first = gradients(cell, module, params, inputs, state0, u, v, generated=True)
